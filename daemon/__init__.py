@@ -1,0 +1,1 @@
+"""interlock: the orchestrator daemon that keeps Victoria's public-transport open data fresh."""

@@ -1,0 +1,309 @@
+"""The ``interlock`` command line: serve, run, plan, history, check-config, demo.
+
+User errors (bad config, unknown component) print a clear message and exit 2;
+they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from daemon import logs
+from daemon.config import OVERRIDE_FLAGS, Config, default_config_path, load_config
+from daemon.errors import ConfigError, InterlockError
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _common(p: argparse.ArgumentParser, *, overrides: bool = False) -> None:
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="config file (default: $INTERLOCK_CONFIG, else "
+        "/etc/interlock/orchestration.json, else ./config/orchestration.json)",
+    )
+    p.add_argument("--log-level", choices=sorted(logs.LEVELS), default="info")
+    p.add_argument(
+        "--log-format",
+        choices=["json", "console", "auto"],
+        default="auto",
+        help="json lines (default when not a TTY) or a console view",
+    )
+    if overrides:
+        for flag in OVERRIDE_FLAGS:
+            p.add_argument(
+                "--" + flag.replace("_", "-"),
+                dest=flag,
+                action="store_true",
+                default=None,
+                help=f"override_settings.{flag} for this invocation",
+            )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="interlock",
+        description="Keeps Victoria's public-transport open data fresh, correct and cheap "
+        "to fetch.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run as a daemon: start components as they fall due")
+    _common(p, overrides=True)
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="seconds running components get to finish on SIGTERM (default 30)",
+    )
+
+    p = sub.add_parser("run", help="run what is due (or the named components) once and exit")
+    _common(p, overrides=True)
+    p.add_argument(
+        "--once",
+        action="store_true",
+        default=True,
+        help="run once and exit (the only mode; accepted for clarity)",
+    )
+    p.add_argument("components", nargs="*", metavar="COMPONENT")
+    p.add_argument(
+        "--with-deps", action="store_true", help="also run what the named components depend on"
+    )
+
+    p = sub.add_parser("plan", help="show what would run now and why, touching nothing")
+    _common(p, overrides=True)
+    p.add_argument("components", nargs="*", metavar="COMPONENT")
+    p.add_argument("--with-deps", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("history", help="recent component runs, newest first")
+    _common(p)
+    p.add_argument("--component", default=None)
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("check-config", help="validate a config file (exit 0 valid, 2 invalid)")
+    p.add_argument("file", type=Path, nargs="?", default=None)
+    p.add_argument("--config", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--log-level", choices=sorted(logs.LEVELS), default="info")
+    p.add_argument("--log-format", choices=["json", "console", "auto"], default="auto")
+
+    p = sub.add_parser("demo", help="run the whole pipeline against local stand-in sources")
+    p.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="keep state and data here (default: a temporary directory)",
+    )
+    p.add_argument("--log-level", choices=sorted(logs.LEVELS), default="warning")
+    p.add_argument("--log-format", choices=["json", "console", "auto"], default="console")
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Config:
+    path = args.config or default_config_path()
+    config = load_config(path)
+    if any(hasattr(args, f) for f in OVERRIDE_FLAGS):
+        config = config.with_overrides({f: getattr(args, f, None) for f in OVERRIDE_FLAGS})
+    return config
+
+
+def _print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
+    print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = args.file or args.config or default_config_path()
+    config = load_config(path)
+    disabled = [s for s in config.components.values() if not s.enabled]
+    print(f"{path}: valid ({len(config.components)} components)")
+    for spec in disabled:
+        print(f"  note: {spec.name!r} is disabled: {spec.disabled_reason}")
+    return EXIT_OK
+
+
+async def _plan(config: Config, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The plan, computed from the state database opened read-only: nothing is written."""
+    from daemon.app import STATE_DB
+    from daemon.events import EventBus
+    from daemon.scheduler import Scheduler
+    from daemon.store import SqliteStateStore
+
+    states = await SqliteStateStore.read_states(config.runtime.state_dir / STATE_DB)
+    scheduler = Scheduler(config, EventBus(), states)
+    decisions = scheduler.plan(names=args.components or None, with_deps=args.with_deps)
+    tz = config.runtime.timezone
+    out = []
+    for d in decisions:
+        spec = config.components[d.component]
+        out.append(
+            {
+                "component": d.component,
+                "run": d.run,
+                "reason": d.reason.value if d.reason else None,
+                "detail": d.detail,
+                "next_due": d.next_due.astimezone(tz).isoformat() if d.next_due else None,
+                "dependencies": list(spec.dependencies),
+            }
+        )
+    return out
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    config = _load(args)
+    try:
+        rows = asyncio.run(_plan(config, args))
+    except KeyError as exc:
+        print(f"interlock: {exc.args[0]}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_table(
+            [
+                (r["component"], "run" if r["run"] else "skip", r["reason"] or "", r["detail"])
+                for r in rows
+            ],
+            ["component", "action", "reason", "why"],
+        )
+    return EXIT_OK
+
+
+async def _run(config: Config, args: argparse.Namespace) -> int:
+    from daemon.app import Orchestrator
+
+    async with Orchestrator(config) as orch:
+        try:
+            result = await orch.scheduler.run_once(
+                args.components or None, with_deps=args.with_deps, trigger="cli"
+            )
+        except KeyError as exc:
+            print(f"interlock: {exc.args[0]}", file=sys.stderr)
+            return EXIT_CONFIG
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config.overrides.dry_run:
+        # A dry run is the plan: it touches no network and writes no data.
+        return cmd_plan(argparse.Namespace(**{**vars(args), "json": False}))
+    return asyncio.run(_run(config, args))
+
+
+async def _serve(config: Config, args: argparse.Namespace) -> int:
+    from daemon.app import Orchestrator
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Orchestrator(config) as orch:
+        await orch.scheduler.serve(stop)
+        await orch.scheduler.shutdown(args.grace)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    return asyncio.run(_serve(_load(args), args))
+
+
+async def _history(config: Config, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from datetime import datetime
+
+    from daemon.store import SqliteStateStore
+
+    db = config.runtime.state_dir / "state.sqlite"
+    if not db.exists():
+        return []
+    async with SqliteStateStore(db) as store:
+        rows = await store.history(component=args.component, limit=args.limit)
+    tz = config.runtime.timezone
+    for row in rows:
+        for key in ("started_at", "finished_at"):
+            if row[key]:
+                row[key] = datetime.fromisoformat(row[key]).astimezone(tz).isoformat()
+    return rows
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    config = _load(args)
+    rows = asyncio.run(_history(config, args))
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return EXIT_OK
+    table = []
+    for r in rows:
+        q = r.get("quality") or {}
+        issues = f"{q.get('error_count', 0)}E/{q.get('warning_count', 0)}W" if q else ""
+        table.append(
+            (
+                r["started_at"][:19],
+                r["component"],
+                r["status"],
+                r["reason"] or "",
+                f"{r['duration_s'] or 0:.2f}s",
+                r["records"] or 0,
+                issues,
+                (r["error"] or "")[:60],
+            )
+        )
+    _print_table(
+        table, ["started", "component", "status", "reason", "took", "records", "quality", "error"]
+    )
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from daemon.demo import run_demo
+
+    return run_demo(args.dir)
+
+
+COMMANDS = {
+    "serve": cmd_serve,
+    "run": cmd_run,
+    "plan": cmd_plan,
+    "history": cmd_history,
+    "check-config": cmd_check_config,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``interlock`` console script."""
+    args = build_parser().parse_args(argv)
+    logs.configure(
+        args.log_level,
+        args.log_format,
+        stream=sys.stdout if args.command in ("serve", "run") else sys.stderr,
+    )
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"interlock: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except InterlockError as exc:
+        print(f"interlock: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

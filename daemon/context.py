@@ -1,0 +1,142 @@
+"""What a component is handed for one run: settings, state, logger, threads, cleanup.
+
+The context owns the run's cancellation signal: worker threads started through
+:meth:`ComponentContext.to_thread` see it set when the component times out or is
+cancelled, and the context waits (bounded) for them to stop before cleanup runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import structlog
+
+from daemon.abc import ComponentState
+from daemon.events import Event, utcnow
+
+if TYPE_CHECKING:
+    from daemon.config import ComponentSpec, Config
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+log = structlog.get_logger("interlock.context")
+
+#: How long cleanup waits for a worker thread to notice its cancellation signal.
+THREAD_STOP_GRACE_S = 10.0
+
+
+@dataclass(kw_only=True)
+class ComponentContext:
+    """Everything a component needs and must not reimplement."""
+
+    run_id: str
+    spec: ComponentSpec
+    config: Config
+    previous: ComponentState
+    upstream: Mapping[str, ComponentState]
+    log: Any
+    emit: Callable[[Event], None]
+    clock: Callable[[], datetime] = utcnow
+    services: Mapping[str, Any] = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    remembered: dict[str, Any] | None = None
+    _threads: set[asyncio.Future[Any]] = field(default_factory=set)
+    _cleanups: list[Callable[[], Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """The component's configured name."""
+        return self.spec.name
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        """The component's own settings, secrets resolved."""
+        return self.spec.settings
+
+    @property
+    def data_dir(self) -> Path:
+        """Where published datasets live."""
+        return self.config.runtime.data_dir
+
+    @property
+    def skip_change_detection(self) -> bool:
+        """Whether change detection is switched off for this run."""
+        return self.config.overrides.skip_change_detection or not self.config.change_detection.get(
+            "enabled", True
+        )
+
+    @property
+    def skip_data_quality(self) -> bool:
+        """Whether data-quality rules are switched off for this run."""
+        return self.config.overrides.skip_data_quality or not self.config.data_quality.get(
+            "enabled", True
+        )
+
+    def remember(self, value: dict[str, Any]) -> None:
+        """Keep ``value`` for the next run, saved only if this run succeeds."""
+        self.remembered = value
+
+    def on_cleanup(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` (sync or async) when the component ends, however it ends."""
+        self._cleanups.append(fn)
+
+    async def to_thread(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking ``fn`` in a worker thread that stops when this run is cancelled.
+
+        ``fn`` must check :attr:`cancel` regularly. On cancellation the signal is set
+        and the thread is awaited (bounded) so cleanup never races a live writer.
+        """
+        loop = asyncio.get_running_loop()
+        ctxvars = contextvars.copy_context()
+        future = loop.run_in_executor(None, lambda: ctxvars.run(fn, *args, **kwargs))
+        self._threads.add(future)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            self.cancel.set()
+            raise
+        finally:
+            if future.done():
+                self._threads.discard(future)
+
+    async def close(self) -> None:
+        """Stop worker threads, then run cleanups in reverse order. Never raises."""
+        if self._threads:
+            self.cancel.set()
+            pending = [f for f in self._threads if not f.done()]
+            if pending:
+                _, still = await asyncio.wait(pending, timeout=THREAD_STOP_GRACE_S)
+                if still:
+                    self.log.error(
+                        "worker_thread_did_not_stop",
+                        threads=len(still),
+                        grace_s=THREAD_STOP_GRACE_S,
+                    )
+            for f in self._threads:
+                if f.done() and not f.cancelled():
+                    f.exception()  # retrieved so asyncio does not warn; the outcome says why
+            self._threads.clear()
+        for fn in reversed(self._cleanups):
+            try:
+                result = fn()
+                if isinstance(result, Awaitable):
+                    await result
+            except Exception as exc:
+                self.log.error("cleanup_failed", error=repr(exc))
+        self._cleanups.clear()
+
+
+@contextlib.contextmanager
+def bound_component(run_id: str, component: str) -> Any:
+    """Bind ``run_id`` and ``component`` to every log event in this task."""
+    with structlog.contextvars.bound_contextvars(run_id=run_id, component=component):
+        yield

@@ -1,0 +1,89 @@
+"""Every exception type interlock raises, one per failure mode.
+
+Messages name the offending thing with ``!r`` and say what to do about it. The
+scheduler classifies failures by type: a :class:`TransientError` is retried with
+backoff, anything else fails the component at once.
+"""
+
+from __future__ import annotations
+
+
+class InterlockError(Exception):
+    """Base of every error interlock raises on purpose."""
+
+
+# --- configuration -----------------------------------------------------------------
+
+
+class ConfigError(InterlockError):
+    """The configuration cannot be used; ``problems`` lists every reason found."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"configuration {source!r} is invalid:\n{lines}")
+
+
+class SecretMissingError(InterlockError):
+    """A ``${ENV}`` or ``${credential:NAME}`` placeholder has no value."""
+
+
+class ComponentLoadError(InterlockError):
+    """A component's ``class`` cannot be imported or is not a component."""
+
+
+# --- running components ------------------------------------------------------------
+
+
+class TransientError(InterlockError):
+    """A failure worth retrying: network errors, HTTP 5xx, HTTP 429.
+
+    ``retry_after`` is the delay in seconds the source asked for, if it did.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class FetchError(InterlockError):
+    """A source answered in a way that retrying will not fix (4xx, wrong content)."""
+
+
+class PayloadTooLargeError(FetchError):
+    """A download exceeded its configured size limit and was abandoned."""
+
+
+class ValidationFailedError(InterlockError):
+    """A payload failed spec checks or data-quality rules; never retried.
+
+    ``report`` is the quality report (JSON-serialisable) that explains it.
+    """
+
+    def __init__(self, message: str, *, report: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.report = report or {}
+
+
+class UnsafeArchiveError(ValidationFailedError):
+    """A zip is not a zip, is truncated, is a zip bomb, or has unsafe member names."""
+
+
+class WorkCancelledError(InterlockError):
+    """A worker thread saw its cancellation signal and stopped part-way."""
+
+
+class PublishError(InterlockError):
+    """A dataset could not be swapped in; the previous dataset is untouched."""
+
+
+# --- lifecycle ---------------------------------------------------------------------
+
+
+class StateError(InterlockError):
+    """An object was used in a lifecycle state that does not allow the operation."""
+
+
+class StoreError(InterlockError):
+    """The state database cannot be opened or written."""

@@ -1,0 +1,292 @@
+"""Events and the bus that carries them to history, logs, metrics and notifications.
+
+Events are frozen keyword-only dataclasses with a timestamp. Each subscriber has
+its own bounded queue drained by its own task: a subscriber that raises is logged
+and keeps its place; one that stalls loses events (counted and logged) rather
+than ever blocking the scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("interlock.events")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of every event."""
+
+    at: datetime = dataclasses.field(default_factory=utcnow)
+
+    @property
+    def name(self) -> str:
+        """Stable snake_case name used in logs and the watch stream."""
+        return _NAMES[type(self)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly mapping of the event, with its name."""
+        out: dict[str, Any] = {"event": self.name}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStarted(Event):
+    run_id: str
+    trigger: str
+    components: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFinished(Event):
+    run_id: str
+    status: str
+    started_at: datetime
+    duration_s: float
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentStarted(Event):
+    run_id: str
+    component: str
+    attempt: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentRetrying(Event):
+    run_id: str
+    component: str
+    attempt: int
+    delay_s: float
+    error: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentFinished(Event):
+    """Base of the terminal events of a component that was started."""
+
+    run_id: str
+    component: str
+    status: str
+    reason: str | None
+    started_at: datetime
+    duration_s: float
+    records: int = 0
+    attempts: int = 1
+    error: str | None = None
+    fingerprint: str | None = None
+    inputs: dict[str, str | None] | None = None
+    quality: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    memory: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentSucceeded(ComponentFinished):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentUnchanged(ComponentFinished):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentFailed(ComponentFinished):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentTimedOut(ComponentFinished):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentCancelled(ComponentFinished):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentSkipped(Event):
+    run_id: str
+    component: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignificantVolumeChange(Event):
+    run_id: str
+    component: str
+    previous: int
+    current: int
+    change_percent: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentQuarantined(Event):
+    run_id: str
+    component: str
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigReloaded(Event):
+    source: str
+    applied: bool
+    error: str | None = None
+
+
+_NAMES: dict[type[Event], str] = {
+    RunStarted: "run_started",
+    RunFinished: "run_finished",
+    ComponentStarted: "component_started",
+    ComponentRetrying: "component_retrying",
+    ComponentSucceeded: "component_succeeded",
+    ComponentUnchanged: "component_unchanged",
+    ComponentFailed: "component_failed",
+    ComponentTimedOut: "component_timed_out",
+    ComponentCancelled: "component_cancelled",
+    ComponentSkipped: "component_skipped",
+    SignificantVolumeChange: "significant_volume_change",
+    ComponentQuarantined: "component_quarantined",
+    ConfigReloaded: "config_reloaded",
+}
+
+
+def component_state_changes(e: Event) -> tuple[str, dict[str, Any]] | None:
+    """What an event changes in its component's remembered state, as ``(component, fields)``.
+
+    The scheduler applies this to its in-memory state and the store persists the
+    same fields, so both always agree.
+    """
+    if isinstance(e, ComponentStarted):
+        return (e.component, {"last_started_at": e.at}) if e.attempt == 1 else None
+    if isinstance(e, ComponentSkipped):
+        # Skips that say nothing about the component's cadence do not consume its due time.
+        if e.reason in ("not_due", "disabled", "paused", "already_running", "dry_run"):
+            return None
+        return e.component, {"last_started_at": e.at}
+    if isinstance(e, ComponentFinished):
+        fields: dict[str, Any] = {
+            "last_status": e.status,
+            "last_finished_at": e.at,
+            "last_error": e.error,
+        }
+        if e.status in ("succeeded", "unchanged"):
+            fields["last_success_at"] = e.at
+            fields["inputs"] = dict(e.inputs or {})
+            if e.fingerprint is not None:
+                fields["fingerprint"] = e.fingerprint
+            if e.memory is not None:
+                fields["memory"] = dict(e.memory)
+        if e.status == "succeeded":
+            fields["published_at"] = e.at
+            fields["records"] = e.records
+        return e.component, fields
+    return None
+
+
+Handler = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+class _Subscriber:
+    def __init__(self, name: str, handler: Handler, maxsize: int) -> None:
+        self.name = name
+        self.handler = handler
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
+        self.dropped = 0
+        self.task: asyncio.Task[None] | None = None
+
+
+class EventBus:
+    """Fan-out of events to independent subscribers, each with its own bounded queue.
+
+    Handlers receive batches (everything queued when they wake) so a writer can
+    commit many events in one transaction.
+    """
+
+    def __init__(self) -> None:
+        self._subs: list[_Subscriber] = []
+        self._closed = False
+
+    def subscribe(self, name: str, handler: Handler, *, maxsize: int = 10_000) -> None:
+        """Add a subscriber; its task starts at once if a loop is running."""
+        sub = _Subscriber(name, handler, maxsize)
+        self._subs.append(sub)
+        sub.task = asyncio.get_running_loop().create_task(
+            self._drain(sub), name=f"subscriber {name!r}"
+        )
+
+    def publish(self, event: Event) -> None:
+        """Queue ``event`` for every subscriber; never blocks, never raises."""
+        for sub in self._subs:
+            try:
+                sub.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                sub.dropped += 1
+                if sub.dropped == 1 or sub.dropped % 1000 == 0:
+                    log.warning(
+                        "subscriber_overflow",
+                        subscriber=sub.name,
+                        dropped=sub.dropped,
+                        event_name=event.name,
+                    )
+
+    async def _drain(self, sub: _Subscriber) -> None:
+        while True:
+            first = await sub.queue.get()
+            batch = [first]
+            while not sub.queue.empty():
+                batch.append(sub.queue.get_nowait())
+            try:
+                await sub.handler(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error(
+                    "subscriber_failed", subscriber=sub.name, error=repr(exc), events=len(batch)
+                )
+            finally:
+                for _ in batch:
+                    sub.queue.task_done()
+
+    async def flush(self, limit_s: float = 10.0) -> bool:
+        """Wait until every subscriber has handled what was queued; False on timeout."""
+        try:
+            async with asyncio.timeout(limit_s):
+                for sub in self._subs:
+                    await sub.queue.join()
+        except TimeoutError:
+            stalled = [s.name for s in self._subs if not s.queue.empty()]
+            log.warning("subscriber_flush_timeout", subscribers=stalled, timeout_s=limit_s)
+            return False
+        return True
+
+    async def close(self, limit_s: float = 10.0) -> None:
+        """Flush, then stop every subscriber task. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.flush(limit_s)
+        for sub in self._subs:
+            if sub.task is not None:
+                sub.task.cancel()
+        await asyncio.gather(*(s.task for s in self._subs if s.task), return_exceptions=True)

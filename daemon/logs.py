@@ -1,0 +1,119 @@
+"""Structured logging: one JSON object per line for journald, or a console view.
+
+Processors are plain functions; the redactor masks every resolved secret and any
+value under a key that names a secret, wherever it appears in an event.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping, Sequence
+from typing import Any, TextIO
+
+import structlog
+
+from daemon import events as ev
+from daemon import secrets
+
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+_SECRET_KEYS = re.compile(
+    r"(api_?key|password|passwd|secret|token|devid|webhook|signature)", re.IGNORECASE
+)
+MASK = "***"
+
+#: The level set by :func:`configure`; hot paths check it before building debug fields.
+current_level = logging.INFO
+
+
+def _mask(value: Any, known: frozenset[str]) -> Any:
+    if isinstance(value, str):
+        for secret in known:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, dict):
+        return {
+            k: MASK if _SECRET_KEYS.search(str(k)) and v else _mask(v, known)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_mask(v, known) for v in value]
+    return value
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Mask secret values (and values of secret-named keys) anywhere in the event."""
+    known = secrets.known_secrets()
+    for key, value in list(event_dict.items()):
+        if _SECRET_KEYS.search(key) and value:
+            event_dict[key] = MASK
+        elif known or isinstance(value, dict | list | tuple):
+            event_dict[key] = _mask(value, known)
+    return event_dict
+
+
+def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    """Set up structlog for this process: ``fmt`` is json, console, or auto (console on a TTY)."""
+    global current_level
+    current_level = LEVELS[level]
+    stream = stream or sys.stdout
+    if fmt == "auto":
+        fmt = "console" if stream.isatty() else "json"
+    renderer: Any
+    if fmt == "console":
+        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    else:
+        renderer = structlog.processors.JSONRenderer(sort_keys=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.dict_tracebacks if fmt == "json" else structlog.dev.set_exc_info,
+            redact_secrets,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+_LEVEL_FOR = {
+    "component_failed": "error",
+    "component_timed_out": "error",
+    "component_cancelled": "warning",
+    "component_retrying": "warning",
+    "significant_volume_change": "warning",
+    "component_quarantined": "warning",
+}
+_DROP = {"at", "inputs", "metrics", "memory"}
+
+
+def log_subscriber() -> Any:
+    """An event-bus handler that writes every event as one log line."""
+    logger = structlog.get_logger("interlock")
+
+    async def handle(batch: Sequence[ev.Event]) -> None:
+        for event in batch:
+            fields = {k: v for k, v in event.to_dict().items() if k not in _DROP}
+            name = fields.pop("event")
+            if isinstance(event, ev.RunFinished) and event.status != "succeeded":
+                level = "error" if event.status in ("failed", "timed_out") else "warning"
+            else:
+                level = _LEVEL_FOR.get(name, "info")
+            quality = fields.pop("quality", None)
+            if quality:
+                fields["quality_errors"] = quality.get("error_count")
+            getattr(logger, level)(name, **fields)
+
+    return handle

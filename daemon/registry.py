@@ -1,0 +1,47 @@
+"""Where component classes come from: the built-ins by name, others by ``module:Class``."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+from daemon.errors import ComponentLoadError
+
+BUILTINS: dict[str, str] = {
+    "gtfs_schedule": "components.gtfs_schedule:GtfsScheduleComponent",
+    "gtfs_realtime": "components.gtfs_realtime:GtfsRealtimeComponent",
+    "ptv_timetable": "components.ptv_timetable:PtvTimetableComponent",
+    "datavic_station_patronage": "components.datavic:StationPatronageComponent",
+    "datavic_temporal_patronage": "components.datavic:TemporalPatronageComponent",
+}
+
+
+def component_class_path(name: str) -> str | None:
+    """The class path of the built-in component called ``name``, if there is one."""
+    return BUILTINS.get(name)
+
+
+def load_component_class(path: str) -> type:
+    """Import ``package.module:ClassName`` and check it looks like a component."""
+    module_name, _, class_name = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if path in BUILTINS.values():
+            raise ComponentLoadError(
+                f"built-in component class {path!r} is not available in this version of interlock"
+            ) from None
+        raise ComponentLoadError(
+            f"cannot import module {module_name!r} for class {path!r}: {exc}; check the "
+            "'class' value and that the package is installed"
+        ) from None
+    cls = getattr(module, class_name, None)
+    if not inspect.isclass(cls):
+        raise ComponentLoadError(
+            f"module {module_name!r} has no class {class_name!r} (from {path!r})"
+        )
+    if not inspect.iscoroutinefunction(getattr(cls, "run", None)):
+        raise ComponentLoadError(
+            f"class {path!r} is not a component: it needs 'async def run(self, ctx)'"
+        )
+    return cls

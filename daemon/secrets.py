@@ -1,0 +1,90 @@
+"""Secret placeholders in configuration values, and the registry the log redactor reads.
+
+Shipped configs never hold a secret literally: they say ``${ENV_VAR}`` or
+``${credential:NAME}`` (a file in ``$CREDENTIALS_DIRECTORY``, as systemd's
+``LoadCredential=`` provides). Every value resolved here is remembered so the
+logging pipeline can mask it wherever it turns up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+_PLACEHOLDER = re.compile(r"\$\{(?:(credential):)?([A-Za-z_][A-Za-z0-9_.-]*)\}")
+
+_known_secrets: set[str] = set()
+_lock = threading.Lock()
+
+
+def remember(value: str) -> None:
+    """Register a secret value so log output masks it (short values are ignored)."""
+    if len(value) >= 4:
+        with _lock:
+            _known_secrets.add(value)
+
+
+def known_secrets() -> frozenset[str]:
+    """The secret values resolved so far in this process."""
+    with _lock:
+        return frozenset(_known_secrets)
+
+
+def _lookup(kind: str | None, name: str, env: Mapping[str, str]) -> str | None:
+    if kind == "credential":
+        directory = env.get("CREDENTIALS_DIRECTORY")
+        if not directory:
+            return None
+        path = Path(directory) / name
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError:
+            return None
+    return env.get(name)
+
+
+def describe(kind: str | None, name: str) -> str:
+    """How an operator supplies the secret a placeholder names."""
+    if kind == "credential":
+        return (
+            f"credential {name!r} was not found in $CREDENTIALS_DIRECTORY; "
+            f"add LoadCredential={name}:/path/to/file to the service"
+        )
+    return f"environment variable {name!r} is not set; set it (e.g. in an EnvironmentFile=)"
+
+
+def resolve(value: Any, env: Mapping[str, str] | None = None) -> tuple[Any, list[str]]:
+    """Replace placeholders in ``value`` (recursively); return it and the problems found.
+
+    A placeholder with no value is left as it was and produces one problem line,
+    so the caller can disable just the component that needs it.
+    """
+    env = os.environ if env is None else env
+    missing: list[str] = []
+
+    def sub(text: str) -> str:
+        def one(match: re.Match[str]) -> str:
+            kind, name = match.group(1), match.group(2)
+            found = _lookup(kind, name, env)
+            if found is None:
+                missing.append(describe(kind, name))
+                return match.group(0)
+            remember(found)
+            return found
+
+        return _PLACEHOLDER.sub(one, text)
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, str):
+            return sub(node)
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if isinstance(node, dict):
+            return {key: walk(item) for key, item in node.items()}
+        return node
+
+    return walk(value), missing
