@@ -8,7 +8,6 @@ cancelled, and the context waits (bounded) for them to stop before cleanup runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import threading
 from collections.abc import Awaitable, Callable, Mapping
@@ -43,14 +42,35 @@ class ComponentContext:
     config: Config
     previous: ComponentState
     upstream: Mapping[str, ComponentState]
-    log: Any
     emit: Callable[[Event], None]
     clock: Callable[[], datetime] = utcnow
     services: Mapping[str, Any] = field(default_factory=dict)
-    cancel: threading.Event = field(default_factory=threading.Event)
+    _cancel: threading.Event | None = None
     remembered: dict[str, Any] | None = None
+    _log: Any = None
     _threads: set[asyncio.Future[Any]] = field(default_factory=set)
     _cleanups: list[Callable[[], Any]] = field(default_factory=list)
+
+    @property
+    def cancel(self) -> threading.Event:
+        """Set when this run is cancelled or times out: worker threads must stop."""
+        if self._cancel is None:
+            self._cancel = threading.Event()
+        return self._cancel
+
+    @property
+    def log(self) -> Any:
+        """A logger bound to this run and component (bound on first use: it is not free)."""
+        if self._log is None:
+            self._log = structlog.get_logger("interlock.component").bind(
+                run_id=self.run_id, component=self.spec.name
+            )
+        return self._log
+
+    @property
+    def idle(self) -> bool:
+        """Whether closing has nothing to do (no threads started, no cleanups)."""
+        return not self._threads and not self._cleanups
 
     @property
     def name(self) -> str:
@@ -135,8 +155,10 @@ class ComponentContext:
         self._cleanups.clear()
 
 
-@contextlib.contextmanager
-def bound_component(run_id: str, component: str) -> Any:
-    """Bind ``run_id`` and ``component`` to every log event in this task."""
-    with structlog.contextvars.bound_contextvars(run_id=run_id, component=component):
-        yield
+def bind_component(run_id: str, component: str) -> None:
+    """Bind ``run_id`` and ``component`` to every log event of the calling task.
+
+    Each component runs in its own task, whose context is a copy: nothing needs
+    unbinding afterwards, and nothing leaks into other tasks.
+    """
+    structlog.contextvars.bind_contextvars(run_id=run_id, component=component)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,11 @@ from typing import Any
 import structlog
 
 log = structlog.get_logger("interlock.events")
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def utcnow() -> datetime:
@@ -36,12 +42,18 @@ class Event:
         """Stable snake_case name used in logs and the watch stream."""
         return _NAMES[type(self)]
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly mapping of the event, with its name."""
-        out: dict[str, Any] = {"event": self.name}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+    def to_dict(
+        self, *, skip: frozenset[str] = frozenset(), drop_none: bool = False
+    ) -> dict[str, Any]:
+        """A JSON-friendly mapping of the event, with its name (minus ``skip``)."""
+        out: dict[str, Any] = {"event": _NAMES[type(self)]}
+        for name in _field_names(type(self)):
+            if name in skip:
+                continue
+            value = getattr(self, name)
+            if value is None and drop_none:
+                continue
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
         return out
 
 
@@ -192,11 +204,11 @@ def component_state_changes(e: Event) -> tuple[str, dict[str, Any]] | None:
         }
         if e.status in ("succeeded", "unchanged"):
             fields["last_success_at"] = e.at
-            fields["inputs"] = dict(e.inputs or {})
+            fields["inputs"] = e.inputs or {}
             if e.fingerprint is not None:
                 fields["fingerprint"] = e.fingerprint
             if e.memory is not None:
-                fields["memory"] = dict(e.memory)
+                fields["memory"] = e.memory
         if e.status == "succeeded":
             fields["published_at"] = e.at
             fields["records"] = e.records

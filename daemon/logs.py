@@ -6,10 +6,13 @@ value under a key that names a secret, wherever it appears in an event.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import re
 import sys
 from collections.abc import MutableMapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import structlog
@@ -30,6 +33,19 @@ MASK = "***"
 
 #: The level set by :func:`configure`; hot paths check it before building debug fields.
 current_level = logging.INFO
+_stream: TextIO = sys.stdout
+
+
+class _LineBuffer:
+    """A structlog output that collects rendered lines, so a batch is written at once."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def msg(self, message: str) -> None:
+        self.lines.append(message)
+
+    debug = info = warning = error = critical = exception = msg
 
 
 def _mask(value: Any, known: frozenset[str]) -> Any:
@@ -48,13 +64,27 @@ def _mask(value: Any, known: frozenset[str]) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    return _SECRET_KEYS.search(key) is not None
+
+
+def add_timestamp(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """ISO 8601 UTC timestamp, unless the event already carries its own."""
+    if "timestamp" not in event_dict:
+        event_dict["timestamp"] = datetime.now(UTC).isoformat()
+    return event_dict
+
+
 def redact_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """Mask secret values (and values of secret-named keys) anywhere in the event."""
     known = secrets.known_secrets()
     for key, value in list(event_dict.items()):
-        if _SECRET_KEYS.search(key) and value:
+        if _secret_key(key) and value:
             event_dict[key] = MASK
         elif known or isinstance(value, dict | list | tuple):
             event_dict[key] = _mask(value, known)
@@ -68,6 +98,8 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     stream = stream or sys.stdout
     if fmt == "auto":
         fmt = "console" if stream.isatty() else "json"
+    global _stream
+    _stream = stream
     renderer: Any
     if fmt == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
@@ -77,7 +109,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            add_timestamp,
             structlog.processors.dict_tracebacks if fmt == "json" else structlog.dev.set_exc_info,
             redact_secrets,
             renderer,
@@ -96,17 +128,31 @@ _LEVEL_FOR = {
     "significant_volume_change": "warning",
     "component_quarantined": "warning",
 }
-_DROP = {"at", "inputs", "metrics", "memory"}
+_DROP = frozenset({"at", "inputs", "metrics", "memory"})
+#: Events handled before the subscriber lets the scheduler run again.
+_SLICE = 16
 
 
 def log_subscriber() -> Any:
-    """An event-bus handler that writes every event as one log line."""
-    logger = structlog.get_logger("interlock")
+    """An event-bus handler that writes every event as one log line.
+
+    Lines go through the configured processors like every other log line, but a
+    batch is written and flushed with one call instead of one per line.
+    """
+    buffer = _LineBuffer()
+    config = structlog.get_config()
+    logger = structlog.wrap_logger(
+        buffer, processors=config["processors"], wrapper_class=config["wrapper_class"]
+    ).bind()
+    stream = _stream
 
     async def handle(batch: Sequence[ev.Event]) -> None:
-        for event in batch:
-            fields = {k: v for k, v in event.to_dict().items() if k not in _DROP}
+        for i, event in enumerate(batch):
+            if i and i % _SLICE == 0:
+                await asyncio.sleep(0)
+            fields = event.to_dict(skip=_DROP, drop_none=True)
             name = fields.pop("event")
+            fields["timestamp"] = event.at.isoformat()
             if isinstance(event, ev.RunFinished) and event.status != "succeeded":
                 level = "error" if event.status in ("failed", "timed_out") else "warning"
             else:
@@ -115,5 +161,9 @@ def log_subscriber() -> Any:
             if quality:
                 fields["quality_errors"] = quality.get("error_count")
             getattr(logger, level)(name, **fields)
+        if buffer.lines:
+            lines, buffer.lines = buffer.lines, []
+            stream.write("\n".join(lines) + "\n")
+            stream.flush()
 
     return handle

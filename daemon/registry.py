@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 
@@ -21,6 +22,7 @@ def component_class_path(name: str) -> str | None:
     return BUILTINS.get(name)
 
 
+@functools.cache
 def load_component_class(path: str) -> type:
     """Import ``package.module:ClassName`` and check it looks like a component."""
     module_name, _, class_name = path.partition(":")

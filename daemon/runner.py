@@ -19,7 +19,7 @@ import structlog
 from daemon import events as ev
 from daemon.abc import ComponentState
 from daemon.config import Config
-from daemon.context import ComponentContext, bound_component
+from daemon.context import ComponentContext, bind_component
 from daemon.decisions import Settled, backoff_delay
 from daemon.errors import TransientError, ValidationFailedError
 from daemon.events import EventBus, utcnow
@@ -126,58 +126,54 @@ class ComponentRunner:
         started = self.clock()
         t0 = time.perf_counter()
         inputs = {dep: self.states[dep].fingerprint for dep in spec.dependencies}
-        with bound_component(run_id, name):
-            bound = log.bind(run_id=run_id, component=name)
-            ctx = ComponentContext(
-                run_id=run_id,
-                spec=spec,
-                config=self.config,
-                previous=self.states[name],
-                upstream={d: self.states[d] for d in spec.dependencies},
-                log=bound,
-                emit=self.publish,
-                clock=self.clock,
-                services=self.services,
-            )
-            status, outcome, error, attempt = Status.FAILED, None, None, 1
-            self.publish(ev.ComponentStarted(at=started, run_id=run_id, component=name, attempt=1))
-            cm = asyncio.timeout(spec.timeout_s)
-            try:
-                async with cm:
-                    outcome, attempt = await self._attempts(ctx, run_id, name)
-                status = outcome.status
-                if status not in (Status.SUCCEEDED, Status.UNCHANGED, Status.FAILED):
-                    status = Status.FAILED
-                    error = f"component returned an unexpected status {outcome.status!r}"
-                elif status is Status.FAILED:
-                    error = outcome.reason or "the component reported a failure"
-            except TimeoutError:
-                if not cm.expired():
-                    raise
-                status = Status.TIMED_OUT
-                error = f"timed out after {spec.timeout_s:g} s (timeout_minutes)"
-            except asyncio.CancelledError:
-                # The whole run timed out, an operator cancelled, or the daemon stops.
-                await self._close_shielded(ctx)
-                if run_expired():
-                    status = Status.TIMED_OUT
-                    error = (
-                        f"the run's global timeout ({self.config.runtime.global_timeout_s:g}"
-                        " s) expired while it ran"
-                    )
-                else:
-                    status, error = Status.CANCELLED, "cancelled before it finished"
-                self._finish(
-                    run_id, name, status, started, t0, attempt, None, error, inputs, ctx, done
-                )
+        bind_component(run_id, name)
+        ctx = ComponentContext(
+            run_id=run_id,
+            spec=spec,
+            config=self.config,
+            previous=self.states[name],
+            upstream={d: self.states[d] for d in spec.dependencies},
+            emit=self.publish,
+            clock=self.clock,
+            services=self.services,
+        )
+        status, outcome, error, attempt = Status.FAILED, None, None, 1
+        self.publish(ev.ComponentStarted(at=started, run_id=run_id, component=name, attempt=1))
+        cm = asyncio.timeout(spec.timeout_s)
+        try:
+            async with cm:
+                outcome, attempt = await self._attempts(ctx, run_id, name)
+            status = outcome.status
+            if status not in (Status.SUCCEEDED, Status.UNCHANGED, Status.FAILED):
+                status = Status.FAILED
+                error = f"component returned an unexpected status {outcome.status!r}"
+            elif status is Status.FAILED:
+                error = outcome.reason or "the component reported a failure"
+        except TimeoutError:
+            if not cm.expired():
                 raise
-            except ValidationFailedError as exc:
-                error = first_line(exc)
-                outcome = Outcome(status=Status.FAILED, quality=exc.report or None)
-            except Exception as exc:
-                error = first_line(exc)
-                bound.error("component_error", error=repr(exc), exc_info=True)
+            status = Status.TIMED_OUT
+            error = f"timed out after {spec.timeout_s:g} s (timeout_minutes)"
+        except asyncio.CancelledError:
+            # The whole run timed out, an operator cancelled, or the daemon stops.
             await self._close_shielded(ctx)
+            if run_expired():
+                status = Status.TIMED_OUT
+                error = (
+                    f"the run's global timeout ({self.config.runtime.global_timeout_s:g}"
+                    " s) expired while it ran"
+                )
+            else:
+                status, error = Status.CANCELLED, "cancelled before it finished"
+            self._finish(run_id, name, status, started, t0, attempt, None, error, inputs, ctx, done)
+            raise
+        except ValidationFailedError as exc:
+            error = first_line(exc)
+            outcome = Outcome(status=Status.FAILED, quality=exc.report or None)
+        except Exception as exc:
+            error = first_line(exc)
+            ctx.log.error("component_error", error=repr(exc), exc_info=True)
+        await self._close_shielded(ctx)
         self._finish(run_id, name, status, started, t0, attempt, outcome, error, inputs, ctx, done)
 
     async def _attempts(self, ctx: ComponentContext, run_id: str, name: str) -> tuple[Outcome, int]:
@@ -219,6 +215,8 @@ class ComponentRunner:
 
     async def _close_shielded(self, ctx: ComponentContext) -> None:
         # Cleanup must finish even while this task is being cancelled, within a limit.
+        if ctx.idle:
+            return
         task = asyncio.ensure_future(ctx.close())
         try:
             async with asyncio.timeout(CLEANUP_LIMIT_S):

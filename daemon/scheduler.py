@@ -180,7 +180,8 @@ class Scheduler:
         now = self.clock()
         run_id = new_run_id(now)
         result = RunResult(run_id=run_id, status="succeeded")
-        in_run = [n for n in self.config.components if n in set(chosen)]
+        wanted = set(chosen)
+        in_run = [n for n in self.config.components if n in wanted]
         self._claimed.update(in_run)
         self.bus.publish(
             ev.RunStarted(at=now, run_id=run_id, trigger=trigger, components=tuple(in_run))

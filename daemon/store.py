@@ -7,6 +7,7 @@ per scheduling decision in microseconds.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -138,27 +139,50 @@ class SqliteStateStore:
             await db.close()
 
     async def recover_interrupted(self, now: datetime) -> list[tuple[str, str]]:
+        # A run still 'running' was cut short by a crash or a kill. Its components
+        # without a recorded outcome are recorded as interrupted; components are not
+        # written when they start, which halves the writes per scheduling decision.
         async with self.db.execute(
-            "SELECT run_id, component FROM component_runs WHERE status = 'running'"
+            "SELECT run_id, started_at, components FROM runs WHERE status = 'running'"
         ) as cur:
-            rows = [(r[0], r[1]) for r in await cur.fetchall()]
+            runs = await cur.fetchall()
         when = _ts(now)
-        await self.db.execute(
-            "UPDATE component_runs SET status='interrupted', finished_at=?, "
-            "reason='the daemon stopped while it ran (crash or kill)' WHERE status='running'",
-            (when,),
-        )
+        out: list[tuple[str, str]] = []
+        for run_id, run_started, components in runs:
+            async with self.db.execute(
+                "SELECT component FROM component_runs WHERE run_id=?", (run_id,)
+            ) as cur:
+                recorded = {r[0] for r in await cur.fetchall()}
+            states = await self.component_states()
+            for name in json.loads(components or "[]"):
+                if name in recorded:
+                    continue
+                state = states.get(name)
+                began = state.last_started_at if state else None
+                ran = began is not None and began >= datetime.fromisoformat(run_started)
+                reason = (
+                    "the daemon stopped while it ran (crash or kill)"
+                    if ran
+                    else "the daemon stopped before it was released"
+                )
+                await self.db.execute(
+                    "INSERT OR REPLACE INTO component_runs (run_id, component, status, reason, "
+                    "started_at, finished_at, duration_s, records, attempts) "
+                    "VALUES (?, ?, 'interrupted', ?, ?, ?, NULL, 0, ?)",
+                    (run_id, name, reason, _ts(began) if ran else when, when, int(ran)),
+                )
+                if ran:
+                    await self.db.execute(
+                        "UPDATE component_state SET last_status='interrupted', "
+                        "last_finished_at=? WHERE component=?",
+                        (when, name),
+                    )
+                    out.append((run_id, name))
         await self.db.execute(
             "UPDATE runs SET status='interrupted', finished_at=? WHERE status='running'", (when,)
         )
-        for _, component in rows:
-            await self.db.execute(
-                "UPDATE component_state SET last_status='interrupted', last_finished_at=? "
-                "WHERE component=?",
-                (when, component),
-            )
         await self.db.commit()
-        return rows
+        return out
 
     async def component_states(self) -> dict[str, ComponentState]:
         out: dict[str, ComponentState] = {}
@@ -183,7 +207,9 @@ class SqliteStateStore:
 
     async def record_events(self, events: Sequence[ev.Event]) -> None:
         batch = _Batch()
-        for event in events:
+        for i, event in enumerate(events):
+            if i and i % 64 == 0:
+                await asyncio.sleep(0)  # a large batch must not hold up the scheduler
             batch.add(event)
         db = self.db
         try:
@@ -231,10 +257,6 @@ _INSERT_RUN = (
     "VALUES (?, ?, 'running', ?, ?)"
 )
 _FINISH_RUN = "UPDATE runs SET status=?, finished_at=?, duration_s=?, counts=? WHERE run_id=?"
-_START_COMPONENT = (
-    "INSERT OR REPLACE INTO component_runs (run_id, component, status, started_at, attempts) "
-    "VALUES (?, ?, 'running', ?, 1)"
-)
 _END_COMPONENT = (
     "INSERT OR REPLACE INTO component_runs (run_id, component, status, reason, started_at, "
     "finished_at, duration_s, records, attempts, error, fingerprint, inputs, quality, metrics) "
@@ -246,40 +268,38 @@ class _Batch:
     """Turns a batch of events into a few ``executemany`` calls.
 
     Statements run in an order that respects every per-key dependency (a run's
-    insert before its update, a component run's start before its end), and the
+    insert before its update, a run's components after the run), and the
     component-state changes of a batch are folded into one upsert per component.
     """
 
     def __init__(self) -> None:
         self.run_inserts: list[tuple[Any, ...]] = []
-        self.starts: list[tuple[Any, ...]] = []
         self.ends: list[tuple[Any, ...]] = []
         self.run_updates: list[tuple[Any, ...]] = []
         self.state: dict[str, dict[str, Any]] = {}
 
     def add(self, e: ev.Event) -> None:
-        if isinstance(e, ev.RunStarted):
-            self.run_inserts.append((e.run_id, e.trigger, _ts(e.at), _js(list(e.components))))
-        elif isinstance(e, ev.RunFinished):
-            self.run_updates.append((e.status, _ts(e.at), e.duration_s, _js(e.counts), e.run_id))
-        elif isinstance(e, ev.ComponentStarted):
-            if e.attempt == 1:
-                self.starts.append((e.run_id, e.component, _ts(e.at)))
-        elif isinstance(e, ev.ComponentFinished):
+        # The same timestamp or inputs mapping lands in several columns: convert each
+        # once per event (this runs for every event the scheduler emits).
+        at = e.at.isoformat()
+        done: dict[int, Any] = {id(e.at): at}
+        if isinstance(e, ev.ComponentFinished):
+            inputs = _js(e.inputs)
+            done[id(e.inputs)] = inputs
             self.ends.append(
                 (
                     e.run_id,
                     e.component,
                     e.status,
                     e.reason,
-                    _ts(e.started_at),
-                    _ts(e.at),
+                    e.started_at.isoformat(),
+                    at,
                     e.duration_s,
                     e.records,
                     e.attempts,
                     e.error,
                     e.fingerprint,
-                    _js(e.inputs),
+                    inputs,
                     _js(e.quality),
                     _js(e.metrics),
                 )
@@ -291,8 +311,8 @@ class _Batch:
                     e.component,
                     "skipped",
                     e.reason,
-                    _ts(e.at),
-                    _ts(e.at),
+                    at,
+                    at,
                     0.0,
                     0,
                     0,
@@ -303,18 +323,21 @@ class _Batch:
                     None,
                 )
             )
+        elif isinstance(e, ev.RunStarted):
+            self.run_inserts.append((e.run_id, e.trigger, at, _js(list(e.components))))
+        elif isinstance(e, ev.RunFinished):
+            self.run_updates.append((e.status, at, e.duration_s, _js(e.counts), e.run_id))
         change = ev.component_state_changes(e)
         if change is not None:
-            component, fields = change
-            self.state.setdefault(component, {}).update(
-                (k, _ts(v) if isinstance(v, datetime) else _js(v) if isinstance(v, dict) else v)
-                for k, v in fields.items()
-            )
+            fields = self.state.setdefault(change[0], {})
+            for k, v in change[1].items():
+                if isinstance(v, datetime | dict):
+                    v = done.get(id(v)) or (v.isoformat() if isinstance(v, datetime) else _js(v))
+                fields[k] = v
 
     def statements(self) -> list[tuple[str, list[tuple[Any, ...]]]]:
         out = [
             (_INSERT_RUN, self.run_inserts),
-            (_START_COMPONENT, self.starts),
             (_END_COMPONENT, self.ends),
             (_FINISH_RUN, self.run_updates),
         ]
