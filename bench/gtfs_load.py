@@ -1,0 +1,164 @@
+"""Benchmark load_feed against the sqlite3 shell's `.import --csv` of the same files.
+
+Generates a deterministic feed, loads it in a child process (so peak RSS is the
+loader's own), and prints rows/s, the floor, their ratio and peak RSS; the last
+line is one JSON object. Usage: python bench/gtfs_load.py [--stop-times N] [--runs K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STOPS_PER_TRIP = 50
+N_STOPS = 20_000
+
+
+def _hms(sec: int) -> str:
+    return f"{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}"
+
+
+def generate(folder: Path, stop_times: int) -> dict[str, int]:
+    """Write a valid feed with ``stop_times`` rows; returns rows per file."""
+    trips = max(1, stop_times // STOPS_PER_TRIP)
+    rows: dict[str, int] = {}
+    files = {
+        "agency.txt": [
+            "agency_id,agency_name,agency_url,agency_timezone",
+            "A,Bench,http://b.example,UTC",
+        ],
+        "calendar.txt": [
+            "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date",
+            "WK,1,1,1,1,1,0,0,20250101,20251231",
+            "WE,0,0,0,0,0,1,1,20250101,20251231",
+        ],
+        "routes.txt": ["route_id,agency_id,route_short_name,route_type,route_color"]
+        + [f"R{i},A,{i},{(3, 700, 400)[i % 3]},FF{i % 100:02d}00" for i in range(200)],
+        "stops.txt": ["stop_id,stop_name,stop_lat,stop_lon"]
+        + [f"S{i},Stop {i},{-37.0 - i / 1e5:.6f},{144.0 + i / 1e5:.6f}" for i in range(N_STOPS)],
+        "trips.txt": ["route_id,service_id,trip_id,direction_id"]
+        + [f"R{t % 200},{'WK' if t % 3 else 'WE'},T{t},{t % 2}" for t in range(trips)],
+    }
+    for name, lines in files.items():
+        (folder / name).write_text("\r\n".join(lines) + "\r\n")
+        rows[name] = len(lines) - 1
+    with (folder / "stop_times.txt").open("w", newline="") as f:
+        f.write("trip_id,arrival_time,departure_time,stop_id,stop_sequence,pickup_type,")
+        f.write("drop_off_type,shape_dist_traveled\r\n")
+        for t in range(trips):
+            base = 5 * 3600 + (t % 900) * 60
+            f.writelines(
+                f"T{t},{_hms(base + s * 120)},{_hms(base + s * 120 + 30)},"
+                f"S{(t * 7 + s) % N_STOPS},{s + 1},0,0,{s * 1.5:.1f}\r\n"
+                for s in range(STOPS_PER_TRIP)
+            )
+    rows["stop_times.txt"] = trips * STOPS_PER_TRIP
+    return rows
+
+
+def zip_feed(folder: Path, dest: Path) -> None:
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for txt in sorted(folder.glob("*.txt")):
+            zf.write(txt, txt.name)
+
+
+def run_loader(feed: Path, db: Path) -> tuple[float, float]:
+    """(seconds, peak RSS MiB) of load_feed in a fresh child process."""
+    code = (
+        "import sys, time, resource; from pathlib import Path;"
+        "from components.gtfs.loader import load_feed;"
+        "t = time.perf_counter(); r = load_feed(Path(sys.argv[1]), Path(sys.argv[2]));"
+        "print(time.perf_counter() - t, r.report['error_count']);"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(feed), str(db)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    if out[1] != "0":
+        raise SystemExit(f"benchmark feed raised {out[1]} errors; the generator is wrong")
+    return float(out[0]), int(out[2]) / 1024
+
+
+def run_floor(folder: Path, db: Path) -> float:
+    """Seconds for the sqlite3 shell to .import every file into an empty database."""
+    script = "\n".join(f".import --csv {txt} {txt.stem}" for txt in sorted(folder.glob("*.txt")))
+    t = time.perf_counter()
+    subprocess.run(["sqlite3", str(db)], input=script, text=True, check=True)
+    return time.perf_counter() - t
+
+
+def measure(stop_times: int, runs: int, tmp: Path) -> dict[str, float]:
+    folder = tmp / f"feed-{stop_times}"
+    folder.mkdir()
+    rows = sum(generate(folder, stop_times).values())
+    feed = tmp / f"feed-{stop_times}.zip"
+    zip_feed(folder, feed)
+    ours, floors, rss = [], [], []
+    for i in range(runs):
+        db = tmp / f"ours-{stop_times}-{i}.db"
+        secs, peak = run_loader(feed, db)
+        db.unlink()
+        ours.append(rows / secs)
+        rss.append(peak)
+        fdb = tmp / f"floor-{stop_times}-{i}.db"
+        floors.append(rows / run_floor(folder, fdb))
+        fdb.unlink()
+    result = {
+        "rows": rows,
+        "rows_per_s": statistics.median(ours),
+        "floor_rows_per_s": statistics.median(floors),
+        "peak_rss_mb": max(rss),
+    }
+    result["ratio"] = result["rows_per_s"] / result["floor_rows_per_s"]
+    print(
+        f"{stop_times:>10} stop_times: {result['rows_per_s']:,.0f} rows/s, floor "
+        f"{result['floor_rows_per_s']:,.0f} rows/s, ratio {result['ratio']:.2f}, "
+        f"peak RSS {result['peak_rss_mb']:.0f} MiB",
+        flush=True,
+    )
+    shutil.rmtree(folder)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stop-times", type=int, default=5_000_000, help="rows of the large feed")
+    parser.add_argument("--runs", type=int, default=3, help="runs per size; medians reported")
+    args = parser.parse_args()
+    if shutil.which("sqlite3") is None:
+        raise SystemExit("the sqlite3 shell is needed for the floor: apt-get install -y sqlite3")
+    small_n = max(1000, args.stop_times // 5)
+    with tempfile.TemporaryDirectory(prefix="gtfs-bench-") as tmp:
+        small = measure(small_n, args.runs, Path(tmp))
+        large = measure(args.stop_times, args.runs, Path(tmp))
+    summary = {
+        "stop_times_small": small_n,
+        "stop_times_large": args.stop_times,
+        "rows_per_s": round(large["rows_per_s"]),
+        "floor_rows_per_s": round(large["floor_rows_per_s"]),
+        "ratio": round(large["ratio"], 3),
+        "peak_rss_mb_small": round(small["peak_rss_mb"], 1),
+        "peak_rss_mb_large": round(large["peak_rss_mb"], 1),
+        "ru_maxrss_children_mb": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

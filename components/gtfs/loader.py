@@ -1,0 +1,333 @@
+"""Loads a GTFS schedule zip (flat, or Transport Victoria's zip of per-mode zips) into
+a new SQLite file, validating as it streams; :func:`load_feed` is the entry point.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from components.gtfs.csvstream import CSV_ERRORS, open_rows
+from components.gtfs.notices import Notice, NoticeBook
+from components.gtfs.rows import Caches, RawNotice, Row, build_converter
+from components.gtfs.schema import Kind, Table
+from components.gtfs.spec import RECOMMENDED_FILES, SERVICE_FILES, TABLES, TABLES_BY_FILE
+from components.gtfs.validate import (
+    ROWID_BITS,
+    FeedFiles,
+    build_indexes,
+    build_primary_keys,
+    check_foreign_keys,
+    check_stop_time_order,
+)
+from components.gtfs.writer import BatchWriter
+from components.gtfs.zipsafe import Budget, SafeZip, ZipLimits
+from daemon.errors import UnsafeArchiveError, ValidationFailedError, WorkCancelledError
+
+BATCH_ROWS = 10_000
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLoadResult:
+    """What a load produced: per-table counts, the quality report and rule inputs."""
+
+    record_counts: dict[str, int]
+    total_records: int
+    report: dict[str, object]
+    stats: dict[str, int]
+    modes_loaded: list[str]
+
+
+@dataclass(slots=True)
+class _Tally:
+    rows: int = 0
+    checked: int = 0
+    nulls: int = 0
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise WorkCancelledError("GTFS load cancelled; the partial database was removed")
+
+
+def _schema(table: Table, moded: bool) -> str:
+    cols = ['"mode" TEXT'] if moded else []
+    for f in table.fields:
+        cols.append(f"{f.name} {f.kind.sql_type}")
+        if f.kind is Kind.TIME:
+            cols.append(f"{f.name}_secs INTEGER")
+    # A rowid table: the rowid carries the source CSV row (see validate.ROWID_BITS).
+    return f"CREATE TABLE {table.name} ({', '.join(cols)})"
+
+
+def _open_db(db_path: Path, moded: bool) -> sqlite3.Connection:
+    # "x" mode: refuse to clobber a database someone else may be serving.
+    db_path.open("xb").close()
+    conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-32768", "threads=2"):
+        conn.execute(f"PRAGMA {pragma}")
+    conn.execute("BEGIN")
+    for table in TABLES:
+        conn.execute(_schema(table, moded))
+    return conn
+
+
+class _FeedLoader:
+    """Loads the members of one feed (a mode or the flat feed) into the open database."""
+
+    def __init__(
+        self,
+        writer: BatchWriter,
+        book: NoticeBook,
+        tally: _Tally,
+        cancel: threading.Event | None,
+        progress: Progress | None,
+    ) -> None:
+        self.writer = writer
+        self.book = book
+        self.tally = tally
+        self.cancel = cancel
+        self.progress = progress
+        self.caches = Caches()
+        self.counts: dict[str, int] = {t.name: 0 for t in TABLES}
+
+    def load(self, zf: SafeZip, prefix: str, mode: str | None, ordinal: int) -> FeedFiles:
+        members: dict[str, zipfile.ZipInfo] = {}
+        for info in zf.files:
+            name = info.filename[len(prefix) :]
+            if name.lower().endswith(".zip"):
+                raise UnsafeArchiveError(
+                    f"zip {zf.label!r}: member {info.filename!r} is a zip inside a per-mode "
+                    "zip; nesting deeper than a zip of zips is refused"
+                )
+            members[name] = info
+        files = FeedFiles(mode, set(members))
+        for name in sorted(members):
+            if name not in TABLES_BY_FILE:
+                self.book.add(Notice("unknown_file", name, mode=mode))
+        for table in TABLES:
+            member = members.get(table.filename)
+            if member is None:
+                if table.required_file:
+                    self.book.add(Notice("missing_required_file", table.filename, mode=mode))
+                continue
+            self._load_table(zf, member, table, mode, ordinal << ROWID_BITS)
+        if not any(f in members for f in SERVICE_FILES):
+            self.book.add(Notice("missing_calendar_and_calendar_date_files", mode=mode))
+        for name in RECOMMENDED_FILES:
+            if name not in members:
+                self.book.add(Notice("missing_recommended_file", name, mode=mode))
+        return files
+
+    def _load_table(
+        self, zf: SafeZip, info: zipfile.ZipInfo, table: Table, mode: str | None, base: int
+    ) -> None:
+        file = table.filename
+        loaded = 0
+        with zf.open(info) as binary:
+            try:
+                header, reader = open_rows(binary)
+                if header is None:
+                    self.book.add(Notice("empty_file", file, mode=mode))
+                    return
+                known = {f.name for f in table.fields}
+                for col in header:
+                    if col not in known:
+                        self.book.add(Notice("unknown_column", file, 1, col, mode=mode))
+                missing = [f.name for f in table.fields if f.required and f.name not in header]
+                for col in missing:
+                    self.book.add(Notice("missing_required_column", file, 1, col, mode=mode))
+                if missing:
+                    return
+                conv = build_converter(
+                    table, header, mode=mode, rowid_base=base, caches=self.caches
+                )
+                insert = (
+                    f"INSERT INTO {table.name} ({', '.join(conv.columns)}) "
+                    f"VALUES ({', '.join('?' * len(conv.columns))})"
+                )
+                rowno = 1
+                while True:
+                    _check(self.cancel)
+                    out: list[Row] = []
+                    raw: list[RawNotice] = []
+                    rowno, nulls = conv.convert(reader, rowno, BATCH_ROWS, out, raw)
+                    for code, row, field, value in raw:
+                        self.book.add(Notice(code, file, row, field, value, mode))
+                    if out:
+                        self.writer.put(insert, out)
+                    loaded += len(out)
+                    self.tally.nulls += nulls
+                    self.tally.checked += len(out) * conv.required_fields
+                    if self.progress is not None:
+                        self.progress(table.name, loaded)
+                    if len(out) < BATCH_ROWS:
+                        break
+            except CSV_ERRORS as exc:
+                self.book.add(Notice("csv_parsing_failed", file, value=str(exc)[:200], mode=mode))
+                # A half-read file would be a silent partial table; drop what was loaded.
+                self.writer.run(
+                    f"DELETE FROM {table.name} WHERE rowid BETWEEN ? AND ?",
+                    (base, base + (1 << ROWID_BITS) - 1),
+                )
+                self.tally.checked -= loaded * len([f for f in table.fields if f.required])
+                loaded = 0
+        self.counts[table.name] += loaded
+        self.tally.rows += loaded
+
+
+def _flat_prefix(zf: SafeZip) -> str:
+    """'' when the txt files sit at the root, 'folder/' when all sit in one top folder."""
+    tops = {PurePosixPath(i.filename).parts[0] for i in zf.files}
+    nested = all(len(PurePosixPath(i.filename).parts) > 1 for i in zf.files)
+    if nested and len(tops) == 1:
+        return f"{tops.pop()}/"
+    return ""
+
+
+def _inner_zips(zf: SafeZip) -> dict[str, zipfile.ZipInfo]:
+    """Mode folder -> inner zip member, for a zip of zips; empty for a flat feed."""
+    inner: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.files:
+        path = PurePosixPath(info.filename)
+        if path.suffix.lower() != ".zip":
+            continue
+        if len(path.parts) > 2:
+            raise UnsafeArchiveError(
+                f"zip {zf.label!r}: inner zip {info.filename!r} is nested deeper than "
+                "<mode>/google_transit.zip"
+            )
+        mode = path.parts[0] if len(path.parts) == 2 else path.stem
+        if mode in inner:
+            raise ValidationFailedError(
+                f"zip {zf.label!r} holds two zips for mode {mode!r}; expected one per folder"
+            )
+        inner[mode] = info
+    return inner
+
+
+def _mode_key(mode: str) -> tuple[int, str]:
+    return (int(mode), "") if mode.isdigit() else (1 << 30, mode)
+
+
+@contextmanager
+def _progress_guard(conn: sqlite3.Connection, cancel: threading.Event | None) -> Iterator[None]:
+    """Let a set cancel event interrupt long SQL statements (index builds, checks)."""
+    if cancel is not None:
+        conn.set_progress_handler(lambda: 1 if cancel.is_set() else 0, 100_000)
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if cancel is not None and cancel.is_set():
+            raise WorkCancelledError("GTFS load cancelled during post-load checks") from exc
+        raise
+    finally:
+        conn.set_progress_handler(None, 0)
+
+
+def load_feed(
+    zip_path: Path,
+    db_path: Path,
+    *,
+    modes: Sequence[str] | None = None,
+    limits: ZipLimits = ZipLimits(),  # noqa: B008 - immutable frozen dataclass
+    cancel: threading.Event | None = None,
+    progress: Progress | None = None,
+) -> FeedLoadResult:
+    """Validate ``zip_path`` and load it into the new SQLite file ``db_path``.
+
+    Raises UnsafeArchiveError for unsafe or unreadable zips, WorkCancelledError when
+    ``cancel`` is set; on any failure ``db_path`` is removed. Feed-level problems are
+    not raised: they are notices in the result's report for the caller's rules.
+
+    Every spec table is created (empty when its file is absent); only spec columns
+    load (others are unknown_column notices), each TIME column gains ``<name>_secs``.
+    As in gtfs-validator, a row whose value does not parse, or whose length differs
+    from the header's, is dropped; a missing required value loads as NULL and an out
+    of range value loads as is. Duplicate-key rows after the first are dropped.
+    """
+    _check(cancel)
+    if db_path.exists():
+        raise FileExistsError(
+            f"database {str(db_path)!r} already exists; load_feed needs a new path"
+        )
+    budget = Budget(limits)
+    book = NoticeBook()
+    tally = _Tally()
+    conn: sqlite3.Connection | None = None
+    try:
+        with SafeZip(zip_path, budget) as outer:
+            inner = _inner_zips(outer)
+            moded = bool(inner)
+            conn = _open_db(db_path, moded)
+            with BatchWriter(conn) as writer:
+                loader = _FeedLoader(writer, book, tally, cancel, progress)
+                feeds: list[FeedFiles] = []
+                wanted = sorted(inner, key=_mode_key)
+                if modes is not None:
+                    unknown = sorted(set(modes) - set(inner))
+                    if unknown:
+                        raise ValidationFailedError(
+                            f"modes {unknown!r} are not in {zip_path.name!r}; it holds {wanted!r}"
+                        )
+                    wanted = [m for m in wanted if m in set(modes)]
+                if not moded:
+                    feeds.append(loader.load(outer, _flat_prefix(outer), None, 0))
+                with tempfile.TemporaryDirectory(prefix=".gtfs-inner-", dir=db_path.parent) as tmp:
+                    for ordinal, mode in enumerate(wanted):
+                        _check(cancel)
+                        dest = Path(tmp) / f"{mode}.zip"
+                        outer.extract_to(inner[mode], dest)
+                        label = f"{zip_path.name}:{inner[mode].filename}"
+                        with SafeZip(dest, budget, label=label) as zf:
+                            feeds.append(loader.load(zf, _flat_prefix(zf), mode, ordinal))
+                        dest.unlink()
+        _check(cancel)
+        conn.execute("COMMIT")
+        # Post-load statements may fail (a unique index over duplicates) and need a
+        # rollback journal to fail cleanly; DELETE mode also keeps the result in one
+        # file so the caller can rename it. New index pages are not journalled.
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("BEGIN")
+        with _progress_guard(conn, cancel):
+            check_foreign_keys(conn, feeds, book)
+            keyed, dups = build_primary_keys(conn, moded, book)
+            build_indexes(conn, moded)
+            check_stop_time_order(conn, moded, book)
+            conn.execute("COMMIT")
+        counts = {
+            name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+            for name in loader.counts
+        }
+        conn.close()
+        conn = None
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        with suppress(FileNotFoundError):
+            db_path.unlink()
+        raise
+    report = book.report()
+    stats = {
+        "records": sum(counts.values()),
+        "checked_cells": tally.checked,
+        "null_cells": tally.nulls,
+        "keyed_rows": keyed,
+        "duplicate_rows": dups,
+        "error_notices": book.total("ERROR"),
+        "warning_notices": book.total("WARNING"),
+    }
+    return FeedLoadResult(
+        record_counts=counts,
+        total_records=stats["records"],
+        report=report,
+        stats=stats,
+        modes_loaded=list(wanted),
+    )

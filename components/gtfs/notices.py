@@ -1,0 +1,115 @@
+"""Collects validation notices under gtfs-validator's codes and severities.
+
+Every notice is counted; only the first few of each code are kept as examples so
+the report stays small however broken a feed is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Severities as MobilityData's gtfs-validator (and the gtfs-guru oracle) assign them.
+SEVERITIES: dict[str, str] = {
+    "missing_required_file": "ERROR",
+    "missing_required_column": "ERROR",
+    "missing_required_field": "ERROR",
+    "empty_file": "ERROR",
+    "invalid_row_length": "ERROR",
+    "duplicate_key": "ERROR",
+    "foreign_key_violation": "ERROR",
+    "invalid_date": "ERROR",
+    "invalid_time": "ERROR",
+    "invalid_color": "ERROR",
+    "invalid_integer": "ERROR",
+    "invalid_float": "ERROR",
+    "number_out_of_range": "ERROR",
+    "missing_calendar_and_calendar_date_files": "ERROR",
+    "csv_parsing_failed": "ERROR",
+    "stop_time_with_arrival_before_previous_departure_time": "ERROR",
+    "missing_recommended_file": "WARNING",
+    "unknown_file": "INFO",
+    "unknown_column": "INFO",
+}
+
+# Notices raised while parsing rows; a file with any of them is not "parsed
+# successfully" and gtfs-validator then skips foreign-key checks that involve it.
+PARSE_ERRORS: frozenset[str] = frozenset(
+    {
+        "missing_required_column",
+        "missing_required_field",
+        "invalid_row_length",
+        "invalid_date",
+        "invalid_time",
+        "invalid_color",
+        "invalid_integer",
+        "invalid_float",
+        "number_out_of_range",
+        "csv_parsing_failed",
+    }
+)
+
+Scalar = str | int | float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One finding, located by file, CSV row (header is row 1) and field."""
+
+    code: str
+    file: str | None = None
+    row: int | None = None
+    field: str | None = None
+    value: Scalar = None
+    mode: str | None = None
+
+    def as_dict(self) -> dict[str, Scalar]:
+        out: dict[str, Scalar] = {
+            "code": self.code,
+            "severity": SEVERITIES[self.code],
+            "file": self.file,
+            "row": self.row,
+            "field": self.field,
+            "value": self.value,
+        }
+        if self.mode is not None:
+            out["mode"] = self.mode
+        return out
+
+
+class NoticeBook:
+    """Counts notices per code and keeps up to ``examples_per_code`` of each."""
+
+    def __init__(self, examples_per_code: int = 50) -> None:
+        self._cap = examples_per_code
+        self._counts: dict[str, int] = {}
+        self._examples: list[Notice] = []
+        self._failed_files: set[tuple[str | None, str]] = set()
+
+    def add(self, notice: Notice) -> None:
+        n = self._counts.get(notice.code, 0)
+        self._counts[notice.code] = n + 1
+        if n < self._cap:
+            self._examples.append(notice)
+        if notice.code in PARSE_ERRORS and notice.file is not None:
+            self._failed_files.add((notice.mode, notice.file))
+
+    def parsed_ok(self, mode: str | None, file: str) -> bool:
+        """Whether ``file`` parsed without errors, as gtfs-validator's table status."""
+        return (mode, file) not in self._failed_files
+
+    def count(self, code: str) -> int:
+        return self._counts.get(code, 0)
+
+    def total(self, severity: str) -> int:
+        return sum(n for code, n in self._counts.items() if SEVERITIES[code] == severity)
+
+    def report(self) -> dict[str, object]:
+        return {
+            "notices": [n.as_dict() for n in self._examples],
+            "counts": {
+                code: {"severity": SEVERITIES[code], "count": n}
+                for code, n in sorted(self._counts.items())
+            },
+            "error_count": self.total("ERROR"),
+            "warning_count": self.total("WARNING"),
+        }
