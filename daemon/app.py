@@ -8,16 +8,21 @@ builds the scheduler; leaving the block flushes history and closes everything.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
 
 from daemon import events as ev
 from daemon.config import Config
+from daemon.errors import StateError
 from daemon.events import EventBus, utcnow
+from daemon.fetch import HttpClient
 from daemon.logs import log_subscriber
 from daemon.scheduler import Scheduler
 from daemon.store import SqliteStateStore
@@ -25,6 +30,52 @@ from daemon.store import SqliteStateStore
 log = structlog.get_logger("interlock")
 
 STATE_DB = "state.sqlite"
+LOCK_FILE = "interlock.lock"
+
+
+class StateLock:
+    """An exclusive lock on a state directory: one process schedules from it at a time.
+
+    The kernel drops the lock when the process dies, so a crash never leaves it held.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; False when another live process holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def acquire(self) -> None:
+        """Take the lock or raise StateError naming the process that holds it."""
+        if not self.try_acquire():
+            try:
+                holder = self.path.read_text().strip() or "unknown"
+            except OSError:
+                holder = "unknown"
+            raise StateError(
+                f"state directory {str(self.path.parent)!r} is in use by another interlock "
+                f"process (pid {holder}); stop it, use its admin commands, or point "
+                "runtime_settings.state_dir elsewhere"
+            )
+
+    def release(self) -> None:
+        """Drop the lock. Idempotent."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 class Orchestrator:
@@ -41,10 +92,13 @@ class Orchestrator:
         self.config = config
         self.clock = clock
         self.services = dict(services or {})
+        self.http = HttpClient()
+        self.services.setdefault("http", self.http)
         self.log_events = log_events
         self.store = SqliteStateStore(config.runtime.state_dir / STATE_DB)
         self.bus: EventBus | None = None
         self._scheduler: Scheduler | None = None
+        self._lock: StateLock | None = None
 
     @property
     def scheduler(self) -> Scheduler:
@@ -54,7 +108,13 @@ class Orchestrator:
         return self._scheduler
 
     async def __aenter__(self) -> Orchestrator:
-        await self.store.open()
+        self._lock = StateLock(self.config.runtime.state_dir)
+        self._lock.acquire()
+        try:
+            await self.store.open()
+        except BaseException:
+            self._lock.release()
+            raise
         try:
             interrupted = await self.store.recover_interrupted(self.clock())
             for run_id, component in interrupted:
@@ -98,4 +158,7 @@ class Orchestrator:
         if self.bus is not None:
             bus, self.bus = self.bus, None
             await asyncio.shield(bus.close())
+        await self.http.close()
         await self.store.close()
+        if self._lock is not None:
+            self._lock.release()

@@ -90,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--component", default=None)
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="read this state directory instead of the config's",
+    )
+    p.add_argument(
+        "--timezone",
+        default="Australia/Melbourne",
+        help="time zone for --state-dir output (default Australia/Melbourne)",
+    )
 
     p = sub.add_parser("check-config", help="validate a config file (exit 0 valid, 2 invalid)")
     p.add_argument("file", type=Path, nargs="?", default=None)
@@ -223,17 +234,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(_load(args), args))
 
 
-async def _history(config: Config, args: argparse.Namespace) -> list[dict[str, Any]]:
-    from datetime import datetime
+async def _history(state_dir: Path, tz: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from datetime import UTC, datetime
 
+    from daemon.app import STATE_DB, StateLock
     from daemon.store import SqliteStateStore
 
-    db = config.runtime.state_dir / "state.sqlite"
+    db = state_dir / STATE_DB
     if not db.exists():
         return []
     async with SqliteStateStore(db) as store:
+        lock = StateLock(state_dir)
+        if lock.try_acquire():
+            # No daemon is alive: runs it left 'running' were cut short; say so.
+            try:
+                await store.recover_interrupted(datetime.now(UTC))
+            finally:
+                lock.release()
         rows = await store.history(component=args.component, limit=args.limit)
-    tz = config.runtime.timezone
     for row in rows:
         for key in ("started_at", "finished_at"):
             if row[key]:
@@ -242,8 +260,14 @@ async def _history(config: Config, args: argparse.Namespace) -> list[dict[str, A
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    config = _load(args)
-    rows = asyncio.run(_history(config, args))
+    if args.state_dir is not None:
+        from zoneinfo import ZoneInfo
+
+        state_dir, tz = args.state_dir, ZoneInfo(args.timezone)
+    else:
+        config = _load(args)
+        state_dir, tz = config.runtime.state_dir, config.runtime.timezone
+    rows = asyncio.run(_history(state_dir, tz, args))
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return EXIT_OK

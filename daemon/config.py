@@ -298,7 +298,10 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
                 elif enabled:
                     enabled, reason = False, str(exc)
             else:
-                problems.extend(_settings_problems(cls, where, raw.get("settings", {})))
+                # Resolved values are what the component gets; with a secret missing the
+                # component is disabled anyway, so its placeholders are not judged.
+                if not missing:
+                    problems.extend(_settings_problems(cls, where, settings))
         if enabled and missing:
             enabled, reason = False, "missing secret: " + "; ".join(missing)
         specs[name] = ComponentSpec(
@@ -345,10 +348,14 @@ def _settings_problems(cls: type, where: str, settings: Any) -> list[str]:
     if not own:
         return []
     validator = jsonschema.Draft202012Validator(own)
+    known = secrets.known_secrets()
     out = []
     for err in validator.iter_errors(settings):
         path = _json_path(err.absolute_path)[1:]
-        out.append(f"{where}.settings{path}: {err.message}")
+        message = err.message
+        for secret in known:  # a resolved secret must not reach the terminal
+            message = message.replace(secret, "***")
+        out.append(f"{where}.settings{path}: {message}")
     return out
 
 

@@ -1,0 +1,69 @@
+"""Data-quality rules (``data_quality``) applied to the statistics a loader reports.
+
+The rules are the seed's: record_count_min, null_percentage_max,
+duplicate_percentage_max and schema_validation; per-component rules override the
+defaults. The verdict goes into the quality report stored with the component run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+RULES = ("record_count_min", "null_percentage_max", "duplicate_percentage_max", "schema_validation")
+
+
+def rules_for(section: Mapping[str, Any], component: str) -> dict[str, Any]:
+    """The default rules with the component's own on top."""
+    merged = dict(section.get("default_rules", {}))
+    merged.update(section.get("rules", {}).get(component, {}))
+    return merged
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(part / whole * 100.0, 4) if whole else 0.0
+
+
+def evaluate(stats: Mapping[str, int], rules: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each configured rule with its measured value, limit and whether it passed.
+
+    ``stats`` carries records, checked_cells, null_cells, keyed_rows,
+    duplicate_rows and error_notices.
+    """
+    out: list[dict[str, Any]] = []
+
+    def check(rule: str, measured: float, limit: Any, passed: bool) -> None:
+        out.append({"rule": rule, "measured": measured, "limit": limit, "passed": passed})
+
+    if "record_count_min" in rules:
+        n = stats.get("records", 0)
+        check("record_count_min", n, rules["record_count_min"], n >= rules["record_count_min"])
+    if "null_percentage_max" in rules:
+        pct = _percent(stats.get("null_cells", 0), stats.get("checked_cells", 0))
+        check(
+            "null_percentage_max",
+            pct,
+            rules["null_percentage_max"],
+            pct <= rules["null_percentage_max"],
+        )
+    if "duplicate_percentage_max" in rules:
+        pct = _percent(stats.get("duplicate_rows", 0), stats.get("keyed_rows", 0))
+        check(
+            "duplicate_percentage_max",
+            pct,
+            rules["duplicate_percentage_max"],
+            pct <= rules["duplicate_percentage_max"],
+        )
+    if rules.get("schema_validation"):
+        errors = stats.get("error_notices", 0)
+        check("schema_validation", errors, 0, errors == 0)
+    return out
+
+
+def failures(results: list[dict[str, Any]]) -> list[str]:
+    """One line per failed rule, naming the figure and the limit."""
+    return [
+        f"{r['rule']}: measured {r['measured']}, limit {r['limit']}"
+        for r in results
+        if not r["passed"]
+    ]
