@@ -231,7 +231,7 @@ class GtfsScheduleComponent:
                 result.stats, quality.rules_for(ctx.config.data_quality, self.name)
             )
             report["rules"] = checks
-            problems = quality.failures(checks)
+            problems = quality.failures(checks, report)
             if volume.drop_too_large:
                 problems.append(
                     f"record count dropped {-(volume.change_percent or 0):.1f}% (from "

@@ -31,6 +31,12 @@ _SECRET_KEYS = re.compile(
 )
 MASK = "***"
 
+# Tracebacks as data, without local variables: a local may hold a secret, and a
+# truncated repr could leak part of one past the redactor.
+_JSON_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
+
 #: The level set by :func:`configure`; hot paths check it before building debug fields.
 current_level = logging.INFO
 _stream: TextIO = sys.stdout
@@ -110,7 +116,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             add_timestamp,
-            structlog.processors.dict_tracebacks if fmt == "json" else structlog.dev.set_exc_info,
+            _JSON_TRACEBACKS if fmt == "json" else structlog.dev.set_exc_info,
             redact_secrets,
             renderer,
         ],

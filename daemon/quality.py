@@ -60,10 +60,26 @@ def evaluate(stats: Mapping[str, int], rules: Mapping[str, Any]) -> list[dict[st
     return out
 
 
-def failures(results: list[dict[str, Any]]) -> list[str]:
-    """One line per failed rule, naming the figure and the limit."""
-    return [
-        f"{r['rule']}: measured {r['measured']}, limit {r['limit']}"
-        for r in results
-        if not r["passed"]
-    ]
+def failures(
+    results: list[dict[str, Any]], report: Mapping[str, Any] | None = None
+) -> list[str]:
+    """One line per failed rule, naming the figure and the limit.
+
+    For schema_validation the commonest error codes of ``report`` are named too,
+    so the first line of a failure already says what is wrong with the data.
+    """
+    out = []
+    for r in results:
+        if r["passed"]:
+            continue
+        line = f"{r['rule']}: measured {r['measured']}, limit {r['limit']}"
+        if r["rule"] == "schema_validation" and report:
+            counts = report.get("counts", {})
+            errors = sorted(
+                ((c["count"], code) for code, c in counts.items() if c.get("severity") == "ERROR"),
+                reverse=True,
+            )[:3]
+            if errors:
+                line += " (" + ", ".join(f"{code} x{n}" for n, code in errors) + ")"
+        out.append(line)
+    return out
