@@ -82,16 +82,22 @@ async def floor_run(deps: dict[str, list[str]]) -> tuple[float, list[float]]:
     return time.perf_counter() - t0, release_delays(deps)
 
 
-async def interlock_run(deps: dict[str, list[str]], width: int,
-                        tmp: Path) -> tuple[float, list[float]]:
+async def interlock_run(
+    deps: dict[str, list[str]], width: int, tmp: Path
+) -> tuple[float, list[float]]:
     """The DAG through the real orchestrator, history and JSON logs on."""
     STARTS.clear()
     ENDS.clear()
     doc = {
-        "components": {n: {"class": f"{__name__}:Noop", "frequency": "1h", "dependencies": ds,
-                           "retries": 0} for n, ds in deps.items()},
-        "runtime_settings": {"max_concurrent_components": width, "state_dir": str(tmp / "s"),
-                             "data_dir": str(tmp / "d")},
+        "components": {
+            n: {"class": f"{__name__}:Noop", "frequency": "1h", "dependencies": ds, "retries": 0}
+            for n, ds in deps.items()
+        },
+        "runtime_settings": {
+            "max_concurrent_components": width,
+            "state_dir": str(tmp / "s"),
+            "data_dir": str(tmp / "d"),
+        },
     }
     config = parse_config(doc, "<bench>")
     async with Orchestrator(config) as orch:
@@ -119,7 +125,7 @@ async def main() -> None:
     deps = dag(args.layers, args.width)
     n = len(deps)
     ours, floor, delays = [], [], []
-    with tempfile.TemporaryDirectory() as d, open(Path(d) / "log.jsonl", "w") as logfile:
+    with tempfile.TemporaryDirectory() as d, open(Path(d) / "log.jsonl", "w") as logfile:  # noqa: ASYNC230
         logs.configure("info", "json", stream=logfile)
         for i in range(args.repeat):
             f_s, _ = await floor_run(deps)
@@ -127,20 +133,33 @@ async def main() -> None:
             floor.append(f_s / n * 1e6)
             ours.append(o_s / n * 1e6)
             delays.extend(o_delays)
-            print(f"repeat {i + 1}: interlock {ours[-1]:.1f} us/component, "
-                  f"asyncio floor {floor[-1]:.1f} us/component", flush=True)
+            print(
+                f"repeat {i + 1}: interlock {ours[-1]:.1f} us/component, "
+                f"asyncio floor {floor[-1]:.1f} us/component",
+                flush=True,
+            )
         logfile.flush()
-        log_lines = sum(1 for _ in open(Path(d) / "log.jsonl"))
+        log_lines = (Path(d) / "log.jsonl").read_text().count("\n")
     us, floor_us = statistics.median(ours), statistics.median(floor)
     release_p99_ms = p99(delays) * 1e3
     print(f"{n} components, {args.repeat} repeats, {log_lines} log lines written")
-    print(f"interlock: {us:.1f} us/component (median); plain asyncio: {floor_us:.1f} "
-          f"us/component; ratio {us / floor_us:.1f}x")
+    print(
+        f"interlock: {us:.1f} us/component (median); plain asyncio: {floor_us:.1f} "
+        f"us/component; ratio {us / floor_us:.1f}x"
+    )
     print(f"release delay p99: {release_p99_ms:.3f} ms")
-    print(json.dumps({"components": n, "us_per_component": round(us, 2),
-                      "floor_us_per_component": round(floor_us, 2),
-                      "ratio": round(us / floor_us, 2),
-                      "release_p99_ms": round(release_p99_ms, 4), "repeats": args.repeat}))
+    print(
+        json.dumps(
+            {
+                "components": n,
+                "us_per_component": round(us, 2),
+                "floor_us_per_component": round(floor_us, 2),
+                "ratio": round(us / floor_us, 2),
+                "release_p99_ms": round(release_p99_ms, 4),
+                "repeats": args.repeat,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -150,12 +150,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 async def _plan(config: Config, args: argparse.Namespace) -> list[dict[str, Any]]:
     """The plan, computed from the state database opened read-only: nothing is written."""
-    from daemon.app import STATE_DB
+    from daemon.app import STATE_DB, StateLock
     from daemon.events import EventBus
     from daemon.scheduler import Scheduler
     from daemon.store import SqliteStateStore
 
-    states = await SqliteStateStore.read_states(config.runtime.state_dir / STATE_DB)
+    state_dir = config.runtime.state_dir
+    live = StateLock(state_dir).held_elsewhere()
+    states = await SqliteStateStore.read_states(state_dir / STATE_DB, live=live)
     scheduler = Scheduler(config, EventBus(), states)
     decisions = scheduler.plan(names=args.components or None, with_deps=args.with_deps)
     tz = config.runtime.timezone

@@ -268,6 +268,8 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
                 )
             elif dep == name:
                 problems.append(f"{where}.dependencies: component {name!r} depends on itself")
+        if not isinstance(raw, dict) or "frequency" not in raw:
+            continue  # the schema problems already say what is missing
         try:
             frequency = parse_frequency(raw["frequency"])
         except ValueError as exc:

@@ -229,6 +229,7 @@ class _Subscriber:
         self.handler = handler
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
         self.dropped = 0
+        self.busy = False
         self.task: asyncio.Task[None] | None = None
 
 
@@ -272,6 +273,7 @@ class EventBus:
             batch = [first]
             while not sub.queue.empty():
                 batch.append(sub.queue.get_nowait())
+            sub.busy = True
             try:
                 await sub.handler(batch)
             except asyncio.CancelledError:
@@ -281,6 +283,7 @@ class EventBus:
                     "subscriber_failed", subscriber=sub.name, error=repr(exc), events=len(batch)
                 )
             finally:
+                sub.busy = False
                 for _ in batch:
                     sub.queue.task_done()
 
@@ -291,7 +294,7 @@ class EventBus:
                 for sub in self._subs:
                     await sub.queue.join()
         except TimeoutError:
-            stalled = [s.name for s in self._subs if not s.queue.empty()]
+            stalled = [s.name for s in self._subs if s.busy or not s.queue.empty()]
             log.warning("subscriber_flush_timeout", subscribers=stalled, timeout_s=limit_s)
             return False
         return True

@@ -56,7 +56,8 @@ class _LineBuffer:
 
 def _mask(value: Any, known: frozenset[str]) -> Any:
     if isinstance(value, str):
-        for secret in known:
+        # Longest first: a secret that extends another must not leave its tail behind.
+        for secret in secrets.longest_first(known):
             if secret in value:
                 value = value.replace(secret, MASK)
         return value

@@ -60,9 +60,7 @@ def evaluate(stats: Mapping[str, int], rules: Mapping[str, Any]) -> list[dict[st
     return out
 
 
-def failures(
-    results: list[dict[str, Any]], report: Mapping[str, Any] | None = None
-) -> list[str]:
+def failures(results: list[dict[str, Any]], report: Mapping[str, Any] | None = None) -> list[str]:
     """One line per failed rule, naming the figure and the limit.
 
     For schema_validation the commonest error codes of ``report`` are named too,

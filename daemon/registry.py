@@ -29,13 +29,19 @@ def load_component_class(path: str) -> type:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if path in BUILTINS.values():
+        if path in BUILTINS.values() and exc.name == module_name:
             raise ComponentLoadError(
                 f"built-in component class {path!r} is not available in this version of interlock"
             ) from None
         raise ComponentLoadError(
             f"cannot import module {module_name!r} for class {path!r}: {exc}; check the "
             "'class' value and that the package is installed"
+        ) from None
+    except Exception as exc:
+        # A module that fails while importing is a configuration problem, not a crash.
+        raise ComponentLoadError(
+            f"importing module {module_name!r} for class {path!r} failed: "
+            f"{type(exc).__name__}: {exc}"
         ) from None
     cls = getattr(module, class_name, None)
     if not inspect.isclass(cls):

@@ -352,10 +352,12 @@ class Scheduler:
         try:
             while not stop.is_set():
                 now = self.clock()
-                due = [d.component for d in self.plan(now) if d.run]
+                decisions = self.plan(now)
+                due = [d.component for d in decisions if d.run]
                 if due:
                     task = asyncio.create_task(
-                        self.execute(due, trigger="schedule"), name=f"run of {len(due)} components"
+                        self.execute(due, trigger="schedule", decisions=decisions),
+                        name=f"run of {len(due)} components",
                     )
                     self._runs[task.get_name() + str(id(task))] = task
                     task.add_done_callback(self._run_done)

@@ -8,6 +8,7 @@ logging pipeline can mask it wherever it turns up.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -26,6 +27,12 @@ def remember(value: str) -> None:
     if len(value) >= 4:
         with _lock:
             _known_secrets.add(value)
+
+
+@functools.lru_cache(maxsize=8)
+def longest_first(known: frozenset[str]) -> tuple[str, ...]:
+    """``known`` ordered so a secret is replaced before any secret it contains."""
+    return tuple(sorted(known, key=len, reverse=True))
 
 
 def known_secrets() -> frozenset[str]:

@@ -100,12 +100,17 @@ class SqliteStateStore:
         return self._db
 
     @classmethod
-    async def read_states(cls, path: Path) -> dict[str, ComponentState]:
-        """Component states from an existing database, opened read-only (``plan``)."""
+    async def read_states(cls, path: Path, *, live: bool = True) -> dict[str, ComponentState]:
+        """Component states from an existing database, opened read-only (``plan``).
+
+        With no live writer (``live`` false) the file is opened immutable, so SQLite
+        creates no -wal/-shm files beside it: a read really writes nothing.
+        """
         if not path.exists():  # noqa: ASYNC240 - one stat before a read-only open
             return {}
         store = cls(path)
-        store._db = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True)
+        mode = "mode=ro" if live else "mode=ro&immutable=1"
+        store._db = await aiosqlite.connect(f"file:{path}?{mode}", uri=True)
         try:
             return await store.component_states()
         finally:

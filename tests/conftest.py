@@ -13,6 +13,22 @@ from daemon.app import Orchestrator
 from daemon.config import Config, parse_config
 from tests.testcomponents import PROBE
 
+
+class _DebugLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """Every test loop runs in asyncio debug mode: slow callbacks and never-awaited
+    coroutines are reported (subprocesses the tests start are not affected)."""
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        loop = super().new_event_loop()
+        loop.set_debug(True)
+        return loop
+
+
+@pytest.fixture(scope="session")
+def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
+    return _DebugLoopPolicy()
+
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -28,14 +44,21 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def component(kind: str, frequency: str = "1h", deps: list[str] | None = None,
-              **settings: Any) -> dict[str, Any]:
+def component(
+    kind: str, frequency: str = "1h", deps: list[str] | None = None, **settings: Any
+) -> dict[str, Any]:
     """A component entry using a test component class."""
-    entry: dict[str, Any] = {"class": f"tests.testcomponents:{kind}", "frequency": frequency,
-                             "dependencies": deps or [], "retries": 0}
-    extra = {k: settings.pop(k) for k in ("timeout_minutes", "retries",
-                                           "skip_when_upstream_unchanged", "enabled")
-             if k in settings}
+    entry: dict[str, Any] = {
+        "class": f"tests.testcomponents:{kind}",
+        "frequency": frequency,
+        "dependencies": deps or [],
+        "retries": 0,
+    }
+    extra = {
+        k: settings.pop(k)
+        for k in ("timeout_minutes", "retries", "skip_when_upstream_unchanged", "enabled")
+        if k in settings
+    }
     entry.update(extra)
     if settings:
         entry["settings"] = settings
@@ -45,8 +68,12 @@ def component(kind: str, frequency: str = "1h", deps: list[str] | None = None,
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., Config]:
     def make(components: dict[str, Any], **sections: Any) -> Config:
-        runtime = {"state_dir": str(tmp_path / "state"), "data_dir": str(tmp_path / "data"),
-                   "retry_backoff_seconds": 0.01, "retry_backoff_max_seconds": 0.05}
+        runtime = {
+            "state_dir": str(tmp_path / "state"),
+            "data_dir": str(tmp_path / "data"),
+            "retry_backoff_seconds": 0.01,
+            "retry_backoff_max_seconds": 0.05,
+        }
         runtime.update(sections.pop("runtime_settings", {}))
         doc = {"components": components, "runtime_settings": runtime, **sections}
         return parse_config(doc, str(tmp_path / "orchestration.json"))

@@ -38,11 +38,11 @@ def write_feed(path: Path, trips: int, stops_per_trip: int = 30) -> None:
             times.write(f"T{t},{hms},{hms},S{s},{s + 1}\n")
     files = {
         "agency.txt": "agency_id,agency_name,agency_url,agency_timezone\n"
-                      "A,Metro,https://example.org,Australia/Melbourne\n",
+        "A,Metro,https://example.org,Australia/Melbourne\n",
         "routes.txt": "route_id,agency_id,route_short_name,route_long_name,route_type\n"
-                      "R1,A,1,Line One,400\n",
+        "R1,A,1,Line One,400\n",
         "calendar.txt": "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,"
-                        "start_date,end_date\nWK,1,1,1,1,1,0,0,20260101,20271231\n",
+        "start_date,end_date\nWK,1,1,1,1,1,0,0,20260101,20271231\n",
         "stops.txt": stops.getvalue(),
         "trips.txt": trip_rows.getvalue(),
         "stop_times.txt": times.getvalue(),
@@ -54,9 +54,15 @@ def write_feed(path: Path, trips: int, stops_per_trip: int = 30) -> None:
 
 def interlock(*args: str, config: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "daemon.cli", *args, "--config", str(config)],
-                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "daemon.cli", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def snapshot(db: Path) -> dict[str, int]:
@@ -75,9 +81,23 @@ def start_load(config: Path, staging: Path) -> tuple[subprocess.Popen[bytes], fl
     """Start a forced reload and return once its staged database exists (the load began)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon.cli", "run", "--once", "gtfs_schedule",
-         "--skip-frequency-check", "--skip-change-detection", "--config", str(config)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "daemon.cli",
+            "run",
+            "--once",
+            "gtfs_schedule",
+            "--skip-frequency-check",
+            "--skip-change-detection",
+            "--config",
+            str(config),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+    )
     deadline = time.monotonic() + 60
     while not list(staging.glob("gtfs_schedule-*.sqlite")):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -92,24 +112,39 @@ def test_sigkill_during_load_leaves_live_data_intact(tmp_path):
     feed = tmp_path / "feed.zip"
     write_feed(feed, trips=12_000)  # 360k stop_times: a load long enough to interrupt
     config = tmp_path / "orchestration.json"
-    config.write_text(json.dumps({
-        "components": {"gtfs_schedule": {"frequency": "daily", "retries": 0,
-                                         "settings": {"source": {"path": str(feed)}}}},
-        "runtime_settings": {"state_dir": str(tmp_path / "state"),
-                             "data_dir": str(tmp_path / "data")},
-        "data_quality": {"default_rules": {"schema_validation": True}},
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "components": {
+                    "gtfs_schedule": {
+                        "frequency": "daily",
+                        "retries": 0,
+                        "settings": {"source": {"path": str(feed)}},
+                    }
+                },
+                "runtime_settings": {
+                    "state_dir": str(tmp_path / "state"),
+                    "data_dir": str(tmp_path / "data"),
+                },
+                "data_quality": {"default_rules": {"schema_validation": True}},
+            }
+        )
+    )
     staging = tmp_path / "data" / ".staging"
     # A full load first: it publishes the dataset the kills must not damage, and its
     # duration places the kill points across the load.
     proc, began = start_load(config, staging)
-    assert proc.wait(timeout=120) == 0
+    deadline = time.monotonic() + 120
+    while list(staging.glob("gtfs_schedule-*.sqlite")):  # renamed into place at the end
+        assert time.monotonic() < deadline, "the load did not finish within 120 s"
+        time.sleep(0.005)
     load_s = time.monotonic() - began
+    assert proc.wait(timeout=120) == 0
     live = tmp_path / "data" / "gtfs_schedule.sqlite"
     published = snapshot(live)
     assert published["stop_times"] == 360_000
 
-    for fraction in (0.0, 0.3, 0.6, 0.9):
+    for fraction in (0.0, 0.25, 0.5, 0.75):
         proc, began = start_load(config, staging)
         try:
             time.sleep(max(0.0, began + fraction * load_s - time.monotonic()))
@@ -127,8 +162,14 @@ def test_sigkill_during_load_leaves_live_data_intact(tmp_path):
         assert (latest["status"], latest["component"]) == ("interrupted", "gtfs_schedule")
         assert latest["reason"] == "the daemon stopped while it ran (crash or kill)"
 
-    final = interlock("run", "--once", "gtfs_schedule", "--skip-frequency-check",
-                      "--skip-change-detection", config=config)
+    final = interlock(
+        "run",
+        "--once",
+        "gtfs_schedule",
+        "--skip-frequency-check",
+        "--skip-change-detection",
+        config=config,
+    )
     assert final.returncode == 0, final.stderr
     assert snapshot(live) == published
     assert not list(staging.glob("*")), "staging files survived the restart"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from daemon import events as ev
 from daemon.outcome import SkipReason
 from tests.conftest import component
 from tests.testcomponents import PROBE
@@ -20,11 +21,13 @@ def statuses(result):
 
 async def test_dependent_starts_while_unrelated_sibling_still_runs(make_config, open_orch):
     """A component is released as soon as its own upstream finishes, with no layer barrier."""
-    cfg = make_config({
-        "a": component("Publishes"),
-        "slow": component("Gated"),
-        "b": component("Publishes", deps=["a"]),
-    })
+    cfg = make_config(
+        {
+            "a": component("Publishes"),
+            "slow": component("Gated"),
+            "b": component("Publishes", deps=["a"]),
+        }
+    )
     orch = await open_orch(cfg)
     run = asyncio.create_task(orch.scheduler.run_once())
     async with asyncio.timeout(5):
@@ -39,8 +42,9 @@ async def test_dependent_starts_while_unrelated_sibling_still_runs(make_config, 
 async def test_max_concurrent_components_is_never_exceeded(make_config, open_orch):
     """Six independent components with a limit of two never run more than two at once."""
     names = [f"c{i}" for i in range(6)]
-    cfg = make_config({n: component("Gated") for n in names},
-                      runtime_settings={"max_concurrent_components": 2})
+    cfg = make_config(
+        {n: component("Gated") for n in names}, runtime_settings={"max_concurrent_components": 2}
+    )
     orch = await open_orch(cfg)
     run = asyncio.create_task(orch.scheduler.run_once())
     for n in names:
@@ -76,11 +80,13 @@ async def test_parallel_groups_allow_only_members_to_overlap(make_config, open_o
 
 async def test_component_timeout_is_recorded_and_the_run_continues(make_config, open_orch):
     """A component over its timeout is cancelled as timed_out; siblings still succeed."""
-    cfg = make_config({
-        "slow": component("Sleeps", seconds=30, timeout_minutes=0.002),
-        "after": component("Publishes", deps=["slow"]),
-        "other": component("Publishes"),
-    })
+    cfg = make_config(
+        {
+            "slow": component("Sleeps", seconds=30, timeout_minutes=0.002),
+            "after": component("Publishes", deps=["slow"]),
+            "other": component("Publishes"),
+        }
+    )
     orch = await open_orch(cfg)
     result = await asyncio.wait_for(orch.scheduler.run_once(), 10)
     assert statuses(result) == {
@@ -103,20 +109,22 @@ async def test_worker_thread_really_stops_on_timeout(make_config, open_orch):
     assert PROBE.thread_iterations["worker"] == seen
 
 
-async def test_global_timeout_cancels_everything_and_ends_the_run_timed_out(make_config,
-                                                                           open_orch):
+async def test_global_timeout_cancels_everything_and_ends_the_run_timed_out(make_config, open_orch):
     """On the global timeout running components end timed_out and unreleased ones too."""
     cfg = make_config(
-        {"slow": component("Sleeps", seconds=30), "later": component("Publishes",
-                                                                       deps=["slow"])},
-        runtime_settings={"global_timeout_minutes": 0.003,
-                          "default_component_timeout_minutes": 0.003},
+        {"slow": component("Sleeps", seconds=30), "later": component("Publishes", deps=["slow"])},
+        runtime_settings={
+            "global_timeout_minutes": 0.003,
+            "default_component_timeout_minutes": 0.003,
+        },
     )
     orch = await open_orch(cfg)
     result = await asyncio.wait_for(orch.scheduler.run_once(), 10)
     assert result.status == "timed_out"
     assert {n: s.status.value for n, s in result.outcomes.items()} == {
-        "slow": "timed_out", "later": "timed_out"}
+        "slow": "timed_out",
+        "later": "timed_out",
+    }
 
 
 async def test_transient_failures_are_retried_then_succeed(make_config, open_orch):
@@ -156,11 +164,13 @@ async def test_validation_failures_are_not_retried(make_config, open_orch):
 
 async def test_upstream_failure_skips_the_whole_downstream_chain(make_config, open_orch):
     """A failed component skips its dependents, and theirs, as upstream_failed."""
-    cfg = make_config({
-        "a": component("Fails"),
-        "b": component("Publishes", deps=["a"]),
-        "c": component("Publishes", deps=["b"]),
-    })
+    cfg = make_config(
+        {
+            "a": component("Fails"),
+            "b": component("Publishes", deps=["a"]),
+            "c": component("Publishes", deps=["b"]),
+        }
+    )
     orch = await open_orch(cfg)
     result = await asyncio.wait_for(orch.scheduler.run_once(), 10)
     assert statuses(result) == {
@@ -183,26 +193,32 @@ async def test_upstream_missing_unless_run_with_deps(make_config, open_orch):
 
 async def test_unchanged_upstream_skips_downstream_as_unchanged(make_config, open_orch):
     """When the upstream has nothing new, the downstream is skipped with reason unchanged."""
-    cfg = make_config({
-        "a": component("Publishes", fingerprint="v1", unchanged_if_same=True),
-        "b": component("Publishes", deps=["a"]),
-    })
+    cfg = make_config(
+        {
+            "a": component("Publishes", fingerprint="v1", unchanged_if_same=True),
+            "b": component("Publishes", deps=["a"]),
+        }
+    )
     orch = await open_orch(cfg)
     first = await asyncio.wait_for(orch.scheduler.run_once(["a", "b"]), 10)
     assert statuses(first) == {"a": ("succeeded", None), "b": ("succeeded", None)}
     second = await asyncio.wait_for(orch.scheduler.run_once(["a", "b"]), 10)
-    assert statuses(second) == {"a": ("unchanged", "source unchanged"),
-                                "b": ("skipped", "unchanged")}
+    assert statuses(second) == {
+        "a": ("unchanged", "source unchanged"),
+        "b": ("skipped", "unchanged"),
+    }
     forced = await asyncio.wait_for(orch.scheduler.run_once(["a", "b"], force=True), 10)
     assert statuses(forced)["b"] == ("succeeded", None)
 
 
 async def test_component_that_polls_its_own_source_is_not_skipped(make_config, open_orch):
     """skip_when_upstream_unchanged=false runs the component even when upstream is unchanged."""
-    cfg = make_config({
-        "a": component("Publishes", fingerprint="v1", unchanged_if_same=True),
-        "b": component("Publishes", deps=["a"], skip_when_upstream_unchanged=False),
-    })
+    cfg = make_config(
+        {
+            "a": component("Publishes", fingerprint="v1", unchanged_if_same=True),
+            "b": component("Publishes", deps=["a"], skip_when_upstream_unchanged=False),
+        }
+    )
     orch = await open_orch(cfg)
     await asyncio.wait_for(orch.scheduler.run_once(), 10)
     second = await asyncio.wait_for(orch.scheduler.run_once(["a", "b"]), 10)
@@ -269,13 +285,18 @@ async def test_serve_sleeps_until_the_next_due_time(make_config, open_orch):
     """An idle serve loop wakes once per due time, not in a polling loop."""
     cfg = make_config({"a": component("Publishes", frequency="1h")})
     orch = await open_orch(cfg)
-    stop = asyncio.Event()
+    stop, finished = asyncio.Event(), asyncio.Event()
+
+    async def on_events(batch):
+        if any(isinstance(e, ev.RunFinished) for e in batch):
+            finished.set()
+
+    orch.bus.subscribe("test", on_events)
     wakes: list[datetime | None] = []
     serving = asyncio.create_task(orch.scheduler.serve(stop, on_idle=wakes.append))
     async with asyncio.timeout(5):
-        while "a" not in PROBE.finished:
-            await asyncio.sleep(0.01)
-    await asyncio.sleep(0.3)
+        await finished.wait()
+    await asyncio.sleep(0.3)  # an idle window: a polling loop would wake many times in it
     stop.set()
     await asyncio.wait_for(serving, 5)
     assert PROBE.started == ["a"]
