@@ -208,7 +208,9 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
     if not isinstance(doc, dict) or not isinstance(doc.get("components"), dict):
         raise ConfigError(source, [])
     base = Path(source).resolve().parent if source and not source.startswith("<") else Path.cwd()
-    rt = doc.get("runtime_settings", {})
+    # Parts of the wrong type were reported by the schema; read them as empty so the
+    # checks below still find every other problem.
+    rt = _obj(doc.get("runtime_settings"))
     problems = []
     try:
         tz = ZoneInfo(rt.get("timezone", "Australia/Melbourne"))
@@ -235,11 +237,15 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
             f"{runtime.global_timeout_s / 60:g}; lower it or raise the global timeout"
         )
 
-    raw_components: dict[str, Any] = doc["components"]
+    raw_components: dict[str, Any] = {
+        n: _obj(r) | {"dependencies": _strings(_obj(r).get("dependencies"))}
+        for n, r in doc["components"].items()
+    }
     names = list(raw_components)
-    groups_raw: dict[str, list[str]] = doc.get("dependency_management", {}).get(
-        "parallel_groups", {}
-    )
+    groups_raw = {
+        g: _strings(m)
+        for g, m in _obj(_obj(doc.get("dependency_management")).get("parallel_groups")).items()
+    }
     for group, members in groups_raw.items():
         for member in members:
             if member not in raw_components:
@@ -321,8 +327,9 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
             groups=member_of.get(name, frozenset()),
         )
 
+    # Self-dependencies were reported above; leave them out of the cycle search.
     deps = {
-        n: [d for d in r.get("dependencies", []) if d in raw_components]
+        n: [d for d in r.get("dependencies", []) if d in raw_components and d != n]
         for n, r in raw_components.items()
     }
     cycle = graph.find_cycle(deps)
@@ -342,6 +349,14 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
         quota=doc.get("quota_management", {}),
         monitoring=doc.get("performance_monitoring", {}),
     )
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _settings_problems(cls: type, where: str, settings: Any) -> list[str]:

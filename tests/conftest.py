@@ -14,22 +14,16 @@ from daemon.config import Config, parse_config
 from tests.testcomponents import PROBE
 
 
-class _DebugLoopPolicy(asyncio.DefaultEventLoopPolicy):
+def _debug_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    loop.set_debug(True)
+    return loop
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
     """Every test loop runs in asyncio debug mode: slow callbacks and never-awaited
     coroutines are reported (subprocesses the tests start are not affected)."""
-
-    def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        loop = super().new_event_loop()
-        loop.set_debug(True)
-        return loop
-
-
-@pytest.fixture(scope="session")
-def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
-    return _DebugLoopPolicy()
-
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return {"debug": _debug_loop}
 
 
 @pytest.fixture(autouse=True)

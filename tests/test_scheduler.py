@@ -302,3 +302,8 @@ async def test_serve_sleeps_until_the_next_due_time(make_config, open_orch):
     assert PROBE.started == ["a"]
     assert len(wakes) <= 3  # start, the run's end, maybe the stop
     assert wakes[-1] is not None and wakes[-1] > datetime.now(UTC) + timedelta(minutes=59)
+
+
+async def test_tests_run_in_asyncio_debug_mode():
+    """The suite's loops run in debug mode, so slow callbacks and stray coroutines show."""
+    assert asyncio.get_running_loop().get_debug()
