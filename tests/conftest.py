@@ -13,17 +13,7 @@ from daemon.app import Orchestrator
 from daemon.config import Config, parse_config
 from tests.testcomponents import PROBE
 
-
-def _debug_loop() -> asyncio.AbstractEventLoop:
-    loop = asyncio.new_event_loop()
-    loop.set_debug(True)
-    return loop
-
-
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
-    """Every test loop runs in asyncio debug mode: slow callbacks and never-awaited
-    coroutines are reported (subprocesses the tests start are not affected)."""
-    return {"debug": _debug_loop}
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
