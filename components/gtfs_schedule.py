@@ -282,9 +282,13 @@ class GtfsScheduleComponent:
         http: HttpClient = ctx.services["http"]
         url = source.get("url") or await self._resolve_ckan(ctx, http, source["ckan"])
         cond = conditional_headers(memory, policy) if memory.get("url") == url else {}
-        result = await http.download(url, download, max_bytes=self.max_bytes,
-                                     etag=cond.get("etag"),
-                                     last_modified=cond.get("last_modified"))
+        result = await http.download(
+            url,
+            download,
+            max_bytes=self.max_bytes,
+            etag=cond.get("etag"),
+            last_modified=cond.get("last_modified"),
+        )
         if not result.not_modified and result.path is not None:
             await ctx.to_thread(self._check_is_zip, result)
         return result

@@ -84,8 +84,9 @@ class Publishes(Base):
         fingerprint = self.settings.get("fingerprint") or f"{self.name}-{time.perf_counter_ns()}"
         if self.settings.get("unchanged_if_same") and ctx.previous.fingerprint == fingerprint:
             return Outcome.unchanged(fingerprint=fingerprint)
-        return Outcome.published(records=int(self.settings.get("records", 1)),
-                                 fingerprint=fingerprint)
+        return Outcome.published(
+            records=int(self.settings.get("records", 1)), fingerprint=fingerprint
+        )
 
 
 class Gated(Base):
@@ -109,8 +110,9 @@ class Fails(Base):
 
     async def work(self, ctx: ComponentContext) -> Outcome:
         if self.settings.get("validation"):
-            raise ValidationFailedError("stops.txt is missing column 'stop_id'",
-                                        report={"error_count": 1})
+            raise ValidationFailedError(
+                "stops.txt is missing column 'stop_id'", report={"error_count": 1}
+            )
         raise RuntimeError("source answered nonsense\nsecond line")
 
 
@@ -119,8 +121,9 @@ class Flaky(Base):
 
     async def work(self, ctx: ComponentContext) -> Outcome:
         if PROBE.attempts[self.name] <= int(self.settings.get("failures", 1)):
-            raise TransientError("HTTP 503 from source",
-                                 retry_after=self.settings.get("retry_after"))
+            raise TransientError(
+                "HTTP 503 from source", retry_after=self.settings.get("retry_after")
+            )
         return Outcome.published(records=1, fingerprint=f"{self.name}-{time.perf_counter_ns()}")
 
 
