@@ -30,22 +30,31 @@ class Decision:
     next_due: datetime | None = None
 
 
-@dataclass(frozen=True)
 class Settled:
-    """How an upstream ended in the current run."""
+    """How an upstream ended in the current run (``ok``: dependents may use its data)."""
 
-    status: Status
-    reason: str | None = None
+    __slots__ = ("ok", "reason", "status")
 
-    @property
-    def ok(self) -> bool:
-        """Whether a dependent may use the upstream's data."""
-        if self.status.ok:
-            return True
-        return self.status is Status.SKIPPED and self.reason in (
-            SkipReason.UNCHANGED,
-            SkipReason.QUOTA_EXHAUSTED,
+    def __init__(self, status: Status, reason: str | None = None) -> None:
+        self.status = status
+        self.reason = reason
+        # Read once per dependency edge on the scheduler's hot path: computed here.
+        self.ok = status in (Status.SUCCEEDED, Status.UNCHANGED) or (
+            status is Status.SKIPPED
+            and reason in (SkipReason.UNCHANGED, SkipReason.QUOTA_EXHAUSTED)
         )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Settled) and (self.status, self.reason) == (
+            other.status,
+            other.reason,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.status, self.reason))
+
+    def __repr__(self) -> str:
+        return f"Settled({self.status.value!r}, {self.reason!r})"
 
 
 def due_decision(

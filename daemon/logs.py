@@ -42,16 +42,6 @@ current_level = logging.INFO
 _stream: TextIO = sys.stdout
 
 
-class _LineBuffer:
-    """A structlog output that collects rendered lines, so a batch is written at once."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def msg(self, message: str) -> None:
-        self.lines.append(message)
-
-    debug = info = warning = error = critical = exception = msg
 
 
 def _mask(value: Any, known: frozenset[str]) -> Any:
@@ -137,39 +127,41 @@ _LEVEL_FOR = {
 }
 _DROP = frozenset({"at", "inputs", "metrics", "memory"})
 #: Events handled before the subscriber lets the scheduler run again.
-_SLICE = 16
+_SLICE = 8
 
 
 def log_subscriber() -> Any:
     """An event-bus handler that writes every event as one log line.
 
-    Lines go through the configured processors like every other log line, but a
+    Lines go through the configured processors like every other log line (level
+    filter, redaction, rendering), but without a bound logger per call, and a
     batch is written and flushed with one call instead of one per line.
     """
-    buffer = _LineBuffer()
-    config = structlog.get_config()
-    logger = structlog.wrap_logger(
-        buffer, processors=config["processors"], wrapper_class=config["wrapper_class"]
-    ).bind()
+    processors = list(structlog.get_config()["processors"])
+    threshold = current_level
     stream = _stream
 
     async def handle(batch: Sequence[ev.Event]) -> None:
+        lines: list[str] = []
         for i, event in enumerate(batch):
             if i and i % _SLICE == 0:
                 await asyncio.sleep(0)
-            fields = event.to_dict(skip=_DROP, drop_none=True)
-            name = fields.pop("event")
-            fields["timestamp"] = event.at.isoformat()
             if isinstance(event, ev.RunFinished) and event.status != "succeeded":
                 level = "error" if event.status in ("failed", "timed_out") else "warning"
             else:
-                level = _LEVEL_FOR.get(name, "info")
+                level = _LEVEL_FOR.get(event.name, "info")
+            if LEVELS[level] < threshold:
+                continue
+            fields = event.to_dict(skip=_DROP, drop_none=True)
+            fields["timestamp"] = event.at.isoformat()
             quality = fields.pop("quality", None)
             if quality:
                 fields["quality_errors"] = quality.get("error_count")
-            getattr(logger, level)(name, **fields)
-        if buffer.lines:
-            lines, buffer.lines = buffer.lines, []
+            line: Any = fields
+            for processor in processors:
+                line = processor(None, level, line)
+            lines.append(line)
+        if lines:
             stream.write("\n".join(lines) + "\n")
             stream.flush()
 

@@ -213,7 +213,7 @@ class SqliteStateStore:
     async def record_events(self, events: Sequence[ev.Event]) -> None:
         batch = _Batch()
         for i, event in enumerate(events):
-            if i and i % 64 == 0:
+            if i and i % 16 == 0:
                 await asyncio.sleep(0)  # a large batch must not hold up the scheduler
             batch.add(event)
         db = self.db
