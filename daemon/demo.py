@@ -89,6 +89,12 @@ async def _demo(root: Path) -> int:
         _say(f"interlock demo: stand-in sources on {server.base_url} (nothing leaves this machine)")
         _say(f"state and data in {root}")
         config = _demo_config(server.base_url, root)
+        disabled = [c for c in config.components.values() if not c.enabled]
+        for spec in disabled:
+            _say(f"  {spec.name} is disabled: {spec.disabled_reason}")
+        if disabled:
+            _say("the demo needs every component it configures; nothing was run")
+            return 1
         results: list[tuple[str, RunResult]] = []
         async with Orchestrator(config) as orch:
             assert orch.bus is not None
