@@ -1,0 +1,57 @@
+"""`interlock demo`, the README's main job, as a user runs it: a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_demo_runs_the_pipeline_and_shows_change_detection(tmp_path):
+    """The demo exits 0, loads the feed, then skips it unchanged, then publishes the new one."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "demo", "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "gtfs_schedule: unchanged" in out and "304 Not Modified" in out
+    assert (tmp_path / "data" / "gtfs_schedule.sqlite").exists()
+
+    history = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "daemon.cli",
+            "history",
+            "--json",
+            "--component",
+            "gtfs_schedule",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+    assert history.returncode == 0, history.stderr
+    statuses = [row["status"] for row in json.loads(history.stdout)]
+    assert statuses == ["succeeded", "unchanged", "succeeded"]
