@@ -1,0 +1,1 @@
+"""Data Vic patronage CSVs: cleaning the real files' quirks, parsing, and the SQLite dataset."""
