@@ -125,7 +125,7 @@ async def main() -> None:
     deps = dag(args.layers, args.width)
     n = len(deps)
     ours, floor, delays = [], [], []
-    with tempfile.TemporaryDirectory() as d, open(Path(d) / "log.jsonl", "w") as logfile:  # noqa: ASYNC230
+    with tempfile.TemporaryDirectory() as d, open(Path(d) / "log.jsonl", "w") as logfile:
         logs.configure("info", "json", stream=logfile)
         for i in range(args.repeat):
             f_s, _ = await floor_run(deps)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,7 +168,18 @@ class GtfsScheduleComponent:
         download = staging / f"{self.name}-{ctx.run_id}.download"
         ctx.on_cleanup(lambda: download.unlink(missing_ok=True))
 
+        # Where the time goes, for `interlock report` (seconds per phase).
+        phases: dict[str, float] = {}
+        mark = time.perf_counter()
+
+        def lap(phase: str) -> None:
+            nonlocal mark
+            now = time.perf_counter()
+            phases[phase] = round(now - mark, 4)
+            mark = now
+
         fetched = await self._fetch(ctx, download, memory, policy)
+        lap("fetch")
         if fetched.not_modified:
             ctx.remember(memory)
             return Outcome.unchanged(
@@ -195,6 +207,7 @@ class GtfsScheduleComponent:
         payload = await ctx.to_thread(
             archive.store, self.name, fetched.sha256, fetched.path, ".zip"
         )
+        lap("archive")
         staged = dataset.staging_path(ctx.run_id)
         ctx.on_cleanup(lambda: discard(staged))
         try:
@@ -204,6 +217,7 @@ class GtfsScheduleComponent:
         except UnsafeArchiveError as exc:
             self._reject(ctx, payload, {"error": str(exc)}, str(exc))
             raise
+        lap("load")
 
         report = dict(result.report)
         report["stats"] = result.stats
@@ -244,10 +258,12 @@ class GtfsScheduleComponent:
             self._reject(ctx, payload, report, message)
             raise ValidationFailedError(message, report=report)
 
+        lap("quality")
         info["modes"] = result.modes_loaded
         info["published_at"] = datetime.now(UTC).isoformat()
         await ctx.to_thread(_write_provenance, staged, info, result.record_counts)
         await ctx.to_thread(dataset.publish, staged)
+        lap("publish")
         info["records"] = result.total_records
         ctx.remember(info)
         ctx.log.info(
@@ -258,7 +274,10 @@ class GtfsScheduleComponent:
             quality_errors=report.get("error_count"),
         )
         return Outcome.published(
-            records=result.total_records, fingerprint=fetched.sha256, quality=report
+            records=result.total_records,
+            fingerprint=fetched.sha256,
+            quality=report,
+            metrics={"phases": phases},
         )
 
     def _reject(

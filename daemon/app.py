@@ -24,6 +24,9 @@ from daemon.errors import StateError
 from daemon.events import EventBus, utcnow
 from daemon.fetch import HttpClient
 from daemon.logs import log_subscriber
+from daemon.monitor import ResourceSampler
+from daemon.observers import Observers
+from daemon.quota import QuotaGuard
 from daemon.scheduler import Scheduler
 from daemon.store import SqliteStateStore
 
@@ -31,6 +34,8 @@ log = structlog.get_logger("interlock")
 
 STATE_DB = "state.sqlite"
 LOCK_FILE = "interlock.lock"
+#: Meta key holding the components an operator paused (they stay paused across restarts).
+PAUSED_KEY = "paused"
 
 
 class StateLock:
@@ -108,11 +113,17 @@ class Orchestrator:
         self.services = dict(services or {})
         self.http = HttpClient()
         self.services.setdefault("http", self.http)
+        # Per-run measurement (daemon/monitor.py); the runner finds it in services.
+        self.sampler = ResourceSampler()
+        if config.monitoring.get("enabled", True):
+            self.services.setdefault("monitor", self.sampler)
+        self.observers: Observers | None = None
         self.log_events = log_events
         self.store = SqliteStateStore(config.runtime.state_dir / STATE_DB)
         self.bus: EventBus | None = None
         self._scheduler: Scheduler | None = None
         self._lock: StateLock | None = None
+        self.quota: QuotaGuard | None = None
 
     @property
     def scheduler(self) -> Scheduler:
@@ -144,9 +155,27 @@ class Orchestrator:
             self.bus.subscribe("history", self._write_history, maxsize=100_000)
             if self.log_events:
                 self.bus.subscribe("log", log_subscriber())
+            # The quota guard paces API calls; its day counters live in the state store.
+            if "quota" not in self.services:
+                self.quota = QuotaGuard(
+                    self.config.quota,
+                    self.config.runtime.timezone,
+                    self.store,
+                    emit=self.bus.publish,
+                    clock=self.clock,
+                )
+                await self.quota.open()
+                self.services["quota"] = self.quota
             self._scheduler = Scheduler(
                 self.config, self.bus, states, clock=self.clock, services=self.services
             )
+            # Thresholds, notifications and metrics follow the scheduler's current config.
+            self.observers = Observers(
+                lambda: self.scheduler.config, self.bus, self.store, self.services, self.clock
+            )
+            await self.observers.start(states)
+            paused = await self.store.get_meta(PAUSED_KEY) or []
+            self._scheduler.paused.update(n for n in paused if n in self.config.components)
         except BaseException:
             await self.aclose()
             raise
@@ -154,6 +183,25 @@ class Orchestrator:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    async def set_paused(self, name: str, paused: bool, *, uid: int | None = None) -> bool:
+        """Pause or resume ``name``, persisted in the state store; whether anything changed.
+
+        Unknown names raise KeyError (with the known ones in the message).
+        """
+        scheduler = self.scheduler
+        was = name in scheduler.paused
+        if paused:
+            scheduler.pause(name)
+        else:
+            scheduler.resume(name)
+        if was == paused:
+            return False
+        await self.store.set_meta(PAUSED_KEY, sorted(scheduler.paused))
+        event = ev.ComponentPaused if paused else ev.ComponentResumed
+        if self.bus is not None:
+            self.bus.publish(event(at=self.clock(), component=name, uid=uid))
+        return True
 
     async def _write_history(self, batch: Sequence[ev.Event]) -> None:
         await self.store.record_events(batch)
@@ -172,7 +220,17 @@ class Orchestrator:
         if self.bus is not None:
             bus, self.bus = self.bus, None
             await asyncio.shield(bus.close())
+        if self.observers is not None:
+            observers, self.observers = self.observers, None
+            await observers.aclose()  # before http closes: Slack posts through its session
+        await self.sampler.aclose()
         await self.http.close()
+        if self.quota is not None:
+            quota, self.quota = self.quota, None
+            try:
+                await quota.aclose()
+            except Exception as exc:
+                log.error("quota_save_failed", error=repr(exc))
         await self.store.close()
         if self._lock is not None:
             self._lock.release()

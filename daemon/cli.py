@@ -9,15 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon import logs
+from daemon import cliadmin, logs, report
 from daemon.config import OVERRIDE_FLAGS, Config, default_config_path, load_config
-from daemon.errors import ConfigError, InterlockError
+from daemon.errors import AdminError, ConfigError, InterlockError
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -65,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="seconds running components get to finish on SIGTERM (default 30)",
     )
+    cliadmin.add_socket_option(p)
 
     p = sub.add_parser("run", help="run what is due (or the named components) once and exit")
     _common(p, overrides=True)
@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("components", nargs="*", metavar="COMPONENT")
     p.add_argument("--with-deps", action="store_true")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    cliadmin.add_socket_option(p)
 
     p = sub.add_parser("history", help="recent component runs, newest first")
     _common(p)
@@ -101,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="Australia/Melbourne",
         help="time zone for --state-dir output (default Australia/Melbourne)",
     )
+    cliadmin.add_socket_option(p)
+
+    report.add_parser(sub, _common)
 
     p = sub.add_parser("check-config", help="validate a config file (exit 0 valid, 2 invalid)")
     p.add_argument("file", type=Path, nargs="?", default=None)
@@ -117,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", choices=sorted(logs.LEVELS), default="warning")
     p.add_argument("--log-format", choices=["json", "console", "auto"], default="console")
+    cliadmin.add_parsers(sub, _common)
     return parser
 
 
@@ -179,8 +184,16 @@ async def _plan(config: Config, args: argparse.Namespace) -> list[dict[str, Any]
 
 def cmd_plan(args: argparse.Namespace) -> int:
     config = _load(args)
+    client = cliadmin.daemon_serving(args, config)
     try:
-        rows = asyncio.run(_plan(config, args))
+        if client is not None:  # the daemon's live view: paused, running, its config
+            rows = client.request(
+                "plan", components=args.components or None, with_deps=args.with_deps
+            )
+        else:
+            rows = asyncio.run(_plan(config, args))
+    except AdminError as exc:
+        return cliadmin.fail(exc, args)
     except KeyError as exc:
         print(f"interlock: {exc.args[0]}", file=sys.stderr)
         return EXIT_CONFIG
@@ -219,21 +232,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(_run(config, args))
 
 
-async def _serve(config: Config, args: argparse.Namespace) -> int:
-    from daemon.app import Orchestrator
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with Orchestrator(config) as orch:
-        await orch.scheduler.serve(stop)
-        await orch.scheduler.shutdown(args.grace)
-    return EXIT_OK
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
-    return asyncio.run(_serve(_load(args), args))
+    from daemon.service import serve
+
+    return serve(
+        args.config or default_config_path(),
+        overrides={f: getattr(args, f, None) for f in OVERRIDE_FLAGS},
+        grace_s=args.grace,
+        socket_path=args.socket,
+    )
 
 
 async def _history(state_dir: Path, tz: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -269,7 +276,14 @@ def cmd_history(args: argparse.Namespace) -> int:
     else:
         config = _load(args)
         state_dir, tz = config.runtime.state_dir, config.runtime.timezone
-    rows = asyncio.run(_history(state_dir, tz, args))
+    client = cliadmin.daemon_serving(args, config) if args.state_dir is None else None
+    if client is not None:
+        try:
+            rows = client.request("history", component=args.component, limit=args.limit)
+        except AdminError as exc:
+            return cliadmin.fail(exc, args)
+    else:
+        rows = asyncio.run(_history(state_dir, tz, args))
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return EXIT_OK
@@ -308,6 +322,8 @@ COMMANDS = {
     "history": cmd_history,
     "check-config": cmd_check_config,
     "demo": cmd_demo,
+    "report": report.cmd_report,
+    **cliadmin.COMMANDS,
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -22,6 +23,7 @@ import jsonschema
 
 from daemon import graph, secrets
 from daemon.cadence import Frequency, parse_frequency
+from daemon.dashboard import settings as dashboard_settings
 from daemon.errors import ComponentLoadError, ConfigError
 from daemon.registry import component_class_path, load_component_class
 
@@ -335,6 +337,8 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
     cycle = graph.find_cycle(deps)
     if cycle:
         problems.append(f"$.components: dependency cycle: {' -> '.join(cycle)}")
+    problems.extend(dashboard_settings.problems(doc.get("performance_monitoring")))
+    monitoring = _monitoring(_obj(doc.get("performance_monitoring")), env, names, problems)
     if problems:
         raise ConfigError(source, problems)
     ordered = {name: specs[name] for name in graph.topological_order(deps)}
@@ -347,8 +351,48 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
         change_detection=doc.get("change_detection", {}),
         data_quality=doc.get("data_quality", {}),
         quota=doc.get("quota_management", {}),
-        monitoring=doc.get("performance_monitoring", {}),
+        monitoring=monitoring,
     )
+
+
+def _monitoring(
+    section: dict[str, Any], env: Mapping[str, str] | None, names: list[str], problems: list[str]
+) -> dict[str, Any]:
+    """``performance_monitoring`` with alerting secrets resolved.
+
+    A channel whose secret is missing is disabled with the reason (the daemon still
+    starts); thresholds for unknown components are reported.
+    """
+    for name in _obj(section.get("component_thresholds")):
+        if name not in names:
+            hint = difflib.get_close_matches(name, names, n=1)
+            did_you = f" (did you mean {hint[0]!r}?)" if hint else ""
+            problems.append(
+                f"$.performance_monitoring.component_thresholds: unknown component "
+                f"{name!r}{did_you}; known: {', '.join(names)}"
+            )
+    alerting = _obj(section.get("alerting"))
+    if not alerting:
+        return section
+    resolved = dict(alerting)
+    for channel in ("email", "slack"):
+        raw = alerting.get(channel)
+        if not isinstance(raw, dict):
+            continue
+        key = "password" if channel == "email" else "webhook_url"
+        if isinstance(raw.get(key), str) and not re.fullmatch(r"\$\{[^}]+\}", raw[key]):
+            # Never echo it: it is probably the secret itself.
+            problems.append(
+                f"$.performance_monitoring.alerting.{channel}.{key}: must be a placeholder such "
+                f"as '${{credential:{channel}_{key}}}' or '${{ENV_VAR}}', not the secret itself"
+            )
+            continue
+        value, missing = secrets.resolve(raw, env)
+        if missing and value.get("enabled", True):
+            reason = "missing secret: " + "; ".join(missing)
+            value = {**raw, "enabled": False, "disabled_reason": reason}
+        resolved[channel] = value
+    return {**section, "alerting": resolved}
 
 
 def _obj(value: Any) -> dict[str, Any]:

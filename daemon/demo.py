@@ -55,7 +55,18 @@ async def _progress(batch: Sequence[ev.Event]) -> None:
 
 def _demo_config(base_url: str, root: Path) -> Config:
     path = shipped_config("demo.json")
-    env = {**os.environ, "INTERLOCK_STANDIN_URL": base_url}
+    from components.standins.gtfs_realtime import STANDIN_API_KEY
+    from components.standins.ptv import DEMO_API_KEY, DEMO_DEVID
+
+    env = {
+        **os.environ,
+        "INTERLOCK_STANDIN_URL": base_url,
+        # The stand-in's KeyId; the real API key never appears in the demo.
+        "INTERLOCK_DEMO_API_KEY": STANDIN_API_KEY,
+        # The account the stand-in PTV API checks signatures against.
+        "INTERLOCK_DEMO_PTV_DEVID": DEMO_DEVID,
+        "INTERLOCK_DEMO_PTV_KEY": DEMO_API_KEY,
+    }
     config = parse_config(read_json(path), str(path), env)
     config = config.with_dirs(root / "state", root / "data")
     return config.with_overrides({"skip_frequency_check": True})
@@ -109,8 +120,18 @@ async def _demo(root: Path) -> int:
                 )
             )
             server.publish("gtfs_schedule", 2)
+            server.publish("gtfs_realtime", 2)  # new entities, header timestamp advanced
+            server.publish("ptv_timetable", 2)  # later departures, a new disruption
+            server.publish("datavic_temporal_patronage", 2)  # one more month of patronage
             results.append(
-                ("3 new feed", await _run("Run 3: the publisher released a new GTFS feed", orch))
+                (
+                    "3 new feed",
+                    await _run(
+                        "Run 3: a new GTFS feed, fresh realtime feeds and PTV answers, and "
+                        "one more month of patronage",
+                        orch,
+                    ),
+                )
             )
             history = await orch.store.history(limit=50)
         _summary(results, history, config)

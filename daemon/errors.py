@@ -7,6 +7,8 @@ backoff, anything else fails the component at once.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class InterlockError(Exception):
     """Base of every error interlock raises on purpose."""
@@ -78,6 +80,37 @@ class PublishError(InterlockError):
     """A dataset could not be swapped in; the previous dataset is untouched."""
 
 
+class QuotaExhaustedError(InterlockError):
+    """The daily API quota is spent; a non-priority call waits for the reset.
+
+    ``reset_at`` is when the quota day ends (UTC).
+    """
+
+    def __init__(self, message: str, *, reset_at: datetime) -> None:
+        super().__init__(message)
+        self.reset_at = reset_at
+
+
+class FeedRejectedError(InterlockError):
+    """A GTFS-realtime payload was refused: empty, HTML, not protobuf, stale or future."""
+
+
+class PtvApiError(FetchError):
+    """The PTV Timetable API refused a request (400 or 403) with its own message.
+
+    A wrong signature, a disabled devid or a bad parameter: retrying cannot help.
+    ``status`` is the HTTP status.
+    """
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+
+class NotificationError(InterlockError):
+    """A notification channel (SMTP relay, Slack webhook) refused or could not be reached."""
+
 # --- lifecycle ---------------------------------------------------------------------
 
 
@@ -87,3 +120,26 @@ class StateError(InterlockError):
 
 class StoreError(InterlockError):
     """The state database cannot be opened or written."""
+
+
+class DashboardError(InterlockError):
+    """The operator dashboard cannot listen on its configured loopback address."""
+
+
+# --- admin interface ---------------------------------------------------------------
+
+
+class AdminError(InterlockError):
+    """The admin socket cannot be bound, or a daemon answered in a way we cannot use."""
+
+
+class DaemonNotListeningError(AdminError):
+    """No daemon answers on the admin socket (not running, stale socket, or no access)."""
+
+
+class AdminRequestError(AdminError):
+    """An admin request was refused; ``code`` is the stable machine-readable reason."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -164,10 +164,70 @@ class ComponentQuarantined(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class QuotaWarning(Event):
+    """The day's API calls reached a warning threshold of the daily limit."""
+
+    threshold_percent: float
+    used: int
+    limit: int
+    reset_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConfigReloaded(Event):
     source: str
     applied: bool
     error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentPaused(Event):
+    """An operator paused a component (``uid`` from the admin socket's peer credentials)."""
+
+    component: str
+    uid: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentResumed(Event):
+    """An operator resumed a paused component."""
+
+    component: str
+    uid: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThresholdBreached(Event):
+    """A finished run exceeded a performance threshold: what was measured and the limit."""
+
+    run_id: str
+    component: str
+    metric: str
+    measured: float
+    limit: float
+    unit: str
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationSent(Event):
+    """A notification reached its channel (email, slack)."""
+
+    channel: str
+    kind: str
+    component: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationFailed(Event):
+    """A channel refused or could not be reached; the message is retried after ``retry_in_s``."""
+
+    channel: str
+    kind: str
+    component: str | None
+    error: str
+    attempt: int
+    retry_in_s: float
 
 
 _NAMES: dict[type[Event], str] = {
@@ -184,6 +244,12 @@ _NAMES: dict[type[Event], str] = {
     SignificantVolumeChange: "significant_volume_change",
     ComponentQuarantined: "component_quarantined",
     ConfigReloaded: "config_reloaded",
+    ComponentPaused: "component_paused",
+    ComponentResumed: "component_resumed",
+    QuotaWarning: "quota_warning",
+    ThresholdBreached: "threshold_breached",
+    NotificationSent: "notification_sent",
+    NotificationFailed: "notification_failed",
 }
 
 

@@ -8,6 +8,7 @@ backoff, honouring Retry-After); other statuses raise :class:`FetchError`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import os
@@ -60,6 +61,13 @@ class CallStats:
         self.bytes_received += size
 
 
+#: The calls of the component running in this task (set by the runner for monitoring),
+#: so components record their API calls without passing anything.
+current_call_stats: contextvars.ContextVar[CallStats | None] = contextvars.ContextVar(
+    "interlock_call_stats", default=None
+)
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
     if not value:
@@ -109,7 +117,8 @@ class HttpClient:
             total=timeout_s, sock_connect=connect_timeout_s, sock_read=connect_timeout_s * 2
         )
         self._session: aiohttp.ClientSession | None = None
-        self.stats = CallStats()
+        self.calls_total = 0
+        self.bytes_total = 0
 
     async def __aenter__(self) -> HttpClient:
         return self
@@ -231,6 +240,22 @@ class HttpClient:
                 f"starts {start!r})"
             ) from None
 
+    def record_call(
+        self, url: str, elapsed_s: float, size: int, stats: CallStats | None = None
+    ) -> None:
+        """Count one completed call: process totals, ``stats``, and the running component's.
+
+        Only totals are kept process-wide: per-call figures belong to a component
+        run, so a long-running daemon does not grow with every call it makes.
+        """
+        self.calls_total += 1
+        self.bytes_total += size
+        if stats is not None:
+            stats.record(url, elapsed_s, size)
+        running = current_call_stats.get()
+        if running is not None and running is not stats:
+            running.record(url, elapsed_s, size)
+
     def _done(
         self,
         url: str,
@@ -242,9 +267,7 @@ class HttpClient:
         stats: CallStats | None,
     ) -> FetchResult:
         elapsed = time.perf_counter() - t0
-        self.stats.record(url, elapsed, size)
-        if stats is not None:
-            stats.record(url, elapsed, size)
+        self.record_call(url, elapsed, size, stats)
         return FetchResult(
             url=url,
             status=resp.status,

@@ -53,6 +53,7 @@ class Outcome:
     reason: str | None = None
     quality: dict[str, Any] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    detail: str | None = None
 
     @classmethod
     def published(cls, *, records: int, fingerprint: str, **kw: Any) -> Outcome:
@@ -65,3 +66,8 @@ class Outcome:
     ) -> Outcome:
         """The source had nothing new; nothing was re-parsed or re-published."""
         return cls(status=Status.UNCHANGED, fingerprint=fingerprint, reason=reason, **kw)
+
+    @classmethod
+    def skipped(cls, reason: SkipReason, detail: str, **kw: Any) -> Outcome:
+        """The component decided not to run (e.g. the daily API quota is used up)."""
+        return cls(status=Status.SKIPPED, reason=reason.value, detail=detail, **kw)

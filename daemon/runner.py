@@ -23,10 +23,12 @@ from daemon.context import ComponentContext, bind_component
 from daemon.decisions import Settled, backoff_delay
 from daemon.errors import TransientError, ValidationFailedError
 from daemon.events import EventBus, utcnow
+from daemon.fetch import current_call_stats
 from daemon.outcome import Outcome, Status
 from daemon.registry import load_component_class
 
 if TYPE_CHECKING:
+    from daemon.monitor import ResourceSampler, RunProbe
     from daemon.scheduler import RunResult
 
 log = structlog.get_logger("interlock.runner")
@@ -127,6 +129,11 @@ class ComponentRunner:
         t0 = time.perf_counter()
         inputs = {dep: self.states[dep].fingerprint for dep in spec.dependencies}
         bind_component(run_id, name)
+        # Monitoring: one shared sampler; API calls land in this task's call stats.
+        sampler: ResourceSampler | None = self.services.get("monitor")
+        probe = sampler.start(name) if sampler is not None else None
+        if probe is not None:
+            current_call_stats.set(probe.calls)
         ctx = ComponentContext(
             run_id=run_id,
             spec=spec,
@@ -144,7 +151,7 @@ class ComponentRunner:
             async with cm:
                 outcome, attempt = await self._attempts(ctx, run_id, name)
             status = outcome.status
-            if status not in (Status.SUCCEEDED, Status.UNCHANGED, Status.FAILED):
+            if status not in (Status.SUCCEEDED, Status.UNCHANGED, Status.FAILED, Status.SKIPPED):
                 status = Status.FAILED
                 error = f"component returned an unexpected status {outcome.status!r}"
             elif status is Status.FAILED:
@@ -165,7 +172,9 @@ class ComponentRunner:
                 )
             else:
                 status, error = Status.CANCELLED, "cancelled before it finished"
-            self._finish(run_id, name, status, started, t0, attempt, None, error, inputs, ctx, done)
+            self._finish(
+                run_id, name, status, started, t0, attempt, None, error, inputs, ctx, done, probe
+            )
             raise
         except ValidationFailedError as exc:
             error = first_line(exc)
@@ -174,7 +183,9 @@ class ComponentRunner:
             error = first_line(exc)
             ctx.log.error("component_error", error=repr(exc), exc_info=True)
         await self._close_shielded(ctx)
-        self._finish(run_id, name, status, started, t0, attempt, outcome, error, inputs, ctx, done)
+        self._finish(
+            run_id, name, status, started, t0, attempt, outcome, error, inputs, ctx, done, probe
+        )
 
     async def _attempts(self, ctx: ComponentContext, run_id: str, name: str) -> tuple[Outcome, int]:
         spec = ctx.spec
@@ -237,7 +248,30 @@ class ComponentRunner:
         inputs: dict[str, str | None],
         ctx: ComponentContext,
         done: Callable[[str, Settled], None],
+        probe: RunProbe | None = None,
     ) -> None:
+        metrics = outcome.metrics if outcome and outcome.metrics else None
+        if probe is not None:
+            metrics = self.services["monitor"].finish(
+                probe,
+                records=outcome.records if outcome else 0,
+                attempts=attempts,
+                extra=metrics,
+            )
+        if status is Status.SKIPPED and outcome is not None:
+            # The component chose not to run (e.g. quota_exhausted): a skip, not a finish.
+            skip = outcome.reason or "skipped"
+            self.publish(
+                ev.ComponentSkipped(
+                    at=self.clock(),
+                    run_id=run_id,
+                    component=name,
+                    reason=skip,
+                    detail=outcome.detail or "",
+                )
+            )
+            done(name, Settled(status, skip))
+            return
         fingerprint = outcome.fingerprint if outcome else None
         if status is Status.SUCCEEDED and fingerprint is None:
             # Downstream change checks need something that differs per publish.
@@ -259,7 +293,7 @@ class ComponentRunner:
                 fingerprint=fingerprint,
                 inputs=inputs,
                 quality=outcome.quality if outcome else None,
-                metrics=outcome.metrics if outcome and outcome.metrics else None,
+                metrics=metrics,
                 memory=ctx.remembered if status.ok else None,
             )
         )

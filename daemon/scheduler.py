@@ -9,6 +9,7 @@ hold across overlapping runs, and a component never runs beside itself.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import secrets
@@ -175,10 +176,11 @@ class Scheduler:
         trigger: str,
         decisions: list[Decision] | None = None,
         force: bool = False,
+        run_id: str | None = None,
     ) -> RunResult:
         """Run ``chosen`` (in dependency order) as one run, under the global timeout."""
         now = self.clock()
-        run_id = new_run_id(now)
+        run_id = run_id or new_run_id(now)
         result = RunResult(run_id=run_id, status="succeeded")
         wanted = set(chosen)
         in_run = [n for n in self.config.components if n in wanted]
@@ -275,6 +277,9 @@ class Scheduler:
         grouping = self.config.grouping
 
         def settle(name: str) -> None:
+            # Settled components leave the run's claim at once: a fast component that
+            # shared a run with a slow one must not wait for the whole run to end.
+            self._claimed.discard(name)
             for child in dependents[name]:
                 waiting[child].discard(name)
                 if not waiting[child]:
@@ -355,12 +360,7 @@ class Scheduler:
                 decisions = self.plan(now)
                 due = [d.component for d in decisions if d.run]
                 if due:
-                    task = asyncio.create_task(
-                        self.execute(due, trigger="schedule", decisions=decisions),
-                        name=f"run of {len(due)} components",
-                    )
-                    self._runs[task.get_name() + str(id(task))] = task
-                    task.add_done_callback(self._run_done)
+                    self._spawn(due, trigger="schedule", decisions=decisions, force=False)
                 wake_at = self.next_wake(self.clock())
                 if on_idle is not None:
                     on_idle(wake_at)
@@ -376,6 +376,89 @@ class Scheduler:
         finally:
             stop_wait.cancel()
             self.state = RunState.STOPPING
+
+    def _spawn(
+        self, chosen: list[str], *, trigger: str, decisions: list[Decision], force: bool
+    ) -> str:
+        """Start a run in the background (it ends on its own or at shutdown); its run id."""
+        run_id = new_run_id(self.clock())
+        task = asyncio.create_task(
+            self.execute(chosen, trigger=trigger, decisions=decisions, force=force, run_id=run_id),
+            name=f"run {run_id} of {len(chosen)} components",
+        )
+        self._runs[run_id] = task
+        task.add_done_callback(self._run_done)
+        return run_id
+
+    def start_run(
+        self,
+        names: Iterable[str],
+        *,
+        with_deps: bool = False,
+        force: bool = False,
+        trigger: str = "admin",
+    ) -> tuple[str | None, list[Decision]]:
+        """Start a run of ``names`` now without waiting for it (``trigger``).
+
+        Returns the run id (None when nothing may run, e.g. paused or already
+        running) and the decisions that say why. Unknown names raise KeyError.
+        """
+        if self.state is not RunState.SERVING:
+            raise StateError(f"the scheduler is {self.state.value}; it starts no new runs")
+        decisions = self.plan(names=names, with_deps=with_deps, force=force)
+        chosen = [d.component for d in decisions if d.run]
+        if not chosen:
+            return None, decisions
+        return self._spawn(chosen, trigger=trigger, decisions=decisions, force=force), decisions
+
+    def cancel_run(self, run_id: str) -> bool:
+        """Cancel a whole run: its components are recorded ``cancelled``. False if not active."""
+        task = self._runs.get(run_id)
+        if task is None or task.done():
+            return False
+        task.cancel(f"cancelled by an operator: run {run_id!r}")
+        return True
+
+    @property
+    def active_runs(self) -> list[str]:
+        """Run ids of the runs in progress."""
+        return [run_id for run_id, task in self._runs.items() if not task.done()]
+
+    def pause(self, name: str) -> None:
+        """Keep ``name`` out of scheduled runs until resumed (a running one finishes)."""
+        self._requested([name], False)  # KeyError for an unknown name
+        self.paused.add(name)
+        self._wake.set()
+
+    def resume(self, name: str) -> None:
+        """Schedule ``name`` again; if it fell due while paused it runs now."""
+        self._requested([name], False)
+        self.paused.discard(name)
+        self._wake.set()
+
+    def apply_config(self, config: Config) -> None:
+        """Use ``config`` from now on; running components finish with the settings they had.
+
+        New components start with empty state; removed ones stop being scheduled.
+        A component whose spec changed gets a new instance at its next start.
+        """
+        old = self.config
+        self.config = config
+        for name in config.components:
+            self.states.setdefault(name, ComponentState(name=name))
+        # Components still claimed by a run keep their old spec until that run ends.
+        kept = {n: old.components[n] for n in self._claimed if n not in config.components}
+        self.runner.config = (
+            dataclasses.replace(config, components={**config.components, **kept})
+            if kept
+            else config
+        )
+        for name, spec in old.components.items():
+            if config.components.get(name) != spec:
+                self.runner._instances.pop(name, None)
+        self.paused &= set(config.components)
+        self._member_of = graph.groups_by_component(config.parallel_groups)
+        self._wake.set()
 
     def _run_done(self, task: asyncio.Task[RunResult]) -> None:
         for key, t in list(self._runs.items()):

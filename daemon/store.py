@@ -85,6 +85,9 @@ class SqliteStateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: aiosqlite.Connection | None = None
+        # One connection is shared by several writers (history, notifications, quota):
+        # a write transaction must not commit another writer's half-done batch.
+        self._write = asyncio.Lock()
 
     async def __aenter__(self) -> SqliteStateStore:
         await self.open()
@@ -168,7 +171,8 @@ class SqliteStateStore:
                 reason = (
                     "the daemon stopped while it ran (crash or kill)"
                     if ran
-                    else "the daemon stopped before it was released"
+                    # Its start may simply not have been written before the crash.
+                    else "the daemon stopped before this component finished (crash or kill)"
                 )
                 await self.db.execute(
                     "INSERT OR REPLACE INTO component_runs (run_id, component, status, reason, "
@@ -217,13 +221,14 @@ class SqliteStateStore:
                 await asyncio.sleep(0)  # a large batch must not hold up the scheduler
             batch.add(event)
         db = self.db
-        try:
-            for sql, rows in batch.statements():
-                await db.executemany(sql, rows)
-            await db.commit()
-        except BaseException:
-            await db.rollback()
-            raise
+        async with self._write:
+            try:
+                for sql, rows in batch.statements():
+                    await db.executemany(sql, rows)
+                await db.commit()
+            except BaseException:
+                await db.rollback()
+                raise
 
     async def history(
         self, *, component: str | None = None, limit: int = 50
@@ -249,12 +254,52 @@ class SqliteStateStore:
         return json.loads(row[0]) if row else None
 
     async def set_meta(self, key: str, value: Any) -> None:
-        await self.db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
-            "value=excluded.value",
-            (key, json.dumps(value)),
+        async with self._write:
+            await self.db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                "value=excluded.value",
+                (key, json.dumps(value)),
+            )
+            await self.db.commit()
+
+
+    # --- monitoring and reports (daemon/monitor.py, daemon/report.py) ----------------
+
+    async def recent_outcomes(self, window: int) -> dict[str, list[bool]]:
+        """Per component, whether each of its last ``window`` finished runs succeeded."""
+        sql = (
+            "SELECT component, status FROM (SELECT component, status, started_at, "
+            "ROW_NUMBER() OVER (PARTITION BY component ORDER BY started_at DESC) AS n "
+            "FROM component_runs WHERE status IN "
+            "('succeeded','unchanged','failed','timed_out')) WHERE n <= ? "
+            "ORDER BY component, started_at"
         )
-        await self.db.commit()
+        out: dict[str, list[bool]] = {}
+        async with self.db.execute(sql, (window,)) as cur:
+            for component, status in await cur.fetchall():
+                out.setdefault(component, []).append(status in ("succeeded", "unchanged"))
+        return out
+
+    async def runs_between(
+        self, since: datetime, until: datetime, *, component: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Component runs started in ``[since, until)``, oldest first, metrics parsed."""
+        sql = (
+            "SELECT component, status, reason, started_at, finished_at, duration_s, records, "
+            "attempts, error, metrics FROM component_runs WHERE started_at >= ? AND "
+            "started_at < ?"
+        )
+        args: list[Any] = [since.isoformat(), until.isoformat()]
+        if component:
+            sql += " AND component = ?"
+            args.append(component)
+        sql += " ORDER BY started_at"
+        async with self.db.execute(sql, args) as cur:
+            cols = [d[0] for d in cur.description]
+            rows = [dict(zip(cols, row, strict=True)) for row in await cur.fetchall()]
+        for row in rows:
+            row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else None
+        return rows
 
 
 _INSERT_RUN = (

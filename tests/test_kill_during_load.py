@@ -160,7 +160,12 @@ def test_sigkill_during_load_leaves_live_data_intact(tmp_path):
         assert hist.returncode == 0, hist.stderr
         (latest,) = json.loads(hist.stdout)
         assert (latest["status"], latest["component"]) == ("interrupted", "gtfs_schedule")
-        assert latest["reason"] == "the daemon stopped while it ran (crash or kill)"
+        # Whether the start reached the state database before the kill is a race the
+        # test does not control; either way the run is interrupted and says why.
+        assert latest["reason"] in (
+            "the daemon stopped while it ran (crash or kill)",
+            "the daemon stopped before this component finished (crash or kill)",
+        )
 
     final = interlock(
         "run",

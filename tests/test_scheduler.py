@@ -307,3 +307,27 @@ async def test_serve_sleeps_until_the_next_due_time(make_config, open_orch):
 async def test_tests_run_in_asyncio_debug_mode():
     """The suite's loops run in debug mode, so slow callbacks and stray coroutines show."""
     assert asyncio.get_running_loop().get_debug()
+
+
+async def test_a_settled_component_can_join_a_new_run_while_its_old_run_goes_on(
+    make_config, open_orch
+):
+    """A fast component is not 'already_running' just because a slow one shares its run."""
+    cfg = make_config({"fast": component("Publishes", frequency="1s"), "slow": component("Gated")})
+    orch = await open_orch(cfg)
+    fast_done = asyncio.Event()
+
+    async def on_events(batch):
+        if any(isinstance(e, ev.ComponentSucceeded) and e.component == "fast" for e in batch):
+            fast_done.set()
+
+    orch.bus.subscribe("test", on_events)
+    run = asyncio.create_task(orch.scheduler.run_once())
+    async with asyncio.timeout(5):
+        await PROBE.started_event("slow").wait()
+        await fast_done.wait()
+    later = datetime.now(UTC) + timedelta(seconds=2)
+    reasons = {d.component: d.reason for d in orch.scheduler.plan(later)}
+    assert reasons == {"fast": None, "slow": SkipReason.ALREADY_RUNNING}
+    PROBE.gate("slow").set()
+    await asyncio.wait_for(run, 5)

@@ -164,7 +164,9 @@ async def test_a_crash_leaves_the_run_interrupted_after_recovery(tmp_path: Path)
     assert by_name["a"]["reason"] == "the daemon stopped while it ran (crash or kill)"
     assert by_name["a"]["started_at"] == at(1).isoformat()
     assert by_name["b"]["status"] == "interrupted"
-    assert by_name["b"]["reason"] == "the daemon stopped before it was released"
+    assert by_name["b"]["reason"] == (
+        "the daemon stopped before this component finished (crash or kill)"
+    )
     assert states["a"].last_status == "interrupted"
     assert again == []
     with sqlite3.connect(path) as db:

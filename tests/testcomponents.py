@@ -146,3 +146,46 @@ class ThreadWorker(Base):
 
         n = await ctx.to_thread(loop)
         return Outcome.published(records=n, fingerprint=f"{self.name}-{n}")
+
+
+# --- monitoring and notifications (tests/test_monitor*.py, test_notify*.py) -------------
+
+#: Components named here fail with the given error until the test sets None.
+FAILING: dict[str, str | None] = {}
+
+
+class Allocates(Base):
+    """Really allocates ``settings.mb`` MiB (every page touched), holds it, then publishes."""
+
+    async def work(self, ctx: ComponentContext) -> Outcome:
+        block = bytearray(b"\x01") * (int(self.settings.get("mb", 100)) << 20)
+        await asyncio.sleep(float(self.settings.get("hold_s", 0.3)))
+        records = len(block) >> 20
+        del block
+        fingerprint = f"{self.name}-{time.perf_counter_ns()}"
+        return Outcome.published(records=records, fingerprint=fingerprint)
+
+
+class CallsApi(Base):
+    """GETs ``settings.url`` ``settings.calls`` times through the shared HTTP client."""
+
+    async def work(self, ctx: ComponentContext) -> Outcome:
+        http = ctx.services["http"]
+        for _ in range(int(self.settings.get("calls", 1))):
+            await http.get_json(self.settings["url"])
+        metrics = dict(self.settings.get("metrics", {}))
+        return Outcome.published(
+            records=int(self.settings.get("records", 10)),
+            fingerprint=f"{self.name}-{time.perf_counter_ns()}",
+            metrics=metrics,
+        )
+
+
+class Switchable(Base):
+    """Fails with ``FAILING[name]`` while it is set, else publishes."""
+
+    async def work(self, ctx: ComponentContext) -> Outcome:
+        error = FAILING.get(self.name)
+        if error:
+            raise RuntimeError(error)
+        return Outcome.published(records=1, fingerprint=f"{self.name}-{time.perf_counter_ns()}")

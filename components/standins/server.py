@@ -17,10 +17,13 @@ from aiohttp.typedefs import Handler
 
 from .ckan import CkanCatalog
 from .control import CONTROL_PREFIX, ControlRoutes
+from .datavic import DatavicSource
 from .errors import DuplicateNameError, ServerStateError, UnknownSourceError
 from .fault_injection import Streamed, plan_fault
 from .faults import FaultTable
+from .gtfs_realtime import GtfsRealtimeSource
 from .gtfs_schedule import GtfsScheduleSource
+from .ptv import PtvSource
 from .request_log import RequestRecord
 from .source import Publication, Source
 
@@ -36,7 +39,13 @@ class RunState(enum.Enum):
 
 def default_sources() -> list[Source]:
     """One of every source that exists, with default settings."""
-    return [GtfsScheduleSource()]
+    return [
+        GtfsScheduleSource(),
+        GtfsRealtimeSource(),
+        PtvSource(),
+        DatavicSource("station"),
+        DatavicSource("temporal"),
+    ]
 
 
 class StandinServer:
