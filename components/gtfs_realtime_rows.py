@@ -10,7 +10,9 @@ and the feed header timestamp.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -343,17 +345,43 @@ def connect(db: Path) -> sqlite3.Connection:
     return conn
 
 
+_OPEN: dict[Path, tuple[sqlite3.Connection, int]] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def shared_connection(db: Path) -> sqlite3.Connection:
+    """The dataset's connection, kept open across polls.
+
+    Opening per poll re-runs the schema script, and closing the last connection
+    checkpoints the WAL: together most of a small poll's cost. The file's inode is
+    checked on every use, so a dataset deleted or replaced under the daemon gets a
+    fresh connection rather than writes into an unlinked file.
+    """
+    key = db.resolve()
+    with _OPEN_LOCK:
+        cached = _OPEN.get(key)
+        try:
+            inode: int | None = os.stat(key).st_ino
+        except FileNotFoundError:
+            inode = None
+        if cached is not None and cached[1] == inode:
+            return cached[0]
+        if cached is not None:
+            cached[0].close()
+        conn = connect(key)
+        _OPEN[key] = (conn, os.stat(key).st_ino)
+        return conn
+
+
 def latest_timestamps(db: Path) -> dict[str, int]:
     """The newest stored header timestamp per endpoint (empty when nothing is stored)."""
     if not db.exists():
         return {}
-    conn = connect(db)
-    try:
-        rows = conn.execute(
-            "SELECT endpoint, max(header_timestamp) FROM feeds GROUP BY endpoint"
-        ).fetchall()
-    finally:
-        conn.close()
+    rows = (
+        shared_connection(db)
+        .execute("SELECT endpoint, max(header_timestamp) FROM feeds GROUP BY endpoint")
+        .fetchall()
+    )
     return {endpoint: int(ts) for endpoint, ts in rows}
 
 
@@ -373,7 +401,7 @@ class PollWriter:
     def add(self, poll: FeedRows) -> bool:
         """Append one feed; False when that feed (endpoint, header timestamp) is stored."""
         if self.conn is None:
-            self.conn = connect(self.db)
+            self.conn = shared_connection(self.db)
             self.conn.execute("BEGIN IMMEDIATE")
         conn = self.conn
         cur = conn.execute(
@@ -393,20 +421,15 @@ class PollWriter:
         """Commit the poll; return rows written per table."""
         if self.conn is not None:
             conn, self.conn = self.conn, None
-            try:
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
+            conn.execute("COMMIT")
         return dict(self.written)
 
     def rollback(self) -> None:
         """Drop the poll's rows (after a failure or cancellation). Idempotent."""
         if self.conn is not None:
             conn, self.conn = self.conn, None
-            try:
+            if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            finally:
-                conn.close()
 
 
 def append_polls(db: Path, polls: Sequence[FeedRows]) -> dict[str, int]:

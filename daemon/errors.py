@@ -107,9 +107,9 @@ class PtvApiError(FetchError):
         self.status = status
 
 
-
 class NotificationError(InterlockError):
     """A notification channel (SMTP relay, Slack webhook) refused or could not be reached."""
+
 
 # --- lifecycle ---------------------------------------------------------------------
 

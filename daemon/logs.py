@@ -42,8 +42,6 @@ current_level = logging.INFO
 _stream: TextIO = sys.stdout
 
 
-
-
 def _mask(value: Any, known: frozenset[str]) -> Any:
     if isinstance(value, str):
         # Longest first: a secret that extends another must not leave its tail behind.

@@ -262,7 +262,6 @@ class SqliteStateStore:
             )
             await self.db.commit()
 
-
     # --- monitoring and reports (daemon/monitor.py, daemon/report.py) ----------------
 
     async def recent_outcomes(self, window: int) -> dict[str, list[bool]]:
