@@ -135,7 +135,8 @@ async def main() -> None:
             delays.extend(o_delays)
             print(
                 f"repeat {i + 1}: interlock {ours[-1]:.1f} us/component, "
-                f"asyncio floor {floor[-1]:.1f} us/component",
+                f"asyncio floor {floor[-1]:.1f} us/component, "
+                f"release p99 {p99(o_delays) * 1e3:.3f} ms",
                 flush=True,
             )
         logfile.flush()

@@ -7,7 +7,6 @@ value under a key that names a secret, wherever it appears in an event.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import re
 import sys
@@ -59,9 +58,14 @@ def _mask(value: Any, known: frozenset[str]) -> Any:
     return value
 
 
-@functools.lru_cache(maxsize=4096)
+_SECRET_KEY_SEEN: dict[str, bool] = {}
+
+
 def _secret_key(key: str) -> bool:
-    return _SECRET_KEYS.search(key) is not None
+    found = _SECRET_KEY_SEEN.get(key)
+    if found is None:
+        found = _SECRET_KEY_SEEN[key] = _SECRET_KEYS.search(key) is not None
+    return found
 
 
 def add_timestamp(
@@ -78,10 +82,17 @@ def redact_secrets(
 ) -> MutableMapping[str, Any]:
     """Mask secret values (and values of secret-named keys) anywhere in the event."""
     known = secrets.known_secrets()
-    for key, value in list(event_dict.items()):
-        if _secret_key(key) and value:
+    seen = _SECRET_KEY_SEEN
+    for key, value in event_dict.items():  # values are replaced, keys never added
+        secret_key = seen.get(key)
+        if secret_key is None:
+            secret_key = _secret_key(key)
+        if secret_key and value:
             event_dict[key] = MASK
-        elif known or isinstance(value, dict | list | tuple):
+        elif value.__class__ is str:
+            if known:
+                event_dict[key] = _mask(value, known)
+        elif isinstance(value, dict | list | tuple):
             event_dict[key] = _mask(value, known)
     return event_dict
 

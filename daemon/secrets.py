@@ -18,15 +18,24 @@ from typing import Any
 
 _PLACEHOLDER = re.compile(r"\$\{(?:(credential):)?([A-Za-z_][A-Za-z0-9_.-]*)\}")
 
-_known_secrets: set[str] = set()
 _lock = threading.Lock()
+# Replaced, never mutated: every log line reads it, so reading must not take a lock.
+_known: frozenset[str] = frozenset()
 
 
 def remember(value: str) -> None:
     """Register a secret value so log output masks it (short values are ignored)."""
-    if len(value) >= 4:
+    global _known
+    if len(value) >= 4 and value not in _known:
         with _lock:
-            _known_secrets.add(value)
+            _known = _known | {value}
+
+
+def forget_all_but(keep: frozenset[str]) -> None:
+    """Drop every registered secret not in ``keep`` (tests restore the registry with it)."""
+    global _known
+    with _lock:
+        _known = _known & keep
 
 
 @functools.lru_cache(maxsize=8)
@@ -37,8 +46,7 @@ def longest_first(known: frozenset[str]) -> tuple[str, ...]:
 
 def known_secrets() -> frozenset[str]:
     """The secret values resolved so far in this process."""
-    with _lock:
-        return frozenset(_known_secrets)
+    return _known
 
 
 def _lookup(kind: str | None, name: str, env: Mapping[str, str]) -> str | None:

@@ -35,8 +35,7 @@ def _forget_test_secrets() -> Iterator[None]:
     """Drop secrets resolved here from the process-wide registry the log redactor reads."""
     known = secrets.known_secrets()
     yield
-    with secrets._lock:
-        secrets._known_secrets.intersection_update(known)
+    secrets.forget_all_but(known)
 
 
 def doc(components: dict[str, Any], **sections: Any) -> dict[str, Any]:

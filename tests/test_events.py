@@ -111,7 +111,7 @@ async def test_a_stalled_subscriber_never_blocks_publish(bus: EventBus) -> None:
     assert overflow and overflow[0]["subscriber"] == "stalled"
     assert overflow[0]["dropped"] == 1
     assert bus._subs[0].dropped == 8  # ten published, two queued behind the stalled batch
-    await asyncio.wait_for(bus._subs[1].queue.join(), 5)
+    await asyncio.wait_for(bus._subs[1].idle.wait(), 5)
     assert len(healthy.events) == 11
     stalled.release.set()
 

@@ -26,12 +26,11 @@ def _restore_logging() -> Iterator[None]:
     """Restore structlog, daemon.logs and the secret registry: all three are process-wide."""
     saved = structlog.get_config()
     level, stream = logs.current_level, logs._stream
-    known = set(secrets._known_secrets)
+    known = secrets.known_secrets()
     yield
     structlog.configure(**saved)
     logs.current_level, logs._stream = level, stream
-    with secrets._lock:  # the test secrets must not mask other tests' output
-        secrets._known_secrets.intersection_update(known)
+    secrets.forget_all_but(known)  # the test secrets must not mask other tests' output
 
 
 def json_lines(buffer: io.StringIO) -> list[dict[str, Any]]:
