@@ -7,15 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from daemon.abc import ComponentState
 from daemon.events import EventBus
-from daemon.metrics import Metrics, MetricsServer
 from daemon.monitor import Monitor, thresholds_for
-from daemon.notify import Notifier, build_channels
+
+if TYPE_CHECKING:
+    # Imported when enabled: prometheus-client and the SMTP client cost memory that a
+    # daemon without metrics or alerting should not pay.
+    from daemon.metrics import Metrics, MetricsServer
+    from daemon.notify import Notifier
 
 log = structlog.get_logger("interlock.observers")
 
@@ -61,6 +65,8 @@ class Observers:
                 log.warning("notification_channel_disabled", channel=channel, reason=reason)
         if alerting.get("enabled"):
             http = self.services["http"]
+            from daemon.notify import Notifier, build_channels
+
             channels = build_channels(alerting, lambda: http.session)
             if channels:
                 self.notifier = Notifier(
@@ -77,6 +83,8 @@ class Observers:
 
         metrics_cfg = monitoring.get("metrics") or {}
         if metrics_cfg.get("enabled"):
+            from daemon.metrics import Metrics, MetricsServer
+
             self.metrics = Metrics(quota=lambda: self.services.get("quota"))
             self.metrics.load_states(states)
             self.bus.subscribe("metrics", self.metrics.handle)

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
-from daemon.notify.notifier import Notifier, build_channels
+from typing import Any
 
 __all__ = ["Notifier", "build_channels"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: the channels pull in the SMTP client, which a daemon
+    # without alerting (or `interlock report`, which only needs the policy) never needs.
+    if name in __all__:
+        from daemon.notify import notifier
+
+        return getattr(notifier, name)
+    raise AttributeError(f"module 'daemon.notify' has no attribute {name!r}")
