@@ -1,13 +1,14 @@
 """Benchmark load_feed against the sqlite3 shell's `.import --csv` of the same files.
 
-Generates a deterministic feed, loads it in a child process (so peak RSS is the
-loader's own), and prints rows/s, the floor, their ratio and peak RSS; the last
+Generates a deterministic feed, loads it in a child process, and prints rows/s, the
+floor, their ratio and peak RSS (summed over the loader and its workers); the last
 line is one JSON object. Usage: python bench/gtfs_load.py [--stop-times N] [--runs K]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import shutil
@@ -18,6 +19,8 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 STOPS_PER_TRIP = 50
@@ -73,7 +76,11 @@ def zip_feed(folder: Path, dest: Path) -> None:
 
 
 def run_loader(feed: Path, db: Path) -> tuple[float, float]:
-    """(seconds, peak RSS MiB) of load_feed in a fresh child process."""
+    """(seconds, peak RSS MiB) of load_feed in a fresh child process.
+
+    The peak is the largest sum of the RSS of the loader and all its descendants (its
+    worker processes), sampled every 10 ms, and never less than the loader's own peak.
+    """
     code = (
         "import sys, time, resource; from pathlib import Path;"
         "from components.gtfs.loader import load_feed;"
@@ -81,16 +88,32 @@ def run_loader(feed: Path, db: Path) -> tuple[float, float]:
         "print(time.perf_counter() - t, r.report['error_count']);"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
-    out = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-c", code, str(feed), str(db)],
         cwd=ROOT,
-        check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
-    ).stdout.split()
+    )
+    peak = 0
+    watched = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        total = 0
+        try:
+            family = [watched, *watched.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            break
+        for p in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += p.memory_info().rss
+        peak = max(peak, total)
+        time.sleep(0.01)
+    stdout, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"the loader failed with exit status {proc.returncode}")
+    out = stdout.split()
     if out[1] != "0":
         raise SystemExit(f"benchmark feed raised {out[1]} errors; the generator is wrong")
-    return float(out[0]), int(out[2]) / 1024
+    return float(out[0]), max(peak, int(out[2]) * 1024) / 2**20
 
 
 def run_floor(folder: Path, db: Path) -> float:

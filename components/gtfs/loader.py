@@ -15,22 +15,24 @@ from pathlib import Path, PurePosixPath
 
 from components.gtfs.csvstream import CSV_ERRORS, open_rows
 from components.gtfs.notices import Notice, NoticeBook
-from components.gtfs.rows import Caches, RawNotice, Row, build_converter
-from components.gtfs.schema import Kind, Table
+from components.gtfs.order import OrderTracker
+from components.gtfs.parallel import Staged, Tuning, Unfit, WorkerPool, load_member
+from components.gtfs.rows import Caches, RawNotice, build_converter
+from components.gtfs.schema import Table, create_table_sql
 from components.gtfs.spec import RECOMMENDED_FILES, SERVICE_FILES, TABLES, TABLES_BY_FILE
 from components.gtfs.validate import (
+    KEYED_TABLES,
     ROWID_BITS,
     FeedFiles,
+    build_clean_keys,
     build_indexes,
     build_primary_keys,
     check_foreign_keys,
-    check_stop_time_order,
 )
-from components.gtfs.writer import BatchWriter
+from components.gtfs.writer import Insert
 from components.gtfs.zipsafe import Budget, SafeZip, ZipLimits
 from daemon.errors import UnsafeArchiveError, ValidationFailedError, WorkCancelledError
 
-BATCH_ROWS = 10_000
 Progress = Callable[[str, int], None]
 
 
@@ -57,25 +59,20 @@ def _check(cancel: threading.Event | None) -> None:
         raise WorkCancelledError("GTFS load cancelled; the partial database was removed")
 
 
-def _schema(table: Table, moded: bool) -> str:
-    cols = ['"mode" TEXT'] if moded else []
-    for f in table.fields:
-        cols.append(f"{f.name} {f.kind.sql_type}")
-        if f.kind is Kind.TIME:
-            cols.append(f"{f.name}_secs INTEGER")
-    # A rowid table: the rowid carries the source CSV row (see validate.ROWID_BITS).
-    return f"CREATE TABLE {table.name} ({', '.join(cols)})"
-
-
 def _open_db(db_path: Path, moded: bool) -> sqlite3.Connection:
     # "x" mode: refuse to clobber a database someone else may be serving.
     db_path.open("xb").close()
     conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
-    for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-32768", "threads=2"):
+    # A small page cache: the load appends pages and every later pass is sequential, so
+    # a bigger cache buys nothing measurable. It also caps each index build's in-memory
+    # sort (cache_size bytes; bigger sorts spill to temp files), and with threads=0 no
+    # helper threads sort in parallel, so peak memory is the same whatever the feed size.
+    pragmas = ("journal_mode=OFF", "synchronous=OFF", "cache_size=-4096", "threads=0")
+    for pragma in pragmas:
         conn.execute(f"PRAGMA {pragma}")
     conn.execute("BEGIN")
     for table in TABLES:
-        conn.execute(_schema(table, moded))
+        conn.execute(create_table_sql(table, moded))
     return conn
 
 
@@ -84,19 +81,31 @@ class _FeedLoader:
 
     def __init__(
         self,
-        writer: BatchWriter,
+        conn: sqlite3.Connection,
         book: NoticeBook,
         tally: _Tally,
         cancel: threading.Event | None,
         progress: Progress | None,
+        tuning: Tuning,
+        scratch: Path,
     ) -> None:
-        self.writer = writer
+        self.conn = conn
         self.book = book
         self.tally = tally
         self.cancel = cancel
         self.progress = progress
+        self.tuning = tuning
+        self.scratch = scratch
+        self.pool: WorkerPool | None = None
         self.caches = Caches()
+        self.order = OrderTracker(book.examples_per_code)
         self.counts: dict[str, int] = {t.name: 0 for t in TABLES}
+
+    def close(self) -> None:
+        """Stop the worker processes (killing busy ones) and remove their files."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.close()
 
     def load(self, zf: SafeZip, prefix: str, mode: str | None, ordinal: int) -> FeedFiles:
         members: dict[str, zipfile.ZipInfo] = {}
@@ -129,6 +138,9 @@ class _FeedLoader:
     def _load_table(
         self, zf: SafeZip, info: zipfile.ZipInfo, table: Table, mode: str | None, base: int
     ) -> None:
+        big = info.file_size >= self.tuning.min_member_bytes
+        if big and self.tuning.workers >= 2 and self._load_parallel(zf, info, table, mode, base):
+            return
         file = table.filename
         loaded = 0
         with zf.open(info) as binary:
@@ -137,50 +149,140 @@ class _FeedLoader:
                 if header is None:
                     self.book.add(Notice("empty_file", file, mode=mode))
                     return
-                known = {f.name for f in table.fields}
-                for col in header:
-                    if col not in known:
-                        self.book.add(Notice("unknown_column", file, 1, col, mode=mode))
-                missing = [f.name for f in table.fields if f.required and f.name not in header]
-                for col in missing:
-                    self.book.add(Notice("missing_required_column", file, 1, col, mode=mode))
-                if missing:
+                notices, loadable = _judge_header(table, header, mode)
+                for notice in notices:
+                    self.book.add(notice)
+                if not loadable:
                     return
+                order = self.order if table.name == "stop_times" else None
+                if order is not None:
+                    order.begin_file(mode)
                 conv = build_converter(
-                    table, header, mode=mode, rowid_base=base, caches=self.caches
+                    table, header, mode=mode, rowid_base=base, caches=self.caches, order=order
                 )
-                insert = (
-                    f"INSERT INTO {table.name} ({', '.join(conv.columns)}) "
-                    f"VALUES ({', '.join('?' * len(conv.columns))})"
-                )
+                insert = Insert.build(self.conn, table.name, conv.columns)
                 rowno = 1
-                while True:
+                for block in reader:
                     _check(self.cancel)
-                    out: list[Row] = []
+                    out: list[object] = []
                     raw: list[RawNotice] = []
-                    rowno, nulls = conv.convert(reader, rowno, BATCH_ROWS, out, raw)
+                    rowno, nulls = conv.convert(block, rowno, out, raw)
                     for code, row, field, value in raw:
                         self.book.add(Notice(code, file, row, field, value, mode))
-                    if out:
-                        self.writer.put(insert, out)
-                    loaded += len(out)
+                    insert.run(self.conn, out)
+                    rows = len(out) // len(conv.columns)
+                    loaded += rows
                     self.tally.nulls += nulls
-                    self.tally.checked += len(out) * conv.required_fields
+                    self.tally.checked += rows * conv.required_fields
                     if self.progress is not None:
                         self.progress(table.name, loaded)
-                    if len(out) < BATCH_ROWS:
-                        break
             except CSV_ERRORS as exc:
                 self.book.add(Notice("csv_parsing_failed", file, value=str(exc)[:200], mode=mode))
                 # A half-read file would be a silent partial table; drop what was loaded.
-                self.writer.run(
+                self.conn.execute(
                     f"DELETE FROM {table.name} WHERE rowid BETWEEN ? AND ?",
                     (base, base + (1 << ROWID_BITS) - 1),
                 )
+                if table.name == "stop_times":
+                    self.order.abandon_file()
                 self.tally.checked -= loaded * len([f for f in table.fields if f.required])
                 loaded = 0
         self.counts[table.name] += loaded
         self.tally.rows += loaded
+
+    def _load_parallel(
+        self, zf: SafeZip, info: zipfile.ZipInfo, table: Table, mode: str | None, base: int
+    ) -> bool:
+        """Load the member through worker processes; False when the serial path must."""
+        spent = zf.budget.total
+        try:
+            if self.pool is None:
+                self.pool = WorkerPool(self.tuning.workers, self.scratch)
+            with zf.open(info) as binary:
+                header, staged = load_member(
+                    self.pool,
+                    binary,
+                    table=table.name,
+                    mode=mode,
+                    rowid_base=base,
+                    key="trip_id" if table.name == "stop_times" else None,
+                    tuning=self.tuning,
+                    examples=self.book.examples_per_code,
+                    accept=lambda h: _judge_header(table, h, mode)[1],
+                    copy=lambda *args: self._copy_chunk(table.name, *args),
+                    cancel=self.cancel,
+                    progress=None if self.progress is None else lambda n: self._report(table, n),
+                )
+        except (Unfit, OSError):
+            # Start the member again from its first byte: drop what was copied, close
+            # the pool (busy workers are killed), and do not count the abandoned read
+            # against the payload's byte limit a second time.
+            self.close()
+            self.conn.execute(
+                f"DELETE FROM {table.name} WHERE rowid BETWEEN ? AND ?",
+                (base, base + (1 << ROWID_BITS) - 1),
+            )
+            zf.budget.total = spent
+            return False
+        for notice in _judge_header(table, header, mode)[0]:
+            self.book.add(notice)
+        self._absorb(table, mode, staged)
+        return True
+
+    def _report(self, table: Table, loaded: int) -> None:
+        assert self.progress is not None
+        self.progress(table.name, loaded)
+
+    def _copy_chunk(self, name: str, path: Path, before: int, last: int, whole: bool) -> None:
+        """Append a chunk file's rows, keeping their rowids (the CSV row numbers)."""
+        conn = self.conn
+        conn.execute("ATTACH ? AS chunk", (str(path),))
+        if whole:
+            # The transfer optimisation moves whole records without decoding them, but
+            # numbers them max(rowid) + 1 onwards: right for a chunk without gaps once
+            # the row before it is the table's last. A placeholder stands in for that
+            # row when it was dropped (or belongs to an earlier chunk or feed).
+            top = conn.execute(f"SELECT max(rowid) FROM main.{name}").fetchone()[0]
+            if top != before:
+                conn.execute(f"INSERT INTO main.{name} (rowid) VALUES (?)", (before,))
+            conn.execute(f"INSERT INTO main.{name} SELECT * FROM chunk.{name}")
+            if top != before:
+                conn.execute(f"DELETE FROM main.{name} WHERE rowid = ?", (before,))
+        else:
+            cols = ", ".join(r[1] for r in conn.execute(f"PRAGMA main.table_info({name})"))
+            conn.execute(
+                f"INSERT INTO main.{name} (rowid, {cols}) SELECT rowid, {cols} FROM chunk.{name}"
+            )
+        # A whole chunk must end at its last row's number; anything else is a bug, and
+        # the serial path loads the member instead of leaving wrong row numbers.
+        top = conn.execute(f"SELECT max(rowid) FROM main.{name}").fetchone()[0] if whole else last
+        conn.execute("COMMIT")  # DETACH is refused inside a transaction
+        conn.execute("DETACH chunk")
+        conn.execute("BEGIN")
+        if top != last:
+            raise Unfit(f"chunk {path.name!r} ended at rowid {top}, not {last}")
+
+    def _absorb(self, table: Table, mode: str | None, staged: Staged) -> None:
+        self.book.absorb(staged.book)
+        if table.name == "stop_times":
+            self.order.begin_file(mode)
+            self.order.absorb(staged.runs, staged.ordered, staged.order_count, staged.order_found)
+        self.tally.nulls += staged.nulls
+        self.tally.checked += staged.checked
+        self.counts[table.name] += staged.loaded
+        self.tally.rows += staged.loaded
+
+
+def _judge_header(table: Table, header: list[str], mode: str | None) -> tuple[list[Notice], bool]:
+    """The header's notices, and whether its rows can load (no required column missing)."""
+    file = table.filename
+    known = {f.name for f in table.fields}
+    notices = [
+        Notice("unknown_column", file, 1, col, mode=mode) for col in header if col not in known
+    ]
+    missing = [f.name for f in table.fields if f.required and f.name not in header]
+    notices += [Notice("missing_required_column", file, 1, col, mode=mode) for col in missing]
+    return notices, not missing
 
 
 def _flat_prefix(zf: SafeZip) -> str:
@@ -240,6 +342,7 @@ def load_feed(
     limits: ZipLimits = ZipLimits(),  # noqa: B008 - immutable frozen dataclass
     cancel: threading.Event | None = None,
     progress: Progress | None = None,
+    tuning: Tuning = Tuning(),  # noqa: B008 - immutable frozen dataclass
 ) -> FeedLoadResult:
     """Validate ``zip_path`` and load it into the new SQLite file ``db_path``.
 
@@ -252,6 +355,9 @@ def load_feed(
     As in gtfs-validator, a row whose value does not parse, or whose length differs
     from the header's, is dropped; a missing required value loads as NULL and an out
     of range value loads as is. Duplicate-key rows after the first are dropped.
+
+    ``tuning`` decides which members load through worker processes (the result is
+    the same either way, only faster); ``Tuning(workers=0)`` keeps the load in-process.
     """
     _check(cancel)
     if db_path.exists():
@@ -262,33 +368,34 @@ def load_feed(
     book = NoticeBook()
     tally = _Tally()
     conn: sqlite3.Connection | None = None
+    loader: _FeedLoader | None = None
     try:
         with SafeZip(zip_path, budget) as outer:
             inner = _inner_zips(outer)
             moded = bool(inner)
             conn = _open_db(db_path, moded)
-            with BatchWriter(conn) as writer:
-                loader = _FeedLoader(writer, book, tally, cancel, progress)
-                feeds: list[FeedFiles] = []
-                wanted = sorted(inner, key=_mode_key)
-                if modes is not None:
-                    unknown = sorted(set(modes) - set(inner))
-                    if unknown:
-                        raise ValidationFailedError(
-                            f"modes {unknown!r} are not in {zip_path.name!r}; it holds {wanted!r}"
-                        )
-                    wanted = [m for m in wanted if m in set(modes)]
-                if not moded:
-                    feeds.append(loader.load(outer, _flat_prefix(outer), None, 0))
-                with tempfile.TemporaryDirectory(prefix=".gtfs-inner-", dir=db_path.parent) as tmp:
-                    for ordinal, mode in enumerate(wanted):
-                        _check(cancel)
-                        dest = Path(tmp) / f"{mode}.zip"
-                        outer.extract_to(inner[mode], dest)
-                        label = f"{zip_path.name}:{inner[mode].filename}"
-                        with SafeZip(dest, budget, label=label) as zf:
-                            feeds.append(loader.load(zf, _flat_prefix(zf), mode, ordinal))
-                        dest.unlink()
+            loader = _FeedLoader(conn, book, tally, cancel, progress, tuning, db_path.parent)
+            feeds: list[FeedFiles] = []
+            wanted = sorted(inner, key=_mode_key)
+            if modes is not None:
+                unknown = sorted(set(modes) - set(inner))
+                if unknown:
+                    raise ValidationFailedError(
+                        f"modes {unknown!r} are not in {zip_path.name!r}; it holds {wanted!r}"
+                    )
+                wanted = [m for m in wanted if m in set(modes)]
+            if not moded:
+                feeds.append(loader.load(outer, _flat_prefix(outer), None, 0))
+            with tempfile.TemporaryDirectory(prefix=".gtfs-inner-", dir=db_path.parent) as tmp:
+                for ordinal, mode in enumerate(wanted):
+                    _check(cancel)
+                    dest = Path(tmp) / f"{mode}.zip"
+                    outer.extract_to(inner[mode], dest)
+                    label = f"{zip_path.name}:{inner[mode].filename}"
+                    with SafeZip(dest, budget, label=label) as zf:
+                        feeds.append(loader.load(zf, _flat_prefix(zf), mode, ordinal))
+                    dest.unlink()
+            loader.close()
         _check(cancel)
         conn.execute("COMMIT")
         # Post-load statements may fail (a unique index over duplicates) and need a
@@ -297,10 +404,19 @@ def load_feed(
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("BEGIN")
         with _progress_guard(conn, cancel):
+            # Indexes before the reference checks, which then read them instead of
+            # sorting the tables again; duplicates are dropped only after the checks
+            # (which see every row), and a table with duplicates stops the early
+            # index builds there so that the indexes are created in the same order.
+            done = build_clean_keys(conn, moded)
+            clean = done == len(KEYED_TABLES)
+            if clean:
+                build_indexes(conn, moded)
             check_foreign_keys(conn, feeds, book)
-            keyed, dups = build_primary_keys(conn, moded, book)
-            build_indexes(conn, moded)
-            check_stop_time_order(conn, moded, book)
+            keyed, dups = build_primary_keys(conn, moded, book, done)
+            if not clean:
+                build_indexes(conn, moded)
+            loader.order.check(conn, moded, book)
             conn.execute("COMMIT")
         counts = {
             name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
@@ -309,6 +425,8 @@ def load_feed(
         conn.close()
         conn = None
     except BaseException:
+        if loader is not None:
+            loader.close()
         if conn is not None:
             conn.close()
         with suppress(FileNotFoundError):

@@ -93,6 +93,37 @@ class NoticeBook:
         if notice.code in PARSE_ERRORS and notice.file is not None:
             self._failed_files.add((notice.mode, notice.file))
 
+    def add_counted(self, examples: list[Notice], total: int) -> None:
+        """As ``add`` for each of ``examples`` and then for ``total - len(examples)`` more
+        notices of the same code, kept by count only: ``examples`` must be the first
+        ``examples_per_code`` of them (or all)."""
+        for notice in examples:
+            self.add(notice)
+        if total > len(examples):
+            code = examples[0].code
+            assert code not in PARSE_ERRORS and self._counts[code] >= self._cap
+            self._counts[code] += total - len(examples)
+
+    def absorb(self, other: NoticeBook) -> None:
+        """Add ``other``'s notices as if each had been added here, in their order.
+
+        ``other`` saw its notices in order and keeps at least as many examples per
+        code as this book, so the examples kept here are the ones ``add`` would keep.
+        """
+        assert other._cap >= self._cap
+        shown: dict[str, int] = {}
+        for notice in other._examples:
+            self.add(notice)
+            shown[notice.code] = shown.get(notice.code, 0) + 1
+        for code, total in other._counts.items():
+            if total > shown.get(code, 0):
+                self._counts[code] = self._counts.get(code, 0) + total - shown.get(code, 0)
+        self._failed_files |= other._failed_files
+
+    @property
+    def examples_per_code(self) -> int:
+        return self._cap
+
     def parsed_ok(self, mode: str | None, file: str) -> bool:
         """Whether ``file`` parsed without errors, as gtfs-validator's table status."""
         return (mode, file) not in self._failed_files

@@ -7,36 +7,30 @@ is generated as straight-line Python for that file's header: no per-cell dispatc
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from components.gtfs.order import OrderTracker
 from components.gtfs.schema import Bound, Field, Kind, Table
 
 # (code, csv_row, field, value) tuples; the loader turns them into Notices.
 RawNotice = tuple[str, int, str | None, str | int | float | None]
-Row = tuple[object, ...]
-# (reader, last_row_number, batch_size, out, notices) -> (last_row_number, null_cells)
-ConvertFn = Callable[[Iterator[list[str]], int, int, list[Row], list[RawNotice]], tuple[int, int]]
+# (block, last_row_number, out, notices) -> (last_row_number, null_cells); ``out`` gets
+# the row values one after another (a flat list: no tuple per row stays alive).
+ConvertFn = Callable[[Iterable[list[str]], int, list[object], list[RawNotice]], tuple[int, int]]
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _TIME_RE = re.compile(r"([0-9]{1,2}):([0-5][0-9]):([0-5][0-9])")
 _DATE_RE = re.compile(r"[0-9]{8}")
 _COLOR_RE = re.compile(r"[0-9A-Fa-f]{6}")
-_MAX_CACHE = 200_000
+# Bounded so that memory stays flat however varied a feed's values are: real feeds
+# repeat a few thousand times and dates, so the hit rate barely suffers.
+_MAX_CACHE = 16_384
 
 
 def parse_int(v: str) -> int | None:
     return int(v) if _INT_RE.fullmatch(v) else None
-
-
-def parse_float(v: str) -> float | None:
-    try:
-        x = float(v)
-    except ValueError:
-        return None
-    # float() accepts "nan", "inf" and "1_0"; GTFS numbers are finite decimals.
-    return x if x - x == 0.0 and "_" not in v else None
 
 
 def parse_time(v: str) -> tuple[str, int] | None:
@@ -98,32 +92,36 @@ class Converter:
     convert: ConvertFn
 
 
-def _cell(f: Field, idx: int, out: str) -> list[str]:
-    """Source lines that parse ``r[idx]`` into variable ``out`` (and ``out_s`` for times)."""
+def _cell(f: Field, src: str, out: str) -> list[str]:
+    """Source lines that parse variable ``src`` into ``out`` (and ``out_s`` for times)."""
     name = repr(f.name)
     miss = [f"{out} = None"]
     if f.required:
         miss += ["nulls += 1", f"bad(('missing_required_field', rowno, {name}, ''))"]
 
     # Like the gtfs-guru oracle: a value that does not parse drops its row, while a
-    # parsed value out of range is reported and kept.
+    # parsed value out of range is reported and kept. ``drop`` names the dropped row
+    # so that it needs no reset per row.
     def invalid(code: str) -> list[str]:
-        return [f"bad(({code!r}, rowno, {name}, v))", "drop = True"]
+        return [f"bad(({code!r}, rowno, {name}, v))", "drop = rowno"]
 
     def out_of_range() -> list[str]:
         return [f"bad(('number_out_of_range', rowno, {name}, v))"]
 
     if f.kind is Kind.TEXT:
         if not f.required:
-            return [f"{out} = r[{idx}] or None"]
-        return [f"{out} = r[{idx}]", f"if not {out}:", *("    " + s for s in miss)]
-    lines = [f"v = r[{idx}]", "if v:"]
+            return [f"{out} = {src} or None"]
+        return [f"{out} = {src}", f"if not {out}:", *("    " + s for s in miss)]
+    lines = [f"v = {src}", "if v:"]
     body: list[str]
     if f.kind is Kind.INTEGER:
         body = [f"{out} = iget(v)", f"if {out} is None:", f"    {out} = parse_int(v)"]
         body += [f"if {out} is None:", *("    " + s for s in invalid("invalid_integer"))]
     elif f.kind in (Kind.FLOAT, Kind.LATITUDE, Kind.LONGITUDE):
-        body = [f"{out} = parse_float(v)", f"if {out} is None:"]
+        # Inline rather than a call per cell. float() accepts "nan", "inf" and "1_0";
+        # GTFS numbers are finite decimals.
+        body = ["try:", f"    {out} = float(v)", "except ValueError:", f"    {out} = None"]
+        body += [f"if {out} is None or {out} - {out} != 0.0 or '_' in v:"]
         body += ["    " + s for s in invalid("invalid_float")]
     elif f.kind is Kind.TIME:
         body = ["t = tget(v) or ctime(v)", "if t is None:"]
@@ -151,55 +149,69 @@ def _cell(f: Field, idx: int, out: str) -> list[str]:
 
 
 def build_converter(
-    table: Table, header: list[str], *, mode: str | None, rowid_base: int, caches: Caches
+    table: Table,
+    header: list[str],
+    *,
+    mode: str | None,
+    rowid_base: int,
+    caches: Caches,
+    order: OrderTracker | None = None,
 ) -> Converter:
     """Generate the converter for ``table`` given the file's actual ``header``.
 
     Columns absent from the header are left out (SQLite fills NULL); columns not in
     the spec are ignored. ``rowid_base + csv_row`` becomes the rowid so that notices
-    found later by SQL can cite the CSV row.
+    found later by SQL can cite the CSV row. With ``order`` (stop_times only), kept
+    rows also feed its streaming stop-time order check.
     """
     positions: dict[str, int] = {}
     for i, name in enumerate(header):
         positions.setdefault(name, i)
     present = [(f, positions[f.name]) for f in table.fields if f.name in positions]
+    used = {idx for _, idx in present}
     columns: list[str] = ["rowid"] + (["mode"] if mode is not None else [])
     values: list[str] = [f"rowno + {rowid_base}"] + (["mode"] if mode is not None else [])
     body: list[str] = []
+    variables: dict[str, str] = {}
     for k, (f, idx) in enumerate(present):
         var = f"c{k}"
-        body += _cell(f, idx, var)
+        variables[f.name] = var
+        body += _cell(f, f"x{idx}", var)
         columns.append(f.name)
         values.append(var)
         if f.kind is Kind.TIME:
             columns.append(f"{f.name}_secs")
             values.append(f"{var}_s")
+            variables[f"{f.name}_secs"] = f"{var}_s"
+    # One unpacking instead of a subscript per cell; unused columns go to "_".
+    unpack = ", ".join(f"x{i}" if i in used else "_" for i in range(len(header)))
+    tracked = order.source(variables) if order is not None else ([], [], [])
     src = [
-        "def convert(reader, rowno, limit, out, notices):",
+        "def convert(block, rowno, out, notices):",
         "    bad = notices.append",
-        "    add = out.append",
+        "    add = out.extend",
         "    nulls = 0",
-        "    for r in reader:",
-        "        if not r:",
-        "            continue",  # gtfs-validator skips blank lines without counting them
-        "        rowno += 1",
+        "    drop = -1",
+        *("    " + s for s in tracked[0]),
+        # Blocks hold no blank lines: gtfs-validator skips them without counting.
+        "    for rowno, r in enumerate(block, rowno + 1):",
         f"        if len(r) != {len(header)}:",
         "            bad(('invalid_row_length', rowno, None, len(r)))",
         "            continue",
-        "        drop = False",
+        f"        {unpack}, = r",
         *("        " + s for s in body),
-        "        if drop:",
+        "        if drop == rowno:",
         "            continue",
-        f"        add(({', '.join(values)},))",
-        "        if len(out) >= limit:",
-        "            break",
+        *("        " + s for s in tracked[1]),
+        f"        add(({', '.join(values)},))",  # flat: the writer slices rows back out
+        *("    " + s for s in tracked[2]),
         "    return rowno, nulls",
     ]
     namespace: dict[str, object] = {
         "mode": mode,
+        "order": order,
         "iget": caches.ints.get,
         "parse_int": parse_int,
-        "parse_float": parse_float,
         "tget": caches.times.get,
         "ctime": caches.time,
         "dget": caches.dates.get,

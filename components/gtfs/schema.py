@@ -77,3 +77,14 @@ class Table:
             if f.name == name:
                 return f
         raise KeyError(name)
+
+
+def create_table_sql(table: Table, moded: bool) -> str:
+    """The CREATE TABLE statement for ``table`` (with a leading mode column when ``moded``)."""
+    cols = ['"mode" TEXT'] if moded else []
+    for f in table.fields:
+        cols.append(f"{f.name} {f.kind.sql_type}")
+        if f.kind is Kind.TIME:
+            cols.append(f"{f.name}_secs INTEGER")
+    # A rowid table: the rowid carries the source CSV row (see validate.ROWID_BITS).
+    return f"CREATE TABLE {table.name} ({', '.join(cols)})"

@@ -16,9 +16,7 @@ from components.gtfs.spec import TABLES
 
 ROWID_BITS = 40
 _ROW_MASK = (1 << ROWID_BITS) - 1
-# Departure seconds (< 2**21, i.e. 582 h) are packed under stop_sequence so one MAX()
-# window finds the departure of the latest earlier stop that has one.
-_DEP_BITS = 21
+KEYED_TABLES: tuple[Table, ...] = tuple(t for t in TABLES if t.primary_key)
 
 
 @dataclass(slots=True)
@@ -37,49 +35,83 @@ def _key_cols(table: Table, moded: bool) -> list[str]:
     return (["mode"] if moded else []) + list(table.primary_key)
 
 
-def build_primary_keys(conn: sqlite3.Connection, moded: bool, book: NoticeBook) -> tuple[int, int]:
-    """Drop duplicate-key rows (keeping the first) and build unique key indexes.
+def _nullable(table: Table) -> bool:
+    return any(not table.field(k).required for k in table.primary_key)
 
-    Returns (keyed_rows, duplicate_rows). The unique index is attempted first because
-    in a healthy feed it both proves uniqueness and builds the index in one sort.
+
+def _create_key(conn: sqlite3.Connection, table: Table, moded: bool) -> None:
+    cols = ", ".join(_key_cols(table, moded))
+    conn.execute(f"CREATE UNIQUE INDEX {table.name}_pk ON {table.name} ({cols})")
+
+
+def build_clean_keys(conn: sqlite3.Connection, moded: bool) -> int:
+    """Build unique key indexes, in table order, while the tables hold no duplicate keys.
+
+    Returns how many keyed tables are done; the first table with duplicates stops
+    it, so that its duplicates are still there for the reference checks (which see
+    every row, as gtfs-validator's do) and the indexes keep their table order.
+    In a healthy feed this builds every key index before those checks, which can
+    then use them.
+    """
+    for done, table in enumerate(KEYED_TABLES):
+        # NULL key parts never collide in a UNIQUE index, but gtfs-validator treats an
+        # empty optional key part as a value, so such tables are checked by query.
+        if _nullable(table):
+            if conn.execute(f"SELECT EXISTS ({_duplicates_sql(table, moded)})").fetchone()[0]:
+                return done
+            _create_key(conn, table, moded)
+            continue
+        # The unique index both proves uniqueness and builds the index in one sort.
+        try:
+            _create_key(conn, table, moded)
+        except sqlite3.IntegrityError:
+            return done
+    return len(KEYED_TABLES)
+
+
+def build_primary_keys(
+    conn: sqlite3.Connection, moded: bool, book: NoticeBook, done: int
+) -> tuple[int, int]:
+    """Drop duplicate-key rows (keeping the first) and build the remaining unique key
+    indexes, after :func:`build_clean_keys` built the first ``done``.
+
+    Returns (keyed_rows, duplicate_rows).
     """
     keyed = dups = 0
-    for table in TABLES:
-        if not table.primary_key:
-            continue
+    for i, table in enumerate(KEYED_TABLES):
         keyed += conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
-        cols = ", ".join(_key_cols(table, moded))
-        create = f"CREATE UNIQUE INDEX {table.name}_pk ON {table.name} ({cols})"
-        # NULL key parts never collide in a UNIQUE index, but gtfs-validator treats an
-        # empty optional key part as a value, so such tables are always checked.
-        nullable = any(not table.field(k).required for k in table.primary_key)
-        if not nullable:
+        if i < done:
+            continue
+        if not _nullable(table) and i > done:  # table ``done`` is known to hold duplicates
             try:
-                conn.execute(create)
+                _create_key(conn, table, moded)
                 continue
             except sqlite3.IntegrityError:
                 pass
         dups += _drop_duplicates(conn, table, moded, book)
-        conn.execute(create)
+        _create_key(conn, table, moded)
     return keyed, dups
 
 
-def _drop_duplicates(conn: sqlite3.Connection, table: Table, moded: bool, book: NoticeBook) -> int:
-    key = _key_cols(table, moded)
-    cols = ", ".join(key)
+def _duplicates_sql(table: Table, moded: bool) -> str:
+    """Rows whose key an earlier row (lower rowid) already has."""
+    cols = ", ".join(_key_cols(table, moded))
     not_null = " AND ".join(
         f"{k} IS NOT NULL" for k in table.primary_key if table.field(k).required
     )
     where = f"WHERE {not_null}" if not_null else ""
-    dup_sql = (
+    return (
         f"SELECT rowid, {cols} FROM {table.name} {where} "
         f"{'AND' if where else 'WHERE'} rowid NOT IN "
         f"(SELECT min(rowid) FROM {table.name} {where} GROUP BY {cols})"
     )
+
+
+def _drop_duplicates(conn: sqlite3.Connection, table: Table, moded: bool, book: NoticeBook) -> int:
     conn.execute("CREATE TEMP TABLE _dups (r INTEGER PRIMARY KEY)")
     n = 0
     field = ",".join(table.primary_key)
-    for rowid, *vals in conn.execute(dup_sql):
+    for rowid, *vals in conn.execute(_duplicates_sql(table, moded)):
         mode = vals.pop(0) if moded else None
         value = ",".join("" if v is None else str(v) for v in vals)
         book.add(Notice("duplicate_key", table.filename, _csv_row(rowid), field, value, mode))
@@ -159,33 +191,3 @@ def _report_orphans(
             book.add(
                 Notice("foreign_key_violation", child.filename, _csv_row(rowid), field, value, mode)
             )
-
-
-def check_stop_time_order(conn: sqlite3.Connection, moded: bool, book: NoticeBook) -> None:
-    """stop_time_with_arrival_before_previous_departure_time, as gtfs-validator walks trips."""
-    part = "mode, trip_id" if moded else "trip_id"
-    mode_col = "mode" if moded else "NULL"
-    sql = f"""
-        SELECT rowid, m, arrival_time FROM (
-            SELECT rowid, {mode_col} AS m, arrival_time, arrival_time_secs AS a,
-                   MAX(CASE WHEN departure_time_secs IS NOT NULL
-                            THEN (stop_sequence << {_DEP_BITS}) | departure_time_secs END)
-                   OVER (PARTITION BY {part} ORDER BY stop_sequence
-                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS p
-            FROM stop_times
-            WHERE trip_id IS NOT NULL AND stop_sequence BETWEEN 0 AND {(1 << 41) - 1}
-        )
-        WHERE a IS NOT NULL AND p IS NOT NULL AND a < (p & {(1 << _DEP_BITS) - 1})
-        ORDER BY rowid
-    """
-    for rowid, mode, arrival in conn.execute(sql):
-        book.add(
-            Notice(
-                "stop_time_with_arrival_before_previous_departure_time",
-                "stop_times.txt",
-                _csv_row(rowid),
-                "arrival_time",
-                arrival,
-                mode,
-            )
-        )

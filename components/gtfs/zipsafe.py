@@ -152,6 +152,11 @@ class SafeZip:
             raise
         self.files = [i for i in infos if not i.is_dir()]
 
+    @property
+    def budget(self) -> Budget:
+        """The payload-wide byte budget this zip's members spend."""
+        return self._budget
+
     def __enter__(self) -> SafeZip:
         return self
 
