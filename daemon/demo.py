@@ -77,7 +77,10 @@ def _table_counts(db: Path) -> list[tuple[str, int]]:
     try:
         names = [
             r[0]
-            for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
         ]
         counts = [(n, conn.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0]) for n in names]
     finally:
