@@ -21,9 +21,8 @@ from components.patronage.csvclean import Table, read_table
 from components.patronage.dataset import build
 from components.patronage.parsers import Parsed, parse_stations, parse_temporal
 from daemon import events as ev
-from daemon import quality
 from daemon.archive import RawArchive
-from daemon.change import ChangePolicy, volume_change
+from daemon.change import ChangePolicy
 from daemon.context import ComponentContext
 from daemon.errors import FetchError, ValidationFailedError
 from daemon.fetch import HttpClient
@@ -153,33 +152,13 @@ class _PatronageComponent:
             "examples": parsed.examples,
             "resources": [f["name"] for f in files],
         }
-        volume = volume_change(memory.get("records"), len(parsed.rows), policy)
-        report["volume"] = {"previous": volume.previous, "change_percent": volume.change_percent}
-        if volume.significant:
-            ctx.emit(
-                ev.SignificantVolumeChange(
-                    run_id=ctx.run_id,
-                    component=self.name,
-                    previous=volume.previous or 0,
-                    current=volume.current,
-                    change_percent=volume.change_percent or 0.0,
-                )
-            )
         problems: list[str] = []
         if not parsed.rows:
             problems.append(
                 f"no data rows in {', '.join(repr(f['name']) for f in files)} "
                 f"({parsed.junk_rows} junk rows skipped)"
             )
-        if not ctx.skip_data_quality:
-            checks = quality.evaluate(stats, quality.rules_for(ctx.config.data_quality, self.name))
-            report["rules"] = checks
-            problems += quality.failures(checks)
-            if volume.drop_too_large:
-                problems.append(
-                    f"record count dropped {-(volume.change_percent or 0):.1f}% (from "
-                    f"{volume.previous} to {volume.current})"
-                )
+        problems += ctx.judge_quality(stats, report, records=len(parsed.rows))
         if problems:
             report["passed"] = False
             message = "data quality failed: " + "; ".join(problems)

@@ -21,9 +21,8 @@ from typing import Any, ClassVar
 from components.gtfs.loader import FeedLoadResult, load_feed
 from components.gtfs.zipsafe import ZipLimits
 from daemon import events as ev
-from daemon import quality
 from daemon.archive import RawArchive
-from daemon.change import ChangePolicy, conditional_headers, same_payload, volume_change
+from daemon.change import ChangePolicy, conditional_headers, same_payload
 from daemon.context import ComponentContext
 from daemon.errors import FetchError, UnsafeArchiveError, ValidationFailedError
 from daemon.fetch import FetchResult, HttpClient
@@ -222,37 +221,7 @@ class GtfsScheduleComponent:
         report = dict(result.report)
         report["stats"] = result.stats
         report["record_counts"] = result.record_counts
-        volume = volume_change(memory.get("records"), result.total_records, policy)
-        report["volume"] = {
-            "previous": volume.previous,
-            "current": volume.current,
-            "change_percent": volume.change_percent,
-            "significant": volume.significant,
-        }
-        if volume.significant:
-            ctx.emit(
-                ev.SignificantVolumeChange(
-                    run_id=ctx.run_id,
-                    component=self.name,
-                    previous=volume.previous or 0,
-                    current=volume.current,
-                    change_percent=volume.change_percent or 0.0,
-                )
-            )
-        problems: list[str] = []
-        if not ctx.skip_data_quality:
-            checks = quality.evaluate(
-                result.stats, quality.rules_for(ctx.config.data_quality, self.name)
-            )
-            report["rules"] = checks
-            problems = quality.failures(checks, report)
-            if volume.drop_too_large:
-                problems.append(
-                    f"record count dropped {-(volume.change_percent or 0):.1f}% (from "
-                    f"{volume.previous} to {volume.current}), over max_record_drop_percentage "
-                    f"{policy.max_record_drop_percentage:g}"
-                )
-        report["passed"] = not problems
+        problems = ctx.judge_quality(result.stats, report, records=result.total_records)
         if problems:
             message = "data quality failed: " + "; ".join(problems)
             self._reject(ctx, payload, report, message)

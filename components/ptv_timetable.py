@@ -21,7 +21,6 @@ from components.ptv.client import PtvClient
 from components.ptv.model import Poll
 from components.ptv.storage import write_poll
 from daemon import events as ev
-from daemon import quality
 from daemon.context import ComponentContext
 from daemon.errors import TransientError, ValidationFailedError
 from daemon.outcome import Outcome
@@ -167,18 +166,13 @@ class PtvTimetableComponent:
                 "routes": len(poll.routes),
             },
         }
-        if not ctx.skip_data_quality:
-            checks = quality.evaluate(stats, quality.rules_for(ctx.config.data_quality, self.name))
-            report["rules"] = checks
-            problems = quality.failures(checks)
-            if problems:
-                report["passed"] = False
-                message = "data quality failed: " + "; ".join(problems)
-                if poll.examples:
-                    message += f" (first: {poll.examples[0]})"
-                self._reject(ctx, plan, answers, report, message)
-                raise ValidationFailedError(message, report=report)
-        report["passed"] = True
+        problems = ctx.judge_quality(stats, report)
+        if problems:
+            message = "data quality failed: " + "; ".join(problems)
+            if poll.examples:
+                message += f" (first: {poll.examples[0]})"
+            self._reject(ctx, plan, answers, report, message)
+            raise ValidationFailedError(message, report=report)
 
         fingerprint = poll.fingerprint()
         db = ctx.data_dir / f"{self.name}.sqlite"

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import structlog
 
+from daemon import quality
 from daemon.abc import ComponentState
-from daemon.events import Event, utcnow
+from daemon.change import ChangePolicy, volume_change
+from daemon.events import Event, SignificantVolumeChange, utcnow
 
 if TYPE_CHECKING:
     from daemon.config import ComponentSpec, Config
@@ -100,6 +102,53 @@ class ComponentContext:
         return self.config.overrides.skip_data_quality or not self.config.data_quality.get(
             "enabled", True
         )
+
+    def judge_quality(
+        self, stats: Mapping[str, int], report: dict[str, Any], *, records: int | None = None
+    ) -> list[str]:
+        """This payload's data-quality verdict: the problems found (empty: it passes).
+
+        Applies the configured rules (``data_quality``) to ``stats`` and, given
+        ``records``, compares the count with the last publish: a change beyond
+        ``threshold_percentage`` emits ``significant_volume_change``, a drop beyond
+        ``max_record_drop_percentage`` is a problem. Fills ``report`` with
+        ``volume``, ``rules`` and ``passed``.
+        """
+        policy = ChangePolicy.from_config(self.config.change_detection)
+        drop: str | None = None
+        if records is not None:
+            volume = volume_change(self.previous.memory.get("records"), records, policy)
+            report["volume"] = {
+                "previous": volume.previous,
+                "current": volume.current,
+                "change_percent": volume.change_percent,
+                "significant": volume.significant,
+            }
+            if volume.significant:
+                self.emit(
+                    SignificantVolumeChange(
+                        run_id=self.run_id,
+                        component=self.name,
+                        previous=volume.previous or 0,
+                        current=volume.current,
+                        change_percent=volume.change_percent or 0.0,
+                    )
+                )
+            if volume.drop_too_large:
+                drop = (
+                    f"record count dropped {-(volume.change_percent or 0):.1f}% (from "
+                    f"{volume.previous} to {volume.current}), over max_record_drop_percentage "
+                    f"{policy.max_record_drop_percentage:g}"
+                )
+        problems: list[str] = []
+        if not self.skip_data_quality:
+            checks = quality.evaluate(stats, quality.rules_for(self.config.data_quality, self.name))
+            report["rules"] = checks
+            problems = quality.failures(checks, report)
+            if drop:
+                problems.append(drop)
+        report["passed"] = not problems
+        return problems
 
     def remember(self, value: dict[str, Any]) -> None:
         """Keep ``value`` for the next run, saved only if this run succeeds."""

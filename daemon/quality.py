@@ -74,7 +74,11 @@ def failures(results: list[dict[str, Any]], report: Mapping[str, Any] | None = N
         if r["rule"] == "schema_validation" and report:
             counts = report.get("counts", {})
             errors = sorted(
-                ((c["count"], code) for code, c in counts.items() if c.get("severity") == "ERROR"),
+                (
+                    (c["count"], code)
+                    for code, c in counts.items()
+                    if isinstance(c, dict) and c.get("severity") == "ERROR"
+                ),
                 reverse=True,
             )[:3]
             if errors:

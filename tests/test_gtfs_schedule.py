@@ -272,3 +272,21 @@ async def test_downstream_skips_when_the_schedule_is_unchanged(tmp_path, open_or
     assert outcome(first, "stops_report") == ("succeeded", None)
     assert outcome(second) == ("unchanged", "source answered 304 Not Modified")
     assert outcome(second, "stops_report") == ("skipped", "unchanged")
+
+
+async def test_a_large_drop_in_records_fails_quality_and_keeps_live_data(tmp_path, open_orch):
+    """A republished feed with far fewer records than the last publish is refused."""
+    from components.standins import build_flat_feed
+
+    async with StandinServer() as server:
+        orch = await open_orch(make(tmp_path, {"gtfs_schedule": gtfs(ckan(server))}))
+        await asyncio.wait_for(orch.scheduler.run_once(), 30)
+        live = tmp_path / "data" / "gtfs_schedule.sqlite"
+        before = digest(live)
+        # One mode's flat feed instead of the three-mode zip: most records vanish.
+        server.source("gtfs_schedule").publish_bytes(build_flat_feed(1, mode="1"))
+        result = await asyncio.wait_for(orch.scheduler.run_once(["gtfs_schedule"]), 30)
+    status, reason = outcome(result)
+    assert status == "failed"
+    assert "record count dropped" in reason and "max_record_drop_percentage 50" in reason
+    assert digest(live) == before
