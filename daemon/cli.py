@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", help="validate a config file (exit 0 valid, 2 invalid)")
     p.add_argument("file", type=Path, nargs="?", default=None)
-    p.add_argument("--config", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--config", type=Path, default=None, help="the same as FILE")
     p.add_argument("--log-level", choices=sorted(logs.LEVELS), default="info")
     p.add_argument("--log-format", choices=["json", "console", "auto"], default="auto")
 
@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="keep state and data here (default: a temporary directory)",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="a demo config to run instead of the shipped config/demo.json",
     )
     p.add_argument("--log-level", choices=sorted(logs.LEVELS), default="warning")
     p.add_argument("--log-format", choices=["json", "console", "auto"], default="console")
@@ -312,7 +318,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from daemon.demo import run_demo
 
-    return run_demo(args.dir)
+    return run_demo(args.dir, args.config)
 
 
 COMMANDS = {

@@ -53,8 +53,8 @@ async def _progress(batch: Sequence[ev.Event]) -> None:
             _say(f"    {e.component}: payload quarantined in {e.path}")
 
 
-def _demo_config(base_url: str, root: Path) -> Config:
-    path = shipped_config("demo.json")
+def _demo_config(base_url: str, root: Path, path: Path | None = None) -> Config:
+    path = path or shipped_config("demo.json")
     from components.standins.gtfs_realtime import STANDIN_API_KEY
     from components.standins.ptv import DEMO_API_KEY, DEMO_DEVID
 
@@ -96,13 +96,13 @@ async def _run(label: str, orch: Orchestrator) -> RunResult:
     return result
 
 
-async def _demo(root: Path) -> int:
+async def _demo(root: Path, config_path: Path | None = None) -> int:
     from components.standins import StandinServer
 
     async with StandinServer() as server:
         _say(f"interlock demo: stand-in sources on {server.base_url} (nothing leaves this machine)")
         _say(f"state and data in {root}")
-        config = _demo_config(server.base_url, root)
+        config = _demo_config(server.base_url, root, config_path)
         disabled = [c for c in config.components.values() if not c.enabled]
         for spec in disabled:
             _say(f"  {spec.name} is disabled: {spec.disabled_reason}")
@@ -180,13 +180,17 @@ def _summary(
     )
 
 
-def run_demo(directory: Path | None) -> int:
-    """Entry point of ``interlock demo``; returns the exit code."""
+def run_demo(directory: Path | None, config_path: Path | None = None) -> int:
+    """Entry point of ``interlock demo``; returns the exit code.
+
+    ``config_path`` replaces the shipped ``demo.json`` (its state and data
+    directories are replaced by the demo's own).
+    """
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
-        return asyncio.run(_demo(directory.resolve()))
+        return asyncio.run(_demo(directory.resolve(), config_path))
     root = Path(tempfile.mkdtemp(prefix="interlock-demo-"))
-    code = asyncio.run(_demo(root))
+    code = asyncio.run(_demo(root, config_path))
     _say(f"\n(the demo's files stay in {root}; delete the folder when done)")
     return code
 
