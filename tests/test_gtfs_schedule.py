@@ -290,3 +290,28 @@ async def test_a_large_drop_in_records_fails_quality_and_keeps_live_data(tmp_pat
     assert status == "failed"
     assert "record count dropped" in reason and "max_record_drop_percentage 50" in reason
     assert digest(live) == before
+
+
+async def test_readers_see_the_old_dataset_or_the_new_one_never_a_mix(tmp_path, open_orch):
+    """A reader inside a transaction keeps the old version through a publish; new readers
+    get the new one whole."""
+    async with StandinServer() as server:
+        orch = await open_orch(make(tmp_path, {"gtfs_schedule": gtfs(ckan(server))}))
+        await asyncio.wait_for(orch.scheduler.run_once(), 30)
+        live = tmp_path / "data" / "gtfs_schedule.sqlite"
+        reader = sqlite3.connect(f"file:{live}?mode=ro", uri=True, isolation_level=None)
+        try:
+            reader.execute("BEGIN")
+            old_trips = reader.execute("SELECT count(*) FROM trips").fetchone()[0]
+            old_sha = reader.execute("SELECT sha256 FROM provenance").fetchone()[0]
+            server.publish("gtfs_schedule", 2)
+            result = await asyncio.wait_for(orch.scheduler.run_once(["gtfs_schedule"]), 30)
+            assert outcome(result) == ("succeeded", None)
+            # Same transaction, after the swap: still the old version, all of it.
+            assert reader.execute("SELECT count(*) FROM trips").fetchone()[0] == old_trips
+            assert reader.execute("SELECT sha256 FROM provenance").fetchone()[0] == old_sha
+        finally:
+            reader.close()
+    (new_sha,) = rows(live, "SELECT sha256 FROM provenance")[0]
+    assert new_sha != old_sha
+    assert rows(live, "SELECT count(*) FROM trips")[0][0] > old_trips
