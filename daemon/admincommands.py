@@ -68,6 +68,7 @@ class AdminCommands:
             "resume": self.resume,
             "cancel": self.cancel,
             "history": self.history,
+            "report": self.report,
             "reload": self.reload,
         }
 
@@ -187,6 +188,33 @@ class AdminCommands:
                 if row[key]:
                     row[key] = datetime.fromisoformat(row[key]).astimezone(tz).isoformat()
         return rows
+
+    async def report(self, request: dict[str, Any], peer: Peer) -> dict[str, Any]:
+        """Performance over a period (``since``: '7d', '12h', a date), as ``interlock report``."""
+        from daemon.report import collect_from, parse_since
+
+        since_text = request.get("since", "7d")
+        if not isinstance(since_text, str):
+            raise AdminRequestError("invalid_argument", "'since' must be text such as '7d'")
+        component = request.get("component")
+        if component is not None:
+            if not isinstance(component, str):
+                raise AdminRequestError("invalid_argument", "'component' must be a name")
+            self._known([component])
+        now = utcnow()
+        try:
+            since = parse_since(since_text, now)
+        except ValueError as exc:
+            raise AdminRequestError("invalid_argument", str(exc)) from None
+        config = self.orch.config
+        return await collect_from(
+            self.orch.store,
+            since=since,
+            until=now,
+            component=component,
+            timeouts={n: s.timeout_s for n, s in config.components.items()},
+            daily_limit=int(config.quota.get("daily_limit", 1000)),
+        )
 
     # --- actions ----------------------------------------------------------------
 

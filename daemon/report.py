@@ -240,11 +240,31 @@ async def collect(
 
     if not db.exists():  # noqa: ASYNC240 - one stat before opening
         return build([], [], since=since, until=until)
-    since, until = since.astimezone(UTC), until.astimezone(UTC)
     async with SqliteStateStore(db) as store:
-        rows = await store.runs_between(since, until, component=component)
-        previous = await store.runs_between(since - (until - since), since, component=component)
-        stored = await store.get_meta("quota")
+        return await collect_from(
+            store,
+            since=since,
+            until=until,
+            component=component,
+            timeouts=timeouts,
+            daily_limit=daily_limit,
+        )
+
+
+async def collect_from(
+    store: Any,
+    *,
+    since: datetime,
+    until: datetime,
+    component: str | None = None,
+    timeouts: Mapping[str, float] | None = None,
+    daily_limit: int | None = None,
+) -> dict[str, Any]:
+    """Build the report from an open state store (the daemon's own, for the admin socket)."""
+    since, until = since.astimezone(UTC), until.astimezone(UTC)
+    rows = await store.runs_between(since, until, component=component)
+    previous = await store.runs_between(since - (until - since), since, component=component)
+    stored = await store.get_meta("quota")
     quota = None
     if isinstance(stored, dict) and isinstance(stored.get("day"), dict):
         day = stored["day"]
@@ -269,6 +289,13 @@ def add_parser(sub: Any, common: Any) -> None:
     p.add_argument("--component", default=None, help="only this component")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--state-dir", type=Path, default=None, help="read this state directory")
+    p.add_argument(
+        "--socket",
+        type=Path,
+        default=None,
+        help="ask the daemon on this admin socket (default: the daemon serving the config's "
+        "state directory, if one is; else the state database is read directly)",
+    )
 
 
 def cmd_report(args: Any) -> int:
@@ -277,8 +304,9 @@ def cmd_report(args: Any) -> int:
     import json
     import sys
 
-    from daemon import cli
+    from daemon import cli, cliadmin
     from daemon.app import STATE_DB
+    from daemon.errors import AdminError
 
     config = cli._load(args) if args.state_dir is None or args.config else None
     state_dir = args.state_dir or (config.runtime.state_dir if config else Path("."))
@@ -294,16 +322,23 @@ def cmd_report(args: Any) -> int:
         return cli.EXIT_CONFIG
     timeouts = {n: s.timeout_s for n, s in config.components.items()} if config else None
     limit = int(config.quota.get("daily_limit", 1000)) if config else None
-    report = asyncio.run(
-        collect(
-            state_dir / STATE_DB,
-            since=since,
-            until=now,
-            component=args.component,
-            timeouts=timeouts,
-            daily_limit=limit,
+    client = cliadmin.daemon_serving(args, config) if config is not None else None
+    if client is not None:
+        try:
+            report = client.request("report", since=args.since, component=args.component)
+        except AdminError as exc:
+            return cliadmin.fail(exc, args)
+    else:
+        report = asyncio.run(
+            collect(
+                state_dir / STATE_DB,
+                since=since,
+                until=now,
+                component=args.component,
+                timeouts=timeouts,
+                daily_limit=limit,
+            )
         )
-    )
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return cli.EXIT_OK

@@ -217,7 +217,8 @@ async def test_200_clients_at_once_get_an_answer_or_busy_and_the_schedule_runs_o
 
 
 def test_cli_admin_commands_print_tables_and_json(ticking: Daemon) -> None:
-    """status, pause, resume, trigger, plan and history work from the CLI over the socket."""
+    """status, pause, resume, trigger, plan, history and report work from the CLI over the
+    socket."""
     sock = ["--socket", str(ticking.socket), "--config", str(ticking.config)]
     status = cli("status", *sock)
     assert status.returncode == 0, status.stderr
@@ -233,6 +234,10 @@ def test_cli_admin_commands_print_tables_and_json(ticking: Daemon) -> None:
     assert unknown.returncode == 2 and "unknown component 'nope'" in unknown.stderr
     history = json.loads(cli("history", "--json", "--limit", "3", *sock).stdout)
     assert len(history) <= 3
+    report = json.loads(cli("report", "--json", "--since", "1h", *sock).stdout)
+    assert report["components"]["tick"]["runs"] >= 1
+    bad = cli("report", "--since", "soon", *sock)
+    assert bad.returncode == 2 and "'soon'" in bad.stderr
 
 
 def test_cli_without_a_daemon_says_so_and_exits_3(short_dir: Path) -> None:
