@@ -15,7 +15,7 @@ import os
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,6 +27,7 @@ from components.gtfs_realtime_rows import (
     feed_record,
     feed_rows,
     latest_timestamps,
+    prune,
 )
 from daemon.archive import RawArchive
 from daemon.context import ComponentContext
@@ -61,8 +62,12 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "max_download_mb": {"type": "number", "exclusiveMinimum": 0},
         "archive_keep": {"type": "integer", "minimum": 1},
         "concurrency": {"type": "integer", "minimum": 1},
+        "retention_hours": {"type": "number", "minimum": 0},
     },
 }
+
+#: How often, at most, old feeds are deleted (a prune walks every table).
+PRUNE_EVERY_S = 3600.0
 
 
 @dataclass
@@ -153,6 +158,10 @@ class GtfsRealtimeComponent:
         self.max_bytes = int(settings.get("max_download_mb", 50) * MB)
         self.archive_keep = int(settings.get("archive_keep", 500))
         self.concurrency = int(settings.get("concurrency", 8))
+        # Every poll appends: without a horizon the dataset grows by millions of rows
+        # a day. 0 keeps everything.
+        self.retention_s = float(settings.get("retention_hours", 72)) * 3600.0
+        self._pruned_at = 0.0
 
     async def run(self, ctx: ComponentContext) -> Outcome:
         """Poll every endpoint, store what advanced, and report each endpoint."""
@@ -197,6 +206,20 @@ class GtfsRealtimeComponent:
         await ctx.to_thread(_prune, archive, self.name)
         return await self._outcome(ctx, writer, results, memory)
 
+    async def _prune_old(self, ctx: ComponentContext) -> dict[str, int]:
+        """Delete feeds older than ``retention_hours``, at most once an hour."""
+        clock = ctx.clock()
+        now = clock.timestamp()
+        if not self.retention_s or now - self._pruned_at < PRUNE_EVERY_S:
+            return {}
+        self._pruned_at = now
+        db = ctx.data_dir / f"{self.name}.sqlite"
+        cutoff = (clock - timedelta(seconds=self.retention_s)).astimezone(UTC).isoformat()
+        deleted = await ctx.to_thread(prune, db, cutoff)
+        if deleted:
+            ctx.log.info("realtime_pruned", retention_hours=self.retention_s / 3600, **deleted)
+        return deleted
+
     async def _outcome(
         self,
         ctx: ComponentContext,
@@ -222,12 +245,13 @@ class GtfsRealtimeComponent:
                 raise TransientError(message)
             raise FetchError(message)
         written = await ctx.to_thread(writer.commit)
+        pruned = await self._prune_old(ctx)
         for r in results:
             if r.status in ("stored", "unchanged") and r.header_timestamp is not None:
                 memory[r.endpoint] = {
                     "header_timestamp": r.header_timestamp,
                     "sha256": r.sha256,
-                    "fetched_at": datetime.now(UTC).isoformat(),
+                    "fetched_at": ctx.clock().isoformat(),
                 }
         ctx.remember({"endpoints": memory})
         report = {
@@ -236,6 +260,7 @@ class GtfsRealtimeComponent:
             "failed": {r.endpoint: r.reason for r in failed},
             "skipped": {r.endpoint: r.reason for r in skipped},
             "rows": written,
+            "pruned": pruned,
             "duplicate_entities": sum(r.duplicates for r in stored),
             "passed": not failed,
         }
@@ -314,7 +339,7 @@ class GtfsRealtimeComponent:
                 return EndpointResult(endpoint, "failed", _line(exc), waited_s=waited)
         assert fetched.path is not None and fetched.sha256 is not None
         sha = fetched.sha256
-        now = datetime.now(UTC)
+        now = ctx.clock()  # the daemon's clock: freshness and retention agree
         base = EndpointResult(endpoint, "failed", sha256=sha, size=fetched.size, waited_s=waited)
         # Every payload is archived (bad ones too) so any poll can be replayed.
         kept = archive.path_for(self.name, sha, ".pb")

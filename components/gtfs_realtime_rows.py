@@ -432,6 +432,38 @@ class PollWriter:
                 conn.execute("ROLLBACK")
 
 
+def prune(db: Path, fetched_before: str) -> dict[str, int]:
+    """Delete every feed fetched before ``fetched_before`` (ISO UTC) and all its rows.
+
+    Retention counts from when a feed was stored, not from its header stamp, so a
+    feed accepted as old (``max_feed_age_seconds``) is not deleted at once. Per
+    endpoint, stored header stamps rise with fetch time, so the cut is one stamp per
+    endpoint and every delete walks the (endpoint, header_timestamp) index.
+    """
+    if not db.exists():
+        return {}
+    conn = shared_connection(db)
+    cuts = conn.execute(
+        "SELECT endpoint, max(header_timestamp) FROM feeds WHERE fetched_at < ? GROUP BY endpoint",
+        (fetched_before,),
+    ).fetchall()
+    deleted = dict.fromkeys(("feeds", *TABLES), 0)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table in deleted:
+            for endpoint, stamp in cuts:
+                cur = conn.execute(
+                    f"DELETE FROM {table} WHERE endpoint = ? AND header_timestamp <= ?",
+                    (endpoint, stamp),
+                )
+                deleted[table] += cur.rowcount
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return {t: n for t, n in deleted.items() if n}
+
+
 def append_polls(db: Path, polls: Sequence[FeedRows]) -> dict[str, int]:
     """Append every poll's rows in one transaction; return rows written per table.
 

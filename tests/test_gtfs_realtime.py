@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import structlog
 from components.standins import StandinServer
 from components.standins.gtfs_realtime import STANDIN_API_KEY, GtfsRealtimeSource
 from daemon import events as ev
+from daemon.app import Orchestrator
 from daemon.config import Config, parse_config
 
 pytestmark = pytest.mark.timeout(60)
@@ -328,3 +330,22 @@ async def test_status_shows_quota_per_endpoint_and_feed_ages(tmp_path, open_orch
             "refused": 0,
             "priority": False,
         }
+
+
+async def test_feeds_older_than_the_retention_are_pruned_with_their_rows(tmp_path):
+    """After retention_hours a stored feed and every row of it are deleted; newer feeds stay."""
+    now = [datetime.now(UTC)]
+    async with server_with() as server:
+        config = make(tmp_path, server, retention_hours=1)
+        async with Orchestrator(config, clock=lambda: now[0], log_events=False) as orch:
+            assert await poll(orch) == ("succeeded", None)
+            first = source_of(server).timestamp
+            now[0] += timedelta(hours=2)  # two hours pass for the daemon and the publisher
+            source_of(server).set_timestamp(first + 7200)
+            assert await poll(orch) == ("succeeded", None)
+            run = await last_run(orch)
+    db = tmp_path / "data" / "gtfs_realtime.sqlite"
+    for table in ("feeds", "trip_updates", "stop_time_updates", "vehicle_positions", "alerts"):
+        stamps = rows(db, f"SELECT DISTINCT header_timestamp FROM {table}")
+        assert stamps == [(first + 7200,)], table
+    assert run["quality"]["pruned"]["trip_updates"] > 0
