@@ -13,7 +13,7 @@ import gc
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ log = structlog.get_logger("interlock")
 
 STATE_DB = "state.sqlite"
 LOCK_FILE = "interlock.lock"
+HISTORY_PRUNE_EVERY = timedelta(hours=1)
 #: Meta key holding the components an operator paused (they stay paused across restarts).
 PAUSED_KEY = "paused"
 
@@ -142,6 +143,7 @@ class Orchestrator:
         self.bus: EventBus | None = None
         self._scheduler: Scheduler | None = None
         self._lock: StateLock | None = None
+        self._pruned_at: datetime | None = None
         self.quota: QuotaGuard | None = None
 
     @property
@@ -225,6 +227,15 @@ class Orchestrator:
 
     async def _write_history(self, batch: Sequence[ev.Event]) -> None:
         await self.store.record_events(batch)
+        keep_days = self.config.runtime.history_retention_days
+        now = self.clock()
+        if keep_days and (self._pruned_at is None or now - self._pruned_at > HISTORY_PRUNE_EVERY):
+            # History grows by a row per component run (a 60 s poller: half a million a
+            # year); it is kept for history_retention_days, checked at most hourly.
+            self._pruned_at = now
+            deleted = await self.store.prune_history(now - timedelta(days=keep_days))
+            if deleted:
+                log.info("history_pruned", rows=deleted, retention_days=keep_days)
 
     def _clean_staging(self) -> None:
         """Remove staging files a crash left behind; live datasets are never touched."""

@@ -85,6 +85,7 @@ class Runtime:
     data_dir: Path
     retry_backoff_s: float
     retry_backoff_max_s: float
+    history_retention_days: float = 90.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,6 +232,7 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
         data_dir=base / rt.get("data_dir", "/var/lib/interlock/data"),
         retry_backoff_s=rt.get("retry_backoff_seconds", 2),
         retry_backoff_max_s=rt.get("retry_backoff_max_seconds", 300),
+        history_retention_days=rt.get("history_retention_days", 90),
     )
     if runtime.default_timeout_s > runtime.global_timeout_s:
         problems.append(

@@ -248,6 +248,24 @@ class SqliteStateStore:
                 row[key] = json.loads(row[key]) if row[key] else None
         return rows
 
+    async def prune_history(self, before: datetime) -> int:
+        """Delete runs and component runs that started before ``before``; rows deleted.
+
+        Component state (fingerprints, remembered validators) is never pruned.
+        """
+        when = _ts(before)
+        async with self._write:
+            cur = await self.db.execute(
+                "DELETE FROM component_runs WHERE started_at < ? AND status != 'running'",
+                (when,),
+            )
+            deleted = cur.rowcount
+            await self.db.execute(
+                "DELETE FROM runs WHERE started_at < ? AND status != 'running'", (when,)
+            )
+            await self.db.commit()
+        return deleted
+
     async def get_meta(self, key: str) -> Any:
         async with self.db.execute("SELECT value FROM meta WHERE key=?", (key,)) as cur:
             row = await cur.fetchone()

@@ -256,3 +256,53 @@ async def test_read_states_beside_a_live_writer_sees_its_committed_writes(
     states = await asyncio.wait_for(SqliteStateStore.read_states(store.path, live=True), 5)
     assert states["a"].last_status == "failed"
     assert states["a"].fingerprint == "fp-1"
+
+
+async def test_prune_history_deletes_old_runs_and_keeps_component_state(store):
+    """Runs that started before the cut go; newer runs and each component's state stay."""
+    await asyncio.wait_for(store.record_events(two_runs()), 5)
+    newer = [
+        ev.RunStarted(at=at(86400), run_id="r3", trigger="test", components=("a",)),
+        ev.ComponentStarted(at=at(86401), run_id="r3", component="a", attempt=1),
+        ev.ComponentUnchanged(
+            at=at(86402),
+            run_id="r3",
+            component="a",
+            status="unchanged",
+            reason="same",
+            started_at=at(86401),
+            duration_s=1.0,
+            inputs={},
+        ),
+        ev.RunFinished(
+            at=at(86403),
+            run_id="r3",
+            status="succeeded",
+            started_at=at(86400),
+            duration_s=3.0,
+            counts={"unchanged": 1},
+        ),
+    ]
+    await asyncio.wait_for(store.record_events(newer), 5)
+    deleted = await asyncio.wait_for(store.prune_history(at(3600)), 5)
+    rows = await asyncio.wait_for(store.history(limit=100), 5)
+    states = await asyncio.wait_for(store.component_states(), 5)
+    assert deleted >= 2
+    assert {r["run_id"] for r in rows} == {"r3"}
+    assert states["a"].fingerprint == "fp-1"  # the last publish is still known
+
+
+async def test_the_daemon_prunes_history_past_its_retention(tmp_path, make_config):
+    """With history_retention_days set, writing history deletes runs older than that."""
+    config = make_config(
+        {"a": component("Publishes")}, runtime_settings={"history_retention_days": 1}
+    )
+    now = [T0]
+    async with Orchestrator(config, clock=lambda: now[0], log_events=False) as orch:
+        await asyncio.wait_for(orch.scheduler.run_once(), 10)
+        await asyncio.wait_for(orch.bus.flush(), 10)
+        now[0] = T0 + timedelta(days=3)
+        await asyncio.wait_for(orch.scheduler.run_once(["a"]), 10)
+        await asyncio.wait_for(orch.bus.flush(), 10)
+        rows = await orch.store.history(limit=10)
+    assert [r["started_at"] for r in rows] == [now[0].isoformat()]
