@@ -21,7 +21,7 @@ from daemon.abc import ComponentState
 from daemon.config import Config
 from daemon.context import ComponentContext, bind_component
 from daemon.decisions import Settled, backoff_delay
-from daemon.errors import TransientError, ValidationFailedError
+from daemon.errors import InterlockError, TransientError, ValidationFailedError
 from daemon.events import EventBus, utcnow
 from daemon.fetch import current_call_stats
 from daemon.outcome import Outcome, Status
@@ -179,6 +179,10 @@ class ComponentRunner:
         except ValidationFailedError as exc:
             error = first_line(exc)
             outcome = Outcome(status=Status.FAILED, quality=exc.report or None)
+        except InterlockError as exc:
+            # An expected failure (a 4xx, a bad payload): the outcome says why; a
+            # traceback would only bury it.
+            error = first_line(exc)
         except Exception as exc:
             error = first_line(exc)
             ctx.log.error("component_error", error=repr(exc), exc_info=True)
