@@ -166,31 +166,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def reply(args: argparse.Namespace, code: int, result: Any, text: Callable[[Any], str]) -> int:
+    """Print a successful admin reply: the daemon's JSON with --json, else ``text(result)``."""
+    if code == EXIT_OK:
+        print(json.dumps(result, indent=2) if args.json else text(result))
+    return code
+
+
 def cmd_trigger(args: argparse.Namespace) -> int:
     code, result = call(
         args, "trigger", component=args.component, with_deps=args.with_deps, force=args.force
     )
-    if code == EXIT_OK:
-        if args.json:
-            print(json.dumps(result, indent=2))
-        else:
-            print(f"started run {result['run_id']}: {', '.join(result['components'])}")
-    return code
+    return reply(
+        args, code, result, lambda r: f"started run {r['run_id']}: {', '.join(r['components'])}"
+    )
 
 
 def _pause(args: argparse.Namespace, command: str) -> int:
     code, result = call(args, command, component=args.component)
-    if code == EXIT_OK:
-        if args.json:
-            print(json.dumps(result, indent=2))
-        else:
-            verb = "paused" if command == "pause" else "resumed"
-            note = "" if result["changed"] else f" (it was already {verb})"
-            print(
-                f"{verb} {args.component}{note}; paused now: "
-                f"{', '.join(result['paused']) or 'none'}"
-            )
-    return code
+    verb = "paused" if command == "pause" else "resumed"
+
+    def text(r: Any) -> str:
+        note = "" if r["changed"] else f" (it was already {verb})"
+        return f"{verb} {args.component}{note}; paused now: {', '.join(r['paused']) or 'none'}"
+
+    return reply(args, code, result, text)
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
@@ -206,22 +206,16 @@ def cmd_cancel(args: argparse.Namespace) -> int:
         code, result = call(args, "cancel", run_id=args.target)
     else:
         code, result = call(args, "cancel", component=args.target)
-    if code == EXIT_OK:
-        if args.json:
-            print(json.dumps(result, indent=2))
-        else:
-            print(f"cancelling {args.target}; it will be recorded as cancelled")
-    return code
+    return reply(
+        args, code, result, lambda r: f"cancelling {args.target}; it will be recorded as cancelled"
+    )
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
     code, result = call(args, "reload")
-    if code == EXIT_OK:
-        if args.json:
-            print(json.dumps(result, indent=2))
-        else:
-            print(f"reloaded {result['source']}: {len(result['components'])} components")
-    return code
+    return reply(
+        args, code, result, lambda r: f"reloaded {r['source']}: {len(r['components'])} components"
+    )
 
 
 def _event_line(e: dict[str, Any]) -> str:

@@ -152,7 +152,6 @@ class HttpClient:
         last_modified: str | None = None,
         max_bytes: int,
         headers: dict[str, str] | None = None,
-        stats: CallStats | None = None,
     ) -> FetchResult:
         """GET ``url`` into ``dest`` (streamed, hashed, size-limited), conditionally.
 
@@ -171,7 +170,7 @@ class HttpClient:
             async with self.session.get(url, headers=send) as resp:
                 await _raise_for_status(resp, url)
                 if resp.status == 304:
-                    return self._done(url, resp, None, None, 0, t0, stats)
+                    return self._done(url, resp, None, None, 0, t0)
                 declared = resp.content_length
                 if declared is not None and declared > max_bytes:
                     raise PayloadTooLargeError(
@@ -198,7 +197,7 @@ class HttpClient:
                         f"GET {_safe_url(url)} ended after {size} of {declared} bytes"
                     )
                 os.replace(partial, dest)
-                return self._done(url, resp, dest, digest.hexdigest(), size, t0, stats)
+                return self._done(url, resp, dest, digest.hexdigest(), size, t0)
         except aiohttp.ClientPayloadError as exc:
             raise TransientError(
                 f"GET {_safe_url(url)} was cut off after {size} bytes: {exc}"
@@ -215,7 +214,6 @@ class HttpClient:
         *,
         max_bytes: int = 10 << 20,
         headers: dict[str, str] | None = None,
-        stats: CallStats | None = None,
     ) -> Any:
         """GET ``url`` and parse JSON, with clear errors for HTML pages and junk."""
         t0 = time.perf_counter()
@@ -227,7 +225,7 @@ class HttpClient:
                     raise PayloadTooLargeError(
                         f"GET {_safe_url(url)} sent more than {max_bytes} bytes of JSON"
                     )
-                self._done(url, resp, None, None, len(body), t0, stats)
+                self._done(url, resp, None, None, len(body), t0)
                 ctype = resp.headers.get("Content-Type", "")
         except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise TransientError(f"GET {_safe_url(url)} failed: {exc or 'timed out'}") from None
@@ -240,20 +238,16 @@ class HttpClient:
                 f"starts {start!r})"
             ) from None
 
-    def record_call(
-        self, url: str, elapsed_s: float, size: int, stats: CallStats | None = None
-    ) -> None:
-        """Count one completed call: process totals, ``stats``, and the running component's.
+    def record_call(self, url: str, elapsed_s: float, size: int) -> None:
+        """Count one completed call: process totals and the running component's stats.
 
         Only totals are kept process-wide: per-call figures belong to a component
         run, so a long-running daemon does not grow with every call it makes.
         """
         self.calls_total += 1
         self.bytes_total += size
-        if stats is not None:
-            stats.record(url, elapsed_s, size)
         running = current_call_stats.get()
-        if running is not None and running is not stats:
+        if running is not None:
             running.record(url, elapsed_s, size)
 
     def _done(
@@ -264,10 +258,9 @@ class HttpClient:
         sha256: str | None,
         size: int,
         t0: float,
-        stats: CallStats | None,
     ) -> FetchResult:
         elapsed = time.perf_counter() - t0
-        self.record_call(url, elapsed, size, stats)
+        self.record_call(url, elapsed, size)
         return FetchResult(
             url=url,
             status=resp.status,

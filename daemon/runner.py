@@ -98,6 +98,10 @@ class ComponentRunner:
             inst = self._instances[name] = cls(name, spec.settings)
         return inst
 
+    def forget(self, name: str) -> None:
+        """Drop the component object for ``name``; its next run builds a new one."""
+        self._instances.pop(name, None)
+
     def never_started(self, run_id: str, name: str, status: str, result: RunResult) -> None:
         """Record a component whose run ended before it could be released."""
         now = self.clock()

@@ -455,7 +455,7 @@ class Scheduler:
         )
         for name, spec in old.components.items():
             if config.components.get(name) != spec:
-                self.runner._instances.pop(name, None)
+                self.runner.forget(name)
         self.paused &= set(config.components)
         self._member_of = graph.groups_by_component(config.parallel_groups)
         self._wake.set()

@@ -156,12 +156,12 @@ class SqliteStateStore:
             runs = await cur.fetchall()
         when = _ts(now)
         out: list[tuple[str, str]] = []
+        states = await self.component_states() if runs else {}
         for run_id, run_started, components in runs:
             async with self.db.execute(
                 "SELECT component FROM component_runs WHERE run_id=?", (run_id,)
             ) as cur:
                 recorded = {r[0] for r in await cur.fetchall()}
-            states = await self.component_states()
             for name in json.loads(components or "[]"):
                 if name in recorded:
                     continue
