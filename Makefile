@@ -22,7 +22,10 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check daemon components tests bench
+	$(BIN)/ruff format --check daemon components config tests bench
+	@# The `interlock` package as mypy must see it (see [tool.mypy] in pyproject.toml).
+	rm -rf build/typecheck && mkdir -p build/typecheck/interlock
+	ln -s $(CURDIR)/daemon/* $(CURDIR)/components $(CURDIR)/config build/typecheck/interlock/
 	$(BIN)/mypy
 
 bench: install
@@ -30,4 +33,4 @@ bench: install
 	$(BIN)/python bench/gtfs_load.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -27,14 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from interlock.cli.adminclient import AdminClient
+from interlock.components.standins.gtfs_realtime import STANDIN_API_KEY
+from interlock.components.standins.ptv import DEMO_API_KEY, DEMO_DEVID
+from interlock.components.standins.server import StandinServer
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from components.standins.gtfs_realtime import STANDIN_API_KEY  # noqa: E402
-from components.standins.ptv import DEMO_API_KEY, DEMO_DEVID  # noqa: E402
-from components.standins.server import StandinServer  # noqa: E402
-from daemon.adminclient import AdminClient  # noqa: E402
 
 FLOOR = (
     "import asyncio, os, socket\n"
@@ -120,7 +118,7 @@ async def main(seconds: float) -> dict[str, Any]:
         sock_path = work / "admin.sock"
         started = time.monotonic()
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "daemon.cli", "serve", "--config", str(config),
+            [sys.executable, "-m", "interlock.cli", "serve", "--config", str(config),
              "--socket", str(sock_path), "--log-level", "warning"],
             cwd=ROOT, env=env, stdout=open(work / "daemon.log", "wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 
 from google.transit import gtfs_realtime_pb2 as rt
-
-from components.gtfs_realtime_rows import (
+from interlock.components.gtfs_realtime.rows import (
     SCHEMA,
     FeedLimits,
     append_polls,
@@ -26,7 +25,7 @@ from components.gtfs_realtime_rows import (
     feed_record,
     feed_rows,
 )
-from components.standins.gtfs_realtime import TRIP_UPDATES, build_feed
+from interlock.components.standins.gtfs_realtime import TRIP_UPDATES, build_feed
 
 ENDPOINT = "metro_train_trip_updates"
 

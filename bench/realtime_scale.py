@@ -34,8 +34,8 @@ def feeds(n: int) -> dict[str, tuple[str, ...]]:
 
 
 async def serve_standin(n: int, every: float) -> None:
-    from components.standins import StandinServer
-    from components.standins.gtfs_realtime import GtfsRealtimeSource
+    from interlock.components.standins import StandinServer
+    from interlock.components.standins.gtfs_realtime import GtfsRealtimeSource
 
     source = GtfsRealtimeSource(feeds=feeds(n))
     async with StandinServer([source]) as server:
@@ -65,7 +65,7 @@ def endpoint_urls(base: str, n: int) -> dict[str, str]:
 
 
 def write_config(tmp: Path, urls: dict[str, str], every: float) -> Path:
-    from components.standins.gtfs_realtime import STANDIN_API_KEY
+    from interlock.components.standins.gtfs_realtime import STANDIN_API_KEY
 
     doc = {
         "components": {
@@ -108,9 +108,9 @@ async def run_scheduler(config_path: Path) -> None:
     """The daemon's scheduling loop without the admin socket and sd_notify (``--core``)."""
     import signal
 
-    from daemon import logs
-    from daemon.app import Orchestrator
-    from daemon.config import load_config
+    from interlock.config.loader import load_config
+    from interlock.observe import logs
+    from interlock.service.app import Orchestrator
 
     logs.configure("warning", "json", stream=sys.stdout)
     stop = asyncio.Event()
@@ -122,7 +122,7 @@ async def run_scheduler(config_path: Path) -> None:
 
 def measure_daemon(config: Path, duration: float, core: bool) -> dict[str, float]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "daemon.cli", "serve", "--config", str(config)]
+    cmd = [sys.executable, "-m", "interlock.cli", "serve", "--config", str(config)]
     if core:
         cmd = [sys.executable, __file__, "--run-daemon", str(config)]
     proc = subprocess.Popen(
@@ -143,7 +143,7 @@ def measure_daemon(config: Path, duration: float, core: bool) -> dict[str, float
 
 
 async def poll_floor(urls: dict[str, str], every: float, duration: float) -> int:
-    from components.standins.gtfs_realtime import KEY_HEADER, STANDIN_API_KEY
+    from interlock.components.standins.gtfs_realtime import KEY_HEADER, STANDIN_API_KEY
 
     polls = 0
     deadline = time.monotonic() + duration

@@ -16,19 +16,17 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from interlock.config.loader import parse_config
+from interlock.observe import logs
+from interlock.outcome import Outcome
+from interlock.service.app import Orchestrator
 
-from daemon import logs  # noqa: E402 - after the path set-up above
-from daemon.app import Orchestrator  # noqa: E402
-from daemon.config import parse_config  # noqa: E402
-from daemon.outcome import Outcome  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 STARTS: dict[str, float] = {}
 ENDS: dict[str, float] = {}

@@ -1,1 +1,3 @@
-"""The shipped configuration files and their JSON Schema (installed as ``interlock_config``)."""
+"""The configuration: the shipped files (``orchestration.json``, ``demo.json``, the JSON Schema)
+and the code that loads, checks and resolves them. May import only the shared leaves.
+"""

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from interlock.config.loader import Config, parse_config
+from interlock.service.app import Orchestrator
 
-from daemon.app import Orchestrator
-from daemon.config import Config, parse_config
 from tests.testcomponents import PROBE
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from daemon import events as ev
-from daemon.store import SqliteStateStore
+from interlock import events as ev
+from interlock.store.sqlite import SqliteStateStore
 
 #: name -> (seconds between runs, typical seconds per run, records per publish).
 FIVE: dict[str, tuple[int, float, int]] = {

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from interlock.service.admin import MAX_CLIENTS, MAX_LINE_BYTES
 
-from daemon.admin import MAX_CLIENTS, MAX_LINE_BYTES
 from tests.conftest import component
 from tests.test_service import REPO, Daemon, daemons, next_event, short_dir, stages
 
@@ -29,7 +29,7 @@ def cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INTERLOCK_")}
     env["PYTHONPATH"] = str(REPO)
     return subprocess.run(
-        [sys.executable, "-m", "daemon.cli", *args],
+        [sys.executable, "-m", "interlock.cli", *args],
         cwd=REPO,
         env=env,
         capture_output=True,

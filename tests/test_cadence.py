@@ -16,8 +16,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from daemon.cadence import Frequency, is_due, next_due, parse_frequency
+from interlock.cadence import Frequency, is_due, next_due, parse_frequency
 
 MEL = ZoneInfo("Australia/Melbourne")
 

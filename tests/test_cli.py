@@ -41,7 +41,7 @@ def interlock(
     full_env["PYTHONPATH"] = str(REPO)
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "daemon.cli", *args],
+        [sys.executable, "-m", "interlock.cli", *args],
         cwd=REPO,
         env=full_env,
         capture_output=True,

@@ -11,9 +11,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-
-from daemon import secrets
-from daemon.config import (
+from interlock import secrets
+from interlock.config.loader import (
     OVERRIDE_FLAGS,
     Config,
     load_config,
@@ -21,7 +20,8 @@ from daemon.config import (
     schema,
     shipped_config,
 )
-from daemon.errors import ConfigError
+from interlock.errors import ConfigError
+
 from tests.conftest import component
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,15 +12,15 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
+from interlock import events as ev
+from interlock.config.dashboard import DashboardSettings, is_loopback, problems, split_listen
+from interlock.config.loader import Config
+from interlock.errors import ConfigError, DashboardError
+from interlock.observe.dashboard import queries
+from interlock.observe.dashboard.server import Dashboard, start_dashboard
+from interlock.service.app import Orchestrator
 from structlog.testing import capture_logs
 
-from daemon import events as ev
-from daemon.app import Orchestrator
-from daemon.config import Config
-from daemon.dashboard import queries
-from daemon.dashboard.server import Dashboard, start_dashboard
-from daemon.dashboard.settings import DashboardSettings, is_loopback, problems, split_listen
-from daemon.errors import ConfigError, DashboardError
 from tests.conftest import component
 
 MELBOURNE = ZoneInfo("Australia/Melbourne")

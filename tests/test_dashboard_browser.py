@@ -24,10 +24,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from interlock.events import utcnow
+from interlock.service.app import STATE_DB
+from interlock.store.sqlite import SqliteStateStore
 
-from daemon.app import STATE_DB
-from daemon.events import utcnow
-from daemon.store import SqliteStateStore
 from tests.cdp import Browser, chromium_path
 from tests.dashboard_history import FIVE, write_history
 
@@ -65,7 +65,7 @@ class ServeProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "daemon.cli",
+            "interlock.cli",
             "serve",
             "--config",
             str(self.config),

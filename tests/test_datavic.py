@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from components.patronage.ckan import select
-from components.patronage.csvclean import number, read_table
-from components.patronage.dataset import gtfs_stop_index
-from components.standins import GtfsScheduleSource, StandinServer
-from components.standins.datavic import DatavicSource
-from daemon.config import parse_config
-from daemon.errors import FetchError
+from interlock.components.datavic.ckan import select
+from interlock.components.datavic.csvclean import number, read_table
+from interlock.components.datavic.dataset import gtfs_stop_index
+from interlock.components.standins import GtfsScheduleSource, StandinServer
+from interlock.components.standins.datavic import DatavicSource
+from interlock.config.loader import parse_config
+from interlock.errors import FetchError
 
 pytestmark = pytest.mark.timeout(60)
 

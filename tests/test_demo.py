@@ -19,7 +19,7 @@ def test_demo_runs_the_pipeline_and_shows_change_detection(tmp_path):
     """The demo exits 0, loads the feed, then skips it unchanged, then publishes the new one."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", "demo", "--dir", str(tmp_path)],
+        [sys.executable, "-m", "interlock.cli", "demo", "--dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=100,
@@ -37,7 +37,7 @@ def test_demo_runs_the_pipeline_and_shows_change_detection(tmp_path):
         [
             sys.executable,
             "-m",
-            "daemon.cli",
+            "interlock.cli",
             "history",
             "--json",
             "--component",

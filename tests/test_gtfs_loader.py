@@ -8,9 +8,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from components.gtfs.loader import FeedLoadResult, load_feed
-from daemon.errors import WorkCancelledError
+from interlock.components.gtfs_schedule.loader import FeedLoadResult, load_feed
+from interlock.errors import WorkCancelledError
 
 STATS_KEYS = {
     "records",

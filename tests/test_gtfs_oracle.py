@@ -7,9 +7,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from components.gtfs.loader import load_feed
-from components.gtfs.notices import SEVERITIES
+from interlock.components.gtfs_schedule.loader import load_feed
+from interlock.components.gtfs_schedule.notices import SEVERITIES
 
 gtfs_guru = pytest.importorskip("gtfs_guru", reason="gtfs-guru (test extra) is not installed")
 

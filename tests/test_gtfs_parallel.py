@@ -9,11 +9,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-
-from components.gtfs.loader import FeedLoadResult, load_feed
-from components.gtfs.parallel import Tuning
-from components.gtfs.zipsafe import ZipLimits
-from daemon.errors import UnsafeArchiveError, WorkCancelledError
+from interlock.components.gtfs_schedule.loader import FeedLoadResult, load_feed
+from interlock.components.gtfs_schedule.parallel import Tuning
+from interlock.components.gtfs_schedule.zipsafe import ZipLimits
+from interlock.errors import UnsafeArchiveError, WorkCancelledError
 
 SERIAL = Tuning(workers=0)
 # Tiny chunks so that a few thousand rows make dozens of them.

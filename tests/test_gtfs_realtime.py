@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 import structlog
-
-from components.standins import StandinServer
-from components.standins.gtfs_realtime import STANDIN_API_KEY, GtfsRealtimeSource
-from daemon import events as ev
-from daemon.app import Orchestrator
-from daemon.config import Config, parse_config
+from interlock import events as ev
+from interlock.components.standins import StandinServer
+from interlock.components.standins.gtfs_realtime import STANDIN_API_KEY, GtfsRealtimeSource
+from interlock.config.loader import Config, parse_config
+from interlock.service.app import Orchestrator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -303,8 +302,8 @@ async def test_status_shows_quota_per_endpoint_and_feed_ages(tmp_path, open_orch
     """gather_status and the offline reader agree on the day's calls, per endpoint."""
     from datetime import UTC, datetime
 
-    from daemon.app import STATE_DB
-    from daemon.status import gather_status, offline_quota
+    from interlock.service.app import STATE_DB
+    from interlock.service.status import gather_status, offline_quota
 
     async with server_with() as server:
         orch = await open_orch(make(tmp_path, server))

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from interlock.components.standins import StandinServer
+from interlock.config.loader import parse_config
 
-from components.standins import StandinServer
-from daemon.config import parse_config
 from tests.conftest import component
 
 pytestmark = pytest.mark.timeout(60)
@@ -276,7 +276,7 @@ async def test_downstream_skips_when_the_schedule_is_unchanged(tmp_path, open_or
 
 async def test_a_large_drop_in_records_fails_quality_and_keeps_live_data(tmp_path, open_orch):
     """A republished feed with far fewer records than the last publish is refused."""
-    from components.standins import build_flat_feed
+    from interlock.components.standins import build_flat_feed
 
     async with StandinServer() as server:
         orch = await open_orch(make(tmp_path, {"gtfs_schedule": gtfs(ckan(server))}))

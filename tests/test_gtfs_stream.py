@@ -9,11 +9,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from components.gtfs.csvstream import BLOCK_CHARS, open_rows
-from components.gtfs.loader import load_feed
-from components.gtfs.notices import NoticeBook
-from components.gtfs.order import CODE, check_stop_time_order
+from interlock.components.gtfs_schedule.csvstream import BLOCK_CHARS, open_rows
+from interlock.components.gtfs_schedule.loader import load_feed
+from interlock.components.gtfs_schedule.notices import NoticeBook
+from interlock.components.gtfs_schedule.order import CODE, check_stop_time_order
 
 PLAIN = "".join(f"T{i},08:00:00,S{i % 7},{i}\r\n" for i in range(BLOCK_CHARS // 20))
 

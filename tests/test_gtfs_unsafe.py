@@ -7,10 +7,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from components.gtfs.loader import FeedLoadResult, load_feed
-from components.gtfs.zipsafe import ZipLimits
-from daemon.errors import UnsafeArchiveError
+from interlock.components.gtfs_schedule.loader import FeedLoadResult, load_feed
+from interlock.components.gtfs_schedule.zipsafe import ZipLimits
+from interlock.errors import UnsafeArchiveError
 
 AGENCY = "agency_id,agency_name,agency_url,agency_timezone\nA,Ag,http://a.example,UTC\n"
 STOPS = "stop_id,stop_name,stop_lat,stop_lon\nS1,One,1.0,2.0\nS2,Two,1.5,2.5\n"

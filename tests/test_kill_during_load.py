@@ -55,7 +55,7 @@ def write_feed(path: Path, trips: int, stops_per_trip: int = 30) -> None:
 def interlock(*args: str, config: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "daemon.cli", *args, "--config", str(config)],
+        [sys.executable, "-m", "interlock.cli", *args, "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -84,7 +84,7 @@ def start_load(config: Path, staging: Path) -> tuple[subprocess.Popen[bytes], fl
         [
             sys.executable,
             "-m",
-            "daemon.cli",
+            "interlock.cli",
             "run",
             "--once",
             "gtfs_schedule",

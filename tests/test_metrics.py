@@ -8,11 +8,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from interlock.config.loader import Config
+from interlock.errors import ConfigError
+from interlock.observe.metrics import parse_listen
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon.config import Config
-from daemon.errors import ConfigError
-from daemon.metrics import parse_listen
 from tests.conftest import component
 from tests.test_monitor import api_server
 

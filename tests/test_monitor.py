@@ -9,10 +9,10 @@ from typing import Any
 import psutil
 import pytest
 from aiohttp import web
+from interlock import events as ev
+from interlock.config.loader import Config
+from interlock.observe.monitor import Thresholds, api_summary, breaches, percentile, thresholds_for
 
-from daemon import events as ev
-from daemon.config import Config
-from daemon.monitor import Thresholds, api_summary, breaches, percentile, thresholds_for
 from tests.conftest import component
 
 

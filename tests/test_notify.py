@@ -10,14 +10,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from interlock import events as ev
+from interlock.config.loader import Config
+from interlock.errors import ConfigError
+from interlock.observe.notify import compose
+from interlock.observe.notify.message import render_text
+from interlock.observe.notify.policy import AlertBook
+from interlock.service.app import Orchestrator
 
-from daemon import events as ev
-from daemon.app import Orchestrator
-from daemon.config import Config
-from daemon.errors import ConfigError
-from daemon.notify import compose
-from daemon.notify.message import render_text
-from daemon.notify.policy import AlertBook
 from tests.conftest import component
 from tests.notify_servers import SlackStandin, SmtpSink, self_signed, server_tls, slack, smtp
 from tests.test_monitor import Collector

@@ -13,11 +13,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-from components.ptv.signing import sign, signature, signed_path
-from components.standins import StandinServer
-from components.standins.ptv import DEMO_API_KEY, DEMO_DEVID, PtvSource
-from daemon.config import parse_config
+from interlock.components.ptv_timetable.signing import sign, signature, signed_path
+from interlock.components.standins import StandinServer
+from interlock.components.standins.ptv import DEMO_API_KEY, DEMO_DEVID, PtvSource
+from interlock.config.loader import parse_config
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,10 +8,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from daemon import events as ev
-from daemon.errors import QuotaExhaustedError
-from daemon.quota import (
+from interlock import events as ev
+from interlock.errors import QuotaExhaustedError
+from interlock.kit.quota import (
     DailyUsage,
     QuotaGuard,
     QuotaSettings,
@@ -24,7 +23,7 @@ from daemon.quota import (
     roll,
     tokens_available,
 )
-from daemon.store import SqliteStateStore
+from interlock.store.sqlite import SqliteStateStore
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from interlock.config.loader import Config
+from interlock.observe.report import build, parse_since
 
-from daemon.config import Config
-from daemon.report import build, parse_since
 from tests.conftest import component
 
 NOW = datetime(2025, 5, 14, 0, 0, tzinfo=UTC)
@@ -92,7 +92,7 @@ async def test_the_report_command_reads_real_history(
     assert await orch.bus.flush(5)
     await asyncio.wait_for(orch.aclose(), 10)
     state = str(config.runtime.state_dir)
-    cmd = [sys.executable, "-m", "daemon.cli", "report", "--state-dir", state, "--since", "1h"]
+    cmd = [sys.executable, "-m", "interlock.cli", "report", "--state-dir", state, "--since", "1h"]
     proc = await asyncio.to_thread(
         subprocess.run, [*cmd, "--json"], capture_output=True, text=True, timeout=60
     )
@@ -113,7 +113,7 @@ def test_report_rejects_a_bad_since(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "daemon.cli",
+            "interlock.cli",
             "report",
             "--state-dir",
             str(tmp_path),

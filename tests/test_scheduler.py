@@ -6,9 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from interlock import events as ev
+from interlock.outcome import SkipReason
 
-from daemon import events as ev
-from daemon.outcome import SkipReason
 from tests.conftest import component
 from tests.testcomponents import PROBE
 

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from interlock.cli.adminclient import AdminClient
+from interlock.kit.context import ComponentContext
+from interlock.kit.publish import SnapshotDataset, discard
+from interlock.outcome import Outcome
 
-from daemon.adminclient import AdminClient
-from daemon.context import ComponentContext
-from daemon.outcome import Outcome
-from daemon.publish import SnapshotDataset, discard
 from tests.conftest import component
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,7 +116,7 @@ class Daemon:
                 [
                     sys.executable,
                     "-m",
-                    "daemon.cli",
+                    "interlock.cli",
                     "serve",
                     "--config",
                     str(self.config),

@@ -18,8 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.helpers import ETag
-
-from components.standins import (
+from interlock.components.standins import (
     GtfsScheduleSource,
     InvalidFaultError,
     ServerStateError,
@@ -30,9 +29,9 @@ from components.standins import (
     build_zip_of_zips,
     feed_files,
 )
-from components.standins.fault_injection import truncated_length
-from components.standins.faults import FaultTable
-from components.standins.published import is_not_modified, next_publication_time
+from interlock.components.standins.fault_injection import truncated_length
+from interlock.components.standins.faults import FaultTable
+from interlock.components.standins.published import is_not_modified, next_publication_time
 
 ROOT = Path(__file__).resolve().parents[1]
 ZIP_PATH = "/gtfs/schedule/google_transit.zip"
@@ -596,7 +595,11 @@ async def test_standalone_server_prints_its_url_and_stops_on_sigterm(
     """`python -m components.standins` prints its base URL first and exits 0 on SIGTERM."""
     async with asyncio.timeout(5):
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "components.standins", cwd=ROOT, stdout=asyncio.subprocess.PIPE
+            sys.executable,
+            "-m",
+            "interlock.components.standins",
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
         )
     try:
         assert process.stdout is not None

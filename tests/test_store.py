@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from interlock import events as ev
+from interlock.service.app import STATE_DB, Orchestrator
+from interlock.store.sqlite import SqliteStateStore
 
-from daemon import events as ev
-from daemon.app import STATE_DB, Orchestrator
-from daemon.store import SqliteStateStore
 from tests.conftest import component
 
 pytestmark = pytest.mark.timeout(30)

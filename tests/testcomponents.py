@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from daemon.context import ComponentContext
-from daemon.errors import TransientError, ValidationFailedError
-from daemon.outcome import Outcome
+from interlock.errors import TransientError, ValidationFailedError
+from interlock.kit.context import ComponentContext
+from interlock.outcome import Outcome
 
 
 @dataclass

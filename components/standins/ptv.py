@@ -19,8 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
-
-from components.ptv.signing import signature, split_signed
+from interlock.components.ptv_timetable.signing import signature, split_signed
 
 from .ckan import CkanCatalog
 from .ptv_data import ROUTE_TYPES, GeneratedNetwork, category_for

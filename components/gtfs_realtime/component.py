@@ -1,0 +1,401 @@
+"""The ``gtfs_realtime`` component: Transport Victoria's GTFS-realtime feeds into SQLite.
+
+Each run polls every configured endpoint under the quota guard (daily budget,
+rate per endpoint family), archives each payload by SHA-256, refuses bad payloads
+per endpoint, and appends the feeds whose header timestamp advanced to
+``<data_dir>/<name>.sqlite`` in one transaction. One bad endpoint does not fail the
+run: the component fails only when every endpoint it polled failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from interlock.components.gtfs_realtime.rows import (
+    FeedLimits,
+    FeedRows,
+    PollWriter,
+    decode_feed,
+    feed_record,
+    feed_rows,
+    latest_timestamps,
+    prune,
+)
+from interlock.errors import FeedRejectedError, FetchError, QuotaExhaustedError, TransientError
+from interlock.kit.archive import RawArchive
+from interlock.kit.context import ComponentContext
+from interlock.kit.http import HttpClient
+from interlock.kit.quota import QuotaGuard
+from interlock.outcome import Outcome, SkipReason
+
+MB = 1 << 20
+
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["endpoints"],
+    "properties": {
+        "endpoints": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": "^[a-z0-9_]+$"},
+            "additionalProperties": {"type": "string", "pattern": "^https?://"},
+        },
+        "api_key": {"type": "string", "minLength": 1},
+        "api_key_header": {"type": "string", "minLength": 1},
+        "rate_family": {"type": "string", "minLength": 1},
+        "max_feed_age_seconds": {"type": "number", "exclusiveMinimum": 0},
+        "max_future_seconds": {"type": "number", "minimum": 0},
+        "max_download_mb": {"type": "number", "exclusiveMinimum": 0},
+        "archive_keep": {"type": "integer", "minimum": 1},
+        "concurrency": {"type": "integer", "minimum": 1},
+        "retention_hours": {"type": "number", "minimum": 0},
+    },
+}
+
+#: How often, at most, old feeds are deleted (a prune walks every table).
+PRUNE_EVERY_S = 3600.0
+
+
+@dataclass
+class EndpointResult:
+    """How one endpoint's poll ended: stored, unchanged, failed or skipped."""
+
+    endpoint: str
+    status: str
+    reason: str | None = None
+    header_timestamp: int | None = None
+    age_s: float | None = None
+    entities: int | None = None
+    sha256: str | None = None
+    size: int = 0
+    waited_s: float = 0.0
+    transient: bool = False
+    records: int = 0
+    duplicates: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        out = {
+            "status": self.status,
+            "reason": self.reason,
+            "header_timestamp": self.header_timestamp,
+            "age_s": None if self.age_s is None else round(self.age_s, 1),
+            "entities": self.entities,
+            "records": self.records,
+            "sha256": self.sha256,
+            "bytes": self.size,
+            "quota_wait_s": round(self.waited_s, 3),
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def _decode(
+    data: bytes,
+    endpoint: str,
+    *,
+    now: float,
+    limits: FeedLimits,
+    content_type: str | None,
+    sha256: str,
+    fetched_at: str,
+    run_id: str,
+) -> FeedRows:
+    msg = decode_feed(data, now=now, limits=limits, content_type=content_type)
+    age = now - msg.header.timestamp
+    record = feed_record(
+        msg,
+        endpoint,
+        fetched_at=fetched_at,
+        age_s=age,
+        sha256=sha256,
+        size=len(data),
+        run_id=run_id,
+    )
+    return feed_rows(msg, endpoint, record)
+
+
+def _line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _read(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def _summary(results: list[EndpointResult], status: str) -> str:
+    return ", ".join(f"{r.endpoint} ({r.reason})" for r in results if r.status == status)
+
+
+class GtfsRealtimeComponent:
+    """Polls GTFS-realtime endpoints; see the module docstring for what a run does."""
+
+    settings_schema: ClassVar[dict[str, Any] | None] = SETTINGS_SCHEMA
+
+    def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
+        self.name = name
+        self.endpoints: dict[str, str] = dict(settings["endpoints"])
+        self.api_key: str | None = settings.get("api_key")
+        self.key_header = settings.get("api_key_header", "KeyId")
+        self.family = settings.get("rate_family", name)
+        self.limits = FeedLimits(
+            max_age_s=float(settings.get("max_feed_age_seconds", 3600)),
+            max_future_s=float(settings.get("max_future_seconds", 300)),
+        )
+        self.max_bytes = int(settings.get("max_download_mb", 50) * MB)
+        self.archive_keep = int(settings.get("archive_keep", 500))
+        self.concurrency = int(settings.get("concurrency", 8))
+        # Every poll appends: without a horizon the dataset grows by millions of rows
+        # a day. 0 keeps everything.
+        self.retention_s = float(settings.get("retention_hours", 72)) * 3600.0
+        self._pruned_at = 0.0
+
+    async def run(self, ctx: ComponentContext) -> Outcome:
+        """Poll every endpoint, store what advanced, and report each endpoint."""
+        guard: QuotaGuard | None = ctx.services.get("quota")
+        if (
+            guard is not None
+            and guard.exhausted()
+            and not any(guard.is_priority(e) for e in self.endpoints)
+        ):
+            reset = guard.today().reset_at.astimezone(ctx.config.runtime.timezone)
+            return Outcome.skipped(
+                SkipReason.QUOTA_EXHAUSTED,
+                f"daily API quota of {guard.settings.daily_limit} calls is used up and "
+                f"none of the {len(self.endpoints)} endpoints is a priority endpoint; "
+                f"polling resumes at the reset ({reset.isoformat()})",
+            )
+        db = ctx.data_dir / f"{self.name}.sqlite"
+        latest = await ctx.to_thread(latest_timestamps, db)
+        memory: dict[str, Any] = dict(ctx.previous.memory.get("endpoints", {}))
+        staging = ctx.data_dir / ".staging" / f"{self.name}-{ctx.run_id}"
+        staging.mkdir(parents=True, exist_ok=True)
+        ctx.on_cleanup(lambda: _remove_tree(staging))
+        archive = RawArchive(ctx.data_dir / "raw", keep=self.archive_keep)
+        slots = asyncio.Semaphore(self.concurrency)
+        writer = PollWriter(db)
+        ctx.on_cleanup(writer.rollback)  # a no-op once the poll is committed
+        writing = asyncio.Lock()
+
+        async def store(rows: FeedRows) -> bool:
+            async with writing:
+                return await ctx.to_thread(writer.add, rows)
+
+        async def poll(endpoint: str) -> EndpointResult:
+            async with slots:
+                return await self._poll(
+                    ctx, guard, endpoint, staging, archive, latest, memory, store
+                )
+
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(poll(e), name=f"poll {self.name}/{e}") for e in self.endpoints]
+        results = [t.result() for t in tasks]
+        await ctx.to_thread(_prune, archive, self.name)
+        return await self._outcome(ctx, writer, results, memory)
+
+    async def _prune_old(self, ctx: ComponentContext) -> dict[str, int]:
+        """Delete feeds older than ``retention_hours``, at most once an hour."""
+        clock = ctx.clock()
+        now = clock.timestamp()
+        if not self.retention_s or now - self._pruned_at < PRUNE_EVERY_S:
+            return {}
+        self._pruned_at = now
+        db = ctx.data_dir / f"{self.name}.sqlite"
+        cutoff = (clock - timedelta(seconds=self.retention_s)).astimezone(UTC).isoformat()
+        deleted = await ctx.to_thread(prune, db, cutoff)
+        if deleted:
+            ctx.log.info("realtime_pruned", retention_hours=self.retention_s / 3600, **deleted)
+        return deleted
+
+    async def _outcome(
+        self,
+        ctx: ComponentContext,
+        writer: PollWriter,
+        results: list[EndpointResult],
+        memory: dict[str, Any],
+    ) -> Outcome:
+        stored = [r for r in results if r.status == "stored"]
+        failed = [r for r in results if r.status == "failed"]
+        skipped = [r for r in results if r.status == "skipped"]
+        attempted = [r for r in results if r.status != "skipped"]
+        for r in results:
+            if r.status == "failed":
+                ctx.log.warning("realtime_endpoint_failed", endpoint=r.endpoint, reason=r.reason)
+        if not attempted:
+            return Outcome.skipped(
+                SkipReason.QUOTA_EXHAUSTED,
+                f"every endpoint was skipped for the daily quota: {_summary(results, 'skipped')}",
+            )
+        if len(failed) == len(attempted):
+            message = f"all {len(failed)} endpoints failed: {_summary(results, 'failed')}"
+            if all(r.transient for r in failed):
+                raise TransientError(message)
+            raise FetchError(message)
+        written = await ctx.to_thread(writer.commit)
+        pruned = await self._prune_old(ctx)
+        for r in results:
+            if r.status in ("stored", "unchanged") and r.header_timestamp is not None:
+                memory[r.endpoint] = {
+                    "header_timestamp": r.header_timestamp,
+                    "sha256": r.sha256,
+                    "fetched_at": ctx.clock().isoformat(),
+                }
+        ctx.remember({"endpoints": memory})
+        report = {
+            "endpoints": {r.endpoint: r.as_json() for r in results},
+            "feed_age_s": {r.endpoint: round(r.age_s, 1) for r in results if r.age_s is not None},
+            "failed": {r.endpoint: r.reason for r in failed},
+            "skipped": {r.endpoint: r.reason for r in skipped},
+            "rows": written,
+            "pruned": pruned,
+            "duplicate_entities": sum(r.duplicates for r in stored),
+            "passed": not failed,
+        }
+        notes = []
+        if failed:
+            notes.append(
+                f"{len(failed)} of {len(results)} endpoints failed: {_summary(results, 'failed')}"
+            )
+        if skipped:
+            notes.append(f"{len(skipped)} skipped (quota_exhausted)")
+        reason = "; ".join(notes) or None
+        records = sum(v for k, v in written.items() if k != "feeds")
+        ctx.log.info(
+            "realtime_polled",
+            stored=len(stored),
+            unchanged=sum(r.status == "unchanged" for r in results),
+            failed=len(failed),
+            skipped=len(skipped),
+            records=records,
+        )
+        metrics = {"endpoints": report["endpoints"], "feed_age_s": report["feed_age_s"]}
+        if stored:
+            fingerprint = hashlib.sha256(
+                repr(sorted((e, m.get("header_timestamp")) for e, m in memory.items())).encode()
+            ).hexdigest()
+            return Outcome.published(
+                records=records,
+                fingerprint=fingerprint,
+                quality=report,
+                metrics=metrics,
+                reason=reason,
+            )
+        why = "no feed header timestamp advanced since the last poll"
+        return Outcome.unchanged(
+            fingerprint=ctx.previous.fingerprint,
+            reason=f"{why}; {reason}" if reason else why,
+            quality=report,
+            metrics=metrics,
+        )
+
+    async def _poll(
+        self,
+        ctx: ComponentContext,
+        guard: QuotaGuard | None,
+        endpoint: str,
+        staging: Path,
+        archive: RawArchive,
+        latest: Mapping[str, int],
+        memory: Mapping[str, Any],
+        store: Callable[[FeedRows], Awaitable[bool]],
+    ) -> EndpointResult:
+        http: HttpClient = ctx.services["http"]
+        url = self.endpoints[endpoint]
+        headers = {self.key_header: self.api_key} if self.api_key else {}
+        dest = staging / f"{endpoint}.pb"
+        waited = 0.0
+        for attempt in (1, 2):
+            try:
+                if guard is not None:
+                    waited += await guard.acquire(endpoint, family=self.family)
+            except QuotaExhaustedError:
+                return EndpointResult(endpoint, "skipped", "quota_exhausted")
+            try:
+                fetched = await http.download(url, dest, max_bytes=self.max_bytes, headers=headers)
+                break
+            except TransientError as exc:
+                retry = exc.retry_after is not None and guard is not None
+                if retry and guard is not None:
+                    guard.penalise(self.family, exc.retry_after or 0.0)
+                    if attempt == 1 and guard.settings.retry_after_quota:
+                        continue
+                return EndpointResult(
+                    endpoint, "failed", _line(exc), waited_s=waited, transient=True
+                )
+            except FetchError as exc:
+                return EndpointResult(endpoint, "failed", _line(exc), waited_s=waited)
+        assert fetched.path is not None and fetched.sha256 is not None
+        sha = fetched.sha256
+        now = ctx.clock()  # the daemon's clock: freshness and retention agree
+        base = EndpointResult(endpoint, "failed", sha256=sha, size=fetched.size, waited_s=waited)
+        # Every payload is archived (bad ones too) so any poll can be replayed.
+        kept = archive.path_for(self.name, sha, ".pb")
+        data = await ctx.to_thread(_read, fetched.path)
+        await ctx.to_thread(_archive, fetched.path, kept)
+        previous = memory.get(endpoint, {})
+        if previous.get("sha256") == sha and previous.get("header_timestamp"):
+            # The same bytes as last time: nothing new, and no need to parse them.
+            stamp = int(previous["header_timestamp"])
+            base.header_timestamp, base.age_s = stamp, now.timestamp() - stamp
+            if base.age_s > self.limits.max_age_s:
+                base.reason = (
+                    f"the feed is stale: the same payload, stamped {base.age_s / 3600:.1f} h "
+                    f"ago, over max_feed_age_seconds {self.limits.max_age_s:g}"
+                )
+                return base
+            base.status, base.reason = "unchanged", "same payload as the last poll"
+            return base
+        try:
+            rows = await ctx.to_thread(
+                _decode,
+                data,
+                endpoint,
+                now=now.timestamp(),
+                limits=self.limits,
+                content_type=fetched.content_type,
+                sha256=sha,
+                fetched_at=now.isoformat(),
+                run_id=ctx.run_id,
+            )
+        except FeedRejectedError as exc:
+            base.reason = str(exc)
+            return base
+        base.header_timestamp = rows.header_timestamp
+        base.age_s = now.timestamp() - rows.header_timestamp
+        base.entities = rows.feed[6]
+        if rows.header_timestamp <= latest.get(endpoint, 0):
+            base.status = "unchanged"
+            base.reason = f"header timestamp {rows.header_timestamp} has not advanced"
+            return base
+        if not await store(rows):
+            base.status = "unchanged"
+            base.reason = f"header timestamp {rows.header_timestamp} is already stored"
+            return base
+        base.status, base.records, base.duplicates = "stored", rows.records, rows.duplicates
+        return base
+
+
+def _archive(src: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        src.unlink(missing_ok=True)
+        os.utime(target)
+    else:
+        os.replace(src, target)
+
+
+def _prune(archive: RawArchive, component: str) -> None:
+    if (archive.root / component).is_dir():
+        archive.prune(component)
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

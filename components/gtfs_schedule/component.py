@@ -1,0 +1,353 @@
+"""The ``gtfs_schedule`` component: Transport Victoria's GTFS schedule into SQLite.
+
+Resolve the zip (directly, from a local file, or through CKAN), fetch it
+conditionally, skip it when unchanged, load and validate it in a worker thread,
+apply the data-quality rules, then swap the new dataset in atomically, or
+quarantine the payload and keep the last good data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from interlock import events as ev
+from interlock.components.gtfs_schedule.loader import FeedLoadResult, load_feed
+from interlock.components.gtfs_schedule.zipsafe import ZipLimits
+from interlock.errors import FetchError, UnsafeArchiveError, ValidationFailedError
+from interlock.kit.archive import RawArchive
+from interlock.kit.change import ChangePolicy, conditional_headers, same_payload
+from interlock.kit.context import ComponentContext
+from interlock.kit.http import FetchResult, HttpClient
+from interlock.kit.publish import SnapshotDataset, discard, quarantine
+from interlock.outcome import Outcome
+
+MB = 1 << 20
+
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["source"],
+    "properties": {
+        "source": {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["url"],
+                    "properties": {"url": {"type": "string", "pattern": "^https?://"}},
+                },
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["path"],
+                    "properties": {"path": {"type": "string", "minLength": 1}},
+                },
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["ckan"],
+                    "properties": {
+                        "ckan": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["base_url", "dataset"],
+                            "properties": {
+                                "base_url": {"type": "string", "pattern": "^https?://"},
+                                "dataset": {"type": "string", "minLength": 1},
+                                "resource": {"type": "string", "minLength": 1},
+                            },
+                        }
+                    },
+                },
+            ],
+        },
+        "modes": {
+            "type": "array",
+            "items": {"type": "string", "pattern": "^[0-9]{1,3}$"},
+            "uniqueItems": True,
+            "minItems": 1,
+        },
+        "max_download_mb": {"type": "number", "exclusiveMinimum": 0},
+        "archive_keep": {"type": "integer", "minimum": 1},
+        "zip_limits": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "max_members": {"type": "integer", "minimum": 1},
+                "max_member_mb": {"type": "number", "exclusiveMinimum": 0},
+                "max_total_mb": {"type": "number", "exclusiveMinimum": 0},
+                "max_ratio": {"type": "number", "exclusiveMinimum": 1},
+            },
+        },
+    },
+}
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _zip_limits(settings: Mapping[str, Any]) -> ZipLimits:
+    given = settings.get("zip_limits", {})
+    base = ZipLimits()
+    return ZipLimits(
+        max_members=given.get("max_members", base.max_members),
+        max_member_bytes=int(given.get("max_member_mb", base.max_member_bytes / MB) * MB),
+        max_total_bytes=int(given.get("max_total_mb", base.max_total_bytes / MB) * MB),
+        max_ratio=given.get("max_ratio", base.max_ratio),
+        ratio_min_bytes=base.ratio_min_bytes,
+    )
+
+
+def _write_provenance(db: Path, info: Mapping[str, Any], counts: Mapping[str, int]) -> None:
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute(
+            "CREATE TABLE provenance (source_url TEXT, sha256 TEXT NOT NULL, size INTEGER, "
+            "etag TEXT, last_modified TEXT, fetched_at TEXT NOT NULL, published_at TEXT NOT NULL, "
+            "modes TEXT, record_counts TEXT NOT NULL, run_id TEXT NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO provenance VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                info.get("url"),
+                info["sha256"],
+                info.get("size"),
+                info.get("etag"),
+                info.get("last_modified"),
+                info["fetched_at"],
+                info["published_at"],
+                json.dumps(info.get("modes")),
+                json.dumps(dict(counts)),
+                info["run_id"],
+            ),
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+class GtfsScheduleComponent:
+    """Loads the GTFS schedule; see the module docstring for the path it takes."""
+
+    settings_schema: ClassVar[dict[str, Any] | None] = SETTINGS_SCHEMA
+
+    def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
+        self.name = name
+        self.settings = settings
+        self.max_bytes = int(settings.get("max_download_mb", 1024) * MB)
+        self.modes = settings.get("modes")
+        self.limits = _zip_limits(settings)
+
+    async def run(self, ctx: ComponentContext) -> Outcome:
+        """Fetch, check for change, load, validate, publish (or quarantine)."""
+        policy = ChangePolicy.from_config(
+            ctx.config.change_detection, skip=ctx.skip_change_detection
+        )
+        memory = dict(ctx.previous.memory)
+        dataset = SnapshotDataset(ctx.data_dir, self.name)
+        have_live = dataset.live.exists()
+        if not have_live:
+            # Nothing to keep unchanged: a deleted or never-built dataset must be rebuilt.
+            policy = ChangePolicy.from_config(ctx.config.change_detection, skip=True)
+        staging = ctx.data_dir / ".staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        download = staging / f"{self.name}-{ctx.run_id}.download"
+        ctx.on_cleanup(lambda: download.unlink(missing_ok=True))
+
+        # Where the time goes, for `interlock report` (seconds per phase).
+        phases: dict[str, float] = {}
+        mark = time.perf_counter()
+
+        def lap(phase: str) -> None:
+            nonlocal mark
+            now = time.perf_counter()
+            phases[phase] = round(now - mark, 4)
+            mark = now
+
+        fetched = await self._fetch(ctx, download, memory, policy)
+        lap("fetch")
+        if fetched.not_modified:
+            ctx.remember(memory)
+            return Outcome.unchanged(
+                fingerprint=memory.get("sha256"), reason="source answered 304 Not Modified"
+            )
+        assert fetched.sha256 is not None and fetched.path is not None
+        info = {
+            "url": fetched.url,
+            "sha256": fetched.sha256,
+            "size": fetched.size,
+            "etag": fetched.etag,
+            "last_modified": fetched.last_modified,
+            "fetched_at": datetime.now(UTC).isoformat(),
+            "run_id": ctx.run_id,
+            "records": memory.get("records"),
+        }
+        if same_payload(memory, fetched.sha256, policy):
+            ctx.remember(info)
+            return Outcome.unchanged(
+                fingerprint=fetched.sha256,
+                reason="payload SHA-256 unchanged since the last publish",
+            )
+
+        archive = RawArchive(ctx.data_dir / "raw", keep=int(self.settings.get("archive_keep", 3)))
+        payload = await ctx.to_thread(
+            archive.store, self.name, fetched.sha256, fetched.path, ".zip"
+        )
+        lap("archive")
+        staged = dataset.staging_path(ctx.run_id)
+        ctx.on_cleanup(lambda: discard(staged))
+        try:
+            result: FeedLoadResult = await ctx.to_thread(
+                load_feed, payload, staged, modes=self.modes, limits=self.limits, cancel=ctx.cancel
+            )
+        except UnsafeArchiveError as exc:
+            self._reject(ctx, payload, {"error": str(exc)}, str(exc))
+            raise
+        lap("load")
+
+        report = dict(result.report)
+        report["stats"] = result.stats
+        report["record_counts"] = result.record_counts
+        problems = ctx.judge_quality(result.stats, report, records=result.total_records)
+        if problems:
+            message = "data quality failed: " + "; ".join(problems)
+            self._reject(ctx, payload, report, message)
+            raise ValidationFailedError(message, report=report)
+
+        lap("quality")
+        info["modes"] = result.modes_loaded
+        info["published_at"] = datetime.now(UTC).isoformat()
+        await ctx.to_thread(_write_provenance, staged, info, result.record_counts)
+        await ctx.to_thread(dataset.publish, staged)
+        lap("publish")
+        info["records"] = result.total_records
+        ctx.remember(info)
+        ctx.log.info(
+            "dataset_published",
+            path=str(dataset.live),
+            records=result.total_records,
+            sha256=fetched.sha256,
+            quality_errors=report.get("error_count"),
+        )
+        return Outcome.published(
+            records=result.total_records,
+            fingerprint=fetched.sha256,
+            quality=report,
+            metrics={"phases": phases},
+        )
+
+    def _reject(
+        self, ctx: ComponentContext, payload: Path, report: dict[str, Any], reason: str
+    ) -> None:
+        if not ctx.config.data_quality.get("quarantine_failed_data", True):
+            return
+        folder = quarantine(ctx.data_dir, self.name, payload, report, reason)
+        ctx.emit(
+            ev.ComponentQuarantined(
+                run_id=ctx.run_id, component=self.name, path=str(folder), reason=reason
+            )
+        )
+
+    async def _fetch(
+        self, ctx: ComponentContext, download: Path, memory: dict[str, Any], policy: ChangePolicy
+    ) -> FetchResult:
+        source = self.settings["source"]
+        if "path" in source:
+            return await ctx.to_thread(self._from_path, Path(source["path"]), download)
+        http: HttpClient = ctx.services["http"]
+        url = source.get("url") or await self._resolve_ckan(ctx, http, source["ckan"])
+        cond = conditional_headers(memory, policy) if memory.get("url") == url else {}
+        result = await http.download(
+            url,
+            download,
+            max_bytes=self.max_bytes,
+            etag=cond.get("etag"),
+            last_modified=cond.get("last_modified"),
+        )
+        if not result.not_modified and result.path is not None:
+            await ctx.to_thread(self._check_is_zip, result)
+        return result
+
+    @staticmethod
+    def _check_is_zip(result: FetchResult) -> None:
+        assert result.path is not None
+        with open(result.path, "rb") as f:
+            head = f.read(4)
+        if head[:2] != b"PK":
+            kind = result.content_type or "unknown content type"
+            raise FetchError(
+                f"GET {result.url} returned {kind} starting {head!r}, not a zip; the source "
+                "may be serving an error page"
+            )
+
+    def _from_path(self, path: Path, download: Path) -> FetchResult:
+        if not path.is_file():
+            raise FetchError(f"GTFS source file {str(path)!r} does not exist or is not a file")
+        shutil.copyfile(path, download)
+        return FetchResult(
+            url=f"file://{path.resolve()}",
+            status=200,
+            path=download,
+            sha256=_sha256_file(download),
+            size=download.stat().st_size,
+            etag=None,
+            last_modified=None,
+            content_type="application/zip",
+            elapsed_s=0.0,
+        )
+
+    async def _resolve_ckan(
+        self, ctx: ComponentContext, http: HttpClient, ckan: Mapping[str, Any]
+    ) -> str:
+        base = ckan["base_url"].rstrip("/") + "/"
+        doc = await http.get_json(f"{base}package_show?id={ckan['dataset']}")
+        if (
+            not isinstance(doc, dict)
+            or not doc.get("success")
+            or not isinstance(doc.get("result"), dict)
+        ):
+            raise FetchError(
+                f"CKAN package_show for {ckan['dataset']!r} at {base!r} did not succeed: "
+                f"{str(doc)[:200]}"
+            )
+        resources = [r for r in doc["result"].get("resources", []) if isinstance(r, dict)]
+        wanted = ckan.get("resource")
+        if wanted:
+            chosen = [r for r in resources if wanted in (r.get("name"), r.get("id"))]
+        else:
+            chosen = [
+                r
+                for r in resources
+                if str(r.get("format", "")).upper() in ("ZIP", "GTFS")
+                or str(r.get("url", "")).lower().endswith(".zip")
+            ]
+        if not chosen:
+            names = ", ".join(repr(r.get("name")) for r in resources) or "none"
+            raise FetchError(
+                f"CKAN dataset {ckan['dataset']!r} has no "
+                f"{'resource ' + repr(wanted) if wanted else 'zip resource'}; resources: {names}"
+            )
+        best = max(chosen, key=lambda r: str(r.get("last_modified") or r.get("created") or ""))
+        url = best.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise FetchError(f"CKAN resource {best.get('name')!r} has no usable url: {url!r}")
+        ctx.log.debug(
+            "ckan_resolved",
+            dataset=ckan["dataset"],
+            url=url,
+            last_modified=best.get("last_modified"),
+        )
+        return url

@@ -1,1 +1,0 @@
-"""Data Vic patronage CSVs: cleaning the real files' quirks, parsing, and the SQLite dataset."""

@@ -1,0 +1,277 @@
+"""The ``ptv_timetable`` component: the PTV Timetable API v3, signed, into SQLite.
+
+Each run polls what the settings ask for (route types, routes, departures for
+listed stops with their runs, routes and disruptions expanded, current and
+planned disruptions), checks the answers, and stores them in one transaction in
+``<data_dir>/ptv_timetable.sqlite`` (see ``components.ptv.storage``). A 400 or
+403 fails the run quoting the API's message and is not retried; 5xx and
+timeouts are retried by the scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Coroutine, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from interlock import events as ev
+from interlock.components.ptv_timetable.client import PtvClient
+from interlock.components.ptv_timetable.model import Poll
+from interlock.components.ptv_timetable.storage import write_poll
+from interlock.errors import TransientError, ValidationFailedError
+from interlock.kit.context import ComponentContext
+from interlock.kit.publish import quarantine
+from interlock.outcome import Outcome
+
+EXPAND = ["Stop", "Route", "Run", "Direction", "Disruption", "VehiclePosition"]
+EXPAND_VALUES = [*EXPAND, "All", "VehicleDescriptor"]
+ROUTE_TYPES = {"type": "array", "items": {"type": "integer", "minimum": 0}, "uniqueItems": True}
+
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["base_url", "devid", "api_key"],
+    "properties": {
+        "base_url": {"type": "string", "pattern": "^https?://"},
+        "devid": {"type": "string", "minLength": 1},
+        "api_key": {"type": "string", "minLength": 1},
+        "route_types": {"type": "boolean"},
+        "routes": {
+            "oneOf": [
+                {"type": "boolean"},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"route_types": ROUTE_TYPES},
+                },
+            ]
+        },
+        "departures": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["route_type", "stop_id"],
+                "properties": {
+                    "route_type": {"type": "integer", "minimum": 0},
+                    "stop_id": {"type": "integer", "minimum": 0},
+                    "route_id": {"type": "integer", "minimum": 0},
+                    "max_results": {"type": "integer", "minimum": 1, "maximum": 100},
+                },
+            },
+        },
+        "expand": {
+            "type": "array",
+            "items": {"enum": EXPAND_VALUES},
+            "uniqueItems": True,
+        },
+        "disruptions": {
+            "oneOf": [
+                {"type": "boolean"},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "statuses": {
+                            "type": "array",
+                            "items": {"enum": ["current", "planned"]},
+                            "uniqueItems": True,
+                            "minItems": 1,
+                        },
+                        "route_types": ROUTE_TYPES,
+                    },
+                },
+            ]
+        },
+        "request_timeout_s": {"type": "number", "exclusiveMinimum": 0},
+        "max_concurrent_requests": {"type": "integer", "minimum": 1, "maximum": 16},
+        "keep_runs_days": {"type": "number", "exclusiveMinimum": 0},
+    },
+}
+
+Params = list[tuple[str, str | int]]
+# (kind, path, params, route_type) of one API call.
+Request = tuple[str, str, Params, int | None]
+
+
+class PtvTimetableComponent:
+    """Polls the PTV Timetable API; see the module docstring."""
+
+    settings_schema: ClassVar[dict[str, Any] | None] = SETTINGS_SCHEMA
+
+    def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
+        self.name = name
+        self.settings = settings
+        self.expand = list(settings.get("expand", EXPAND))
+        self.timeout_s = float(settings.get("request_timeout_s", 30))
+        self.parallel = int(settings.get("max_concurrent_requests", 4))
+        self.keep_runs = timedelta(days=float(settings.get("keep_runs_days", 7)))
+
+    def requests(self) -> list[Request]:
+        """(kind, path, params, route_type) for every call one poll makes, in order."""
+        s = self.settings
+        out: list[Request] = []
+        if s.get("route_types", True):
+            out.append(("route_types", "/v3/route_types", [], None))
+        routes = s.get("routes", True)
+        if routes:
+            types = routes.get("route_types", []) if isinstance(routes, dict) else []
+            out.append(("routes", "/v3/routes", [("route_types", t) for t in types], None))
+        for dep in s.get("departures", []):
+            path = f"/v3/departures/route_type/{dep['route_type']}/stop/{dep['stop_id']}"
+            if "route_id" in dep:
+                path += f"/route/{dep['route_id']}"
+            params: Params = [("max_results", dep.get("max_results", 5))]
+            params += [("expand", e) for e in self.expand]
+            out.append(("departures", path, params, dep["route_type"]))
+        disruptions = s.get("disruptions", True)
+        if disruptions:
+            spec = disruptions if isinstance(disruptions, dict) else {}
+            for status in spec.get("statuses", ["current", "planned"]):
+                params = [("route_types", t) for t in spec.get("route_types", [])]
+                params.append(("disruption_status", status))
+                out.append(("disruptions", "/v3/disruptions", params, None))
+        return out
+
+    async def run(self, ctx: ComponentContext) -> Outcome:
+        """Poll, check, store in one transaction (or quarantine the answers)."""
+        client = PtvClient(
+            ctx.services["http"],
+            base_url=self.settings["base_url"],
+            devid=self.settings["devid"],
+            api_key=self.settings["api_key"],
+            timeout_s=self.timeout_s,
+        )
+        plan = self.requests()
+        answers = await self._fetch_all(client, plan)
+        try:
+            poll = self._collect(plan, answers)
+        except ValidationFailedError as exc:
+            self._reject(ctx, plan, answers, exc.report, str(exc))
+            raise
+        stats = poll.stats()
+        report: dict[str, Any] = {
+            "stats": stats,
+            "requests": len(plan),
+            "problems": dict(poll.problems),
+            "examples": poll.examples,
+            "counts": {
+                "departures": len(poll.departures),
+                "disruptions": len(poll.disruptions),
+                "runs": len(poll.runs),
+                "stops": len(poll.stops),
+                "routes": len(poll.routes),
+            },
+        }
+        problems = ctx.judge_quality(stats, report)
+        if problems:
+            message = "data quality failed: " + "; ".join(problems)
+            if poll.examples:
+                message += f" (first: {poll.examples[0]})"
+            self._reject(ctx, plan, answers, report, message)
+            raise ValidationFailedError(message, report=report)
+
+        fingerprint = poll.fingerprint()
+        db = ctx.data_dir / f"{self.name}.sqlite"
+        changed = (
+            ctx.skip_change_detection
+            or not db.exists()
+            or ctx.previous.memory.get("fingerprint") != fingerprint
+        )
+        poll_id = await ctx.to_thread(
+            write_poll,
+            db,
+            poll,
+            run_id=ctx.run_id,
+            polled_at=ctx.clock(),
+            requests=len(plan),
+            fingerprint=fingerprint,
+            changed=changed,
+            keep_runs=self.keep_runs,
+        )
+        ctx.remember({"fingerprint": fingerprint, "poll_id": poll_id, "records": stats["records"]})
+        metrics = {"api_calls": client.calls}
+        if not changed:
+            return Outcome.unchanged(
+                fingerprint=fingerprint,
+                reason="the API's answers are the same as at the last poll",
+                quality=report,
+                metrics=metrics,
+            )
+        ctx.log.info(
+            "ptv_poll_stored",
+            path=str(db),
+            poll_id=poll_id,
+            departures=len(poll.departures),
+            disruptions=len(poll.disruptions),
+            api_calls=client.calls,
+        )
+        return Outcome.published(
+            records=stats["records"], fingerprint=fingerprint, quality=report, metrics=metrics
+        )
+
+    @staticmethod
+    def _collect(plan: list[Request], answers: list[dict[str, Any]]) -> Poll:
+        poll = Poll()
+        for (kind, path, _params, route_type), doc in zip(plan, answers, strict=True):
+            where = f"PTV {path}"
+            if kind == "route_types":
+                poll.add_route_types(where, doc)
+            elif kind == "routes":
+                poll.add_routes(where, doc)
+            elif kind == "departures":
+                assert route_type is not None
+                poll.add_departures(where, doc, route_type)
+            else:
+                poll.add_disruptions(where, doc)
+        return poll
+
+    async def _fetch_all(self, client: PtvClient, plan: list[Request]) -> list[dict[str, Any]]:
+        gate = asyncio.Semaphore(self.parallel)
+
+        async def one(path: str, params: Params) -> dict[str, Any]:
+            async with gate:
+                return await client.get(path, params)
+
+        calls: list[Coroutine[Any, Any, dict[str, Any]]] = [one(p, q) for _, p, q, _ in plan]
+        tasks: list[asyncio.Task[dict[str, Any]]] = []
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for i, c in enumerate(calls):
+                    tasks.append(tg.create_task(c, name=f"ptv request {i}"))
+        except* Exception as group:
+            # The scheduler classifies one error, not a group: a refusal (403) outranks a
+            # transient failure, since retrying cannot fix it.
+            errors = list(group.exceptions)
+            lasting = [e for e in errors if not isinstance(e, TransientError)]
+            raise (lasting or errors)[0] from None
+        return [t.result() for t in tasks]
+
+    def _reject(
+        self,
+        ctx: ComponentContext,
+        plan: list[Request],
+        answers: list[dict[str, Any]],
+        report: dict[str, Any],
+        reason: str,
+    ) -> None:
+        if not ctx.config.data_quality.get("quarantine_failed_data", True):
+            return
+        staging = ctx.data_dir / ".staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        payload = staging / f"{self.name}-{ctx.run_id}.json"
+        # Paths only: the queries would carry the devid and the signature.
+        bundle = [{"path": p[1], "answer": a} for p, a in zip(plan, answers, strict=True)]
+        payload.write_text(json.dumps(bundle))
+        try:
+            folder = quarantine(ctx.data_dir, self.name, payload, report, reason)
+        finally:
+            Path(payload).unlink(missing_ok=True)
+        ctx.emit(
+            ev.ComponentQuarantined(
+                run_id=ctx.run_id, component=self.name, path=str(folder), reason=reason
+            )
+        )

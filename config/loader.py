@@ -1,0 +1,426 @@
+"""Load, validate and resolve ``orchestration.json`` into immutable settings.
+
+Every problem is collected and reported together (JSON path, bad value, what is
+allowed); nothing is silently ignored. Secrets are resolved here; a missing one
+disables only the component that needs it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jsonschema
+from interlock import graph, secrets
+from interlock.cadence import Frequency, parse_frequency
+from interlock.config import dashboard as dashboard_settings
+from interlock.config.registry import component_class_path, load_component_class
+from interlock.errors import ComponentLoadError, ConfigError
+
+DEFAULT_PATHS = (Path("/etc/interlock/orchestration.json"), Path("config/orchestration.json"))
+OVERRIDE_FLAGS = (
+    "force_run_all",
+    "skip_frequency_check",
+    "skip_dependency_check",
+    "skip_change_detection",
+    "skip_data_quality",
+    "dry_run",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Overrides:
+    """Switches that bend the normal rules for one invocation (file, then CLI)."""
+
+    force_run_all: bool = False
+    skip_frequency_check: bool = False
+    skip_dependency_check: bool = False
+    skip_change_detection: bool = False
+    skip_data_quality: bool = False
+    dry_run: bool = False
+
+    def merged(self, cli: Mapping[str, bool | None]) -> Overrides:
+        """The CLI wins over the file wherever it says something."""
+        given = {k: bool(v) for k, v in cli.items() if k in OVERRIDE_FLAGS and v is not None}
+        return replace(self, **given)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentSpec:
+    """One component as configured, with secrets resolved."""
+
+    name: str
+    class_path: str | None
+    enabled: bool
+    disabled_reason: str | None
+    frequency: Frequency
+    dependencies: tuple[str, ...]
+    provides: tuple[str, ...]
+    timeout_s: float
+    retries: int
+    skip_when_upstream_unchanged: bool
+    settings: Mapping[str, Any]
+    groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runtime:
+    """``runtime_settings`` with defaults applied and paths resolved."""
+
+    max_concurrent: int
+    global_timeout_s: float
+    default_timeout_s: float
+    timezone: ZoneInfo
+    state_dir: Path
+    data_dir: Path
+    retry_backoff_s: float
+    retry_backoff_max_s: float
+    history_retention_days: float = 90.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """The whole validated configuration."""
+
+    source: str
+    components: Mapping[str, ComponentSpec]  # in topological order
+    runtime: Runtime
+    parallel_groups: Mapping[str, frozenset[str]]
+    overrides: Overrides
+    change_detection: Mapping[str, Any] = field(default_factory=dict)
+    data_quality: Mapping[str, Any] = field(default_factory=dict)
+    quota: Mapping[str, Any] = field(default_factory=dict)
+    monitoring: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def grouping(self) -> bool:
+        """Whether parallel groups restrict overlap at all."""
+        return bool(self.parallel_groups)
+
+    def with_overrides(self, cli: Mapping[str, bool | None]) -> Config:
+        """A copy with CLI override flags applied on top of the file's."""
+        return replace(self, overrides=self.overrides.merged(cli))
+
+    def with_dirs(self, state_dir: Path, data_dir: Path) -> Config:
+        """A copy whose state and data live elsewhere (the demo, tests)."""
+        return replace(self, runtime=replace(self.runtime, state_dir=state_dir, data_dir=data_dir))
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """$INTERLOCK_CONFIG, else /etc/interlock/orchestration.json, else ./config/..."""
+    env = os.environ if env is None else env
+    if env.get("INTERLOCK_CONFIG"):
+        return Path(env["INTERLOCK_CONFIG"])
+    for path in DEFAULT_PATHS:
+        if path.exists():
+            return path
+    return DEFAULT_PATHS[-1]
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The JSON Schema shipped beside the configs (``config/orchestration.schema.json``)."""
+    text = resources.files("interlock.config").joinpath("orchestration.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def shipped_config(name: str) -> Path:
+    """Path of a config shipped with the package (``demo.json``, ``orchestration.json``)."""
+    return Path(str(resources.files("interlock.config").joinpath(name)))
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file, turning every failure into a one-line ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            str(path),
+            [f"file not found: {str(path)!r}; pass --config FILE or set INTERLOCK_CONFIG"],
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"cannot read {str(path)!r}: {exc}"]) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            str(path), [f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"]
+        ) from None
+
+
+def _json_path(parts: Any) -> str:
+    out = "$"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _schema_problems(doc: Any) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema())
+    problems = []
+    for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        where = _json_path(err.absolute_path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = sorted(err.schema.get("properties", {}))
+            unknown = sorted(set(err.instance) - set(allowed))
+            for key in unknown:
+                hint = difflib.get_close_matches(key, allowed, n=1)
+                did_you = f" (did you mean {hint[0]!r}?)" if hint else ""
+                problems.append(
+                    f"{where}: unknown key {key!r}{did_you}; allowed: {', '.join(allowed)}"
+                )
+        else:
+            problems.append(f"{where}: {err.message}")
+    return problems
+
+
+def parse_config(doc: Any, source: str, env: Mapping[str, str] | None = None) -> Config:
+    """Validate a parsed document and build a :class:`Config`, or raise ConfigError.
+
+    Schema problems and the checks that need the whole picture (dependencies,
+    cycles, groups, timeouts) are reported together in one error.
+    """
+    problems = _schema_problems(doc)
+    try:
+        config = _build(doc, source, env)
+    except ConfigError as exc:
+        extra = [p for p in exc.problems if p not in problems]
+        raise ConfigError(source, problems + extra) from None
+    except (TypeError, AttributeError, KeyError, ValueError):
+        # The document's shape is wrong; the schema problems already say how.
+        if not problems:
+            raise
+        raise ConfigError(source, problems) from None
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
+    if not isinstance(doc, dict) or not isinstance(doc.get("components"), dict):
+        raise ConfigError(source, [])
+    base = Path(source).resolve().parent if source and not source.startswith("<") else Path.cwd()
+    # Parts of the wrong type were reported by the schema; read them as empty so the
+    # checks below still find every other problem.
+    rt = _obj(doc.get("runtime_settings"))
+    problems = []
+    try:
+        tz = ZoneInfo(rt.get("timezone", "Australia/Melbourne"))
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            f"$.runtime_settings.timezone: {rt.get('timezone')!r} is not a known IANA time zone; "
+            "use a name like 'Australia/Melbourne'"
+        )
+        tz = ZoneInfo("UTC")
+    runtime = Runtime(
+        max_concurrent=rt.get("max_concurrent_components", 4),
+        global_timeout_s=rt.get("global_timeout_minutes", 120) * 60.0,
+        default_timeout_s=rt.get("default_component_timeout_minutes", 30) * 60.0,
+        timezone=tz,
+        state_dir=base / rt.get("state_dir", "/var/lib/interlock"),
+        data_dir=base / rt.get("data_dir", "/var/lib/interlock/data"),
+        retry_backoff_s=rt.get("retry_backoff_seconds", 2),
+        retry_backoff_max_s=rt.get("retry_backoff_max_seconds", 300),
+        history_retention_days=rt.get("history_retention_days", 90),
+    )
+    if runtime.default_timeout_s > runtime.global_timeout_s:
+        problems.append(
+            "$.runtime_settings.default_component_timeout_minutes: "
+            f"{runtime.default_timeout_s / 60:g} is above global_timeout_minutes "
+            f"{runtime.global_timeout_s / 60:g}; lower it or raise the global timeout"
+        )
+
+    raw_components: dict[str, Any] = {
+        n: _obj(r) | {"dependencies": _strings(_obj(r).get("dependencies"))}
+        for n, r in doc["components"].items()
+    }
+    names = list(raw_components)
+    groups_raw = {
+        g: _strings(m)
+        for g, m in _obj(_obj(doc.get("dependency_management")).get("parallel_groups")).items()
+    }
+    for group, members in groups_raw.items():
+        for member in members:
+            if member not in raw_components:
+                problems.append(
+                    f"$.dependency_management.parallel_groups.{group}: unknown component "
+                    f"{member!r}; known: {', '.join(names)}"
+                )
+    member_of = graph.groups_by_component(groups_raw)
+    for name, gs in member_of.items():
+        if len(gs) > 1:
+            problems.append(
+                f"$.dependency_management.parallel_groups: component {name!r} is in more than "
+                f"one group ({', '.join(sorted(gs))}); put it in exactly one"
+            )
+
+    specs: dict[str, ComponentSpec] = {}
+    for name, raw in raw_components.items():
+        where = f"$.components.{name}"
+        for dep in raw.get("dependencies", []):
+            if dep not in raw_components:
+                hint = difflib.get_close_matches(dep, names, n=1)
+                did_you = f" (did you mean {hint[0]!r}?)" if hint else ""
+                problems.append(
+                    f"{where}.dependencies: component {name!r} depends on unknown component "
+                    f"{dep!r}{did_you}; known: {', '.join(names)}"
+                )
+            elif dep == name:
+                problems.append(f"{where}.dependencies: component {name!r} depends on itself")
+        if not isinstance(raw, dict) or "frequency" not in raw:
+            continue  # the schema problems already say what is missing
+        try:
+            frequency = parse_frequency(raw["frequency"])
+        except ValueError as exc:
+            problems.append(f"{where}.frequency: {exc}")
+            continue
+        timeout_s = raw.get("timeout_minutes", runtime.default_timeout_s / 60) * 60.0
+        if timeout_s > runtime.global_timeout_s:
+            problems.append(
+                f"{where}.timeout_minutes: {timeout_s / 60:g} is above the global timeout "
+                f"({runtime.global_timeout_s / 60:g} minutes); lower it or raise "
+                "runtime_settings.global_timeout_minutes"
+            )
+        enabled = raw.get("enabled", True)
+        reason = None if enabled else "disabled in the configuration"
+        class_path = raw.get("class") or component_class_path(name)
+        settings, missing = secrets.resolve(raw.get("settings", {}), env)
+        if class_path is None:
+            problems.append(
+                f"{where}: {name!r} is not a built-in component and has no 'class'; "
+                'set "class": "package.module:ClassName"'
+            )
+        else:
+            try:
+                cls = load_component_class(class_path)
+            except ComponentLoadError as exc:
+                if raw.get("class"):
+                    problems.append(f"{where}.class: {exc}")
+                elif enabled:
+                    enabled, reason = False, str(exc)
+            else:
+                # Resolved values are what the component gets; with a secret missing the
+                # component is disabled anyway, so its placeholders are not judged.
+                if not missing:
+                    problems.extend(_settings_problems(cls, where, settings))
+        if enabled and missing:
+            enabled, reason = False, "missing secret: " + "; ".join(missing)
+        specs[name] = ComponentSpec(
+            name=name,
+            class_path=class_path,
+            enabled=enabled,
+            disabled_reason=reason,
+            frequency=frequency,
+            dependencies=tuple(raw.get("dependencies", [])),
+            provides=tuple(raw.get("provides", [])),
+            timeout_s=timeout_s,
+            retries=raw.get("retries", 2),
+            skip_when_upstream_unchanged=raw.get("skip_when_upstream_unchanged", True),
+            settings=settings,
+            groups=member_of.get(name, frozenset()),
+        )
+
+    # Self-dependencies were reported above; leave them out of the cycle search.
+    deps = {
+        n: [d for d in r.get("dependencies", []) if d in raw_components and d != n]
+        for n, r in raw_components.items()
+    }
+    cycle = graph.find_cycle(deps)
+    if cycle:
+        problems.append(f"$.components: dependency cycle: {' -> '.join(cycle)}")
+    problems.extend(dashboard_settings.problems(doc.get("performance_monitoring")))
+    monitoring = _monitoring(_obj(doc.get("performance_monitoring")), env, names, problems)
+    if problems:
+        raise ConfigError(source, problems)
+    ordered = {name: specs[name] for name in graph.topological_order(deps)}
+    return Config(
+        source=source,
+        components=ordered,
+        runtime=runtime,
+        parallel_groups={g: frozenset(m) for g, m in groups_raw.items()},
+        overrides=Overrides(**doc.get("override_settings", {})),
+        change_detection=doc.get("change_detection", {}),
+        data_quality=doc.get("data_quality", {}),
+        quota=doc.get("quota_management", {}),
+        monitoring=monitoring,
+    )
+
+
+def _monitoring(
+    section: dict[str, Any], env: Mapping[str, str] | None, names: list[str], problems: list[str]
+) -> dict[str, Any]:
+    """``performance_monitoring`` with alerting secrets resolved.
+
+    A channel whose secret is missing is disabled with the reason (the daemon still
+    starts); thresholds for unknown components are reported.
+    """
+    for name in _obj(section.get("component_thresholds")):
+        if name not in names:
+            hint = difflib.get_close_matches(name, names, n=1)
+            did_you = f" (did you mean {hint[0]!r}?)" if hint else ""
+            problems.append(
+                f"$.performance_monitoring.component_thresholds: unknown component "
+                f"{name!r}{did_you}; known: {', '.join(names)}"
+            )
+    alerting = _obj(section.get("alerting"))
+    if not alerting:
+        return section
+    resolved = dict(alerting)
+    for channel in ("email", "slack"):
+        raw = alerting.get(channel)
+        if not isinstance(raw, dict):
+            continue
+        key = "password" if channel == "email" else "webhook_url"
+        if isinstance(raw.get(key), str) and not re.fullmatch(r"\$\{[^}]+\}", raw[key]):
+            # Never echo it: it is probably the secret itself.
+            problems.append(
+                f"$.performance_monitoring.alerting.{channel}.{key}: must be a placeholder such "
+                f"as '${{credential:{channel}_{key}}}' or '${{ENV_VAR}}', not the secret itself"
+            )
+            continue
+        value, missing = secrets.resolve(raw, env)
+        if missing and value.get("enabled", True):
+            reason = "missing secret: " + "; ".join(missing)
+            value = {**raw, "enabled": False, "disabled_reason": reason}
+        resolved[channel] = value
+    return {**section, "alerting": resolved}
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _settings_problems(cls: type, where: str, settings: Any) -> list[str]:
+    """Validate a component's own settings against its class's ``settings_schema``."""
+    own = getattr(cls, "settings_schema", None)
+    if not own:
+        return []
+    validator = jsonschema.Draft202012Validator(own)
+    known = secrets.known_secrets()
+    out = []
+    for err in validator.iter_errors(settings):
+        path = _json_path(err.absolute_path)[1:]
+        message = err.message
+        for secret in known:  # a resolved secret must not reach the terminal
+            message = message.replace(secret, "***")
+        out.append(f"{where}.settings{path}: {message}")
+    return out
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read, validate and resolve a configuration file."""
+    return parse_config(read_json(path), str(path), env)

@@ -1,0 +1,327 @@
+"""The CLI's admin subcommands: status, trigger, pause, resume, cancel, reload, watch.
+
+They talk to a running daemon over its admin socket (``--socket``, else the
+config's ``runtime_settings.admin_socket``, else the default); ``plan``,
+``history`` and ``status`` use the socket when a daemon serves the config's state
+and read the state database otherwise. Tables for people, JSON with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from interlock.cli.adminclient import AdminClient, resolve_socket
+from interlock.config.loader import Config, default_config_path
+from interlock.errors import AdminError, AdminRequestError, DaemonNotListeningError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_DAEMON = 0, 1, 2, 3
+#: Refusals that mean the request itself was wrong (exit 2, like other usage errors).
+_USAGE_CODES = frozenset({"unknown_component", "invalid_argument", "unknown_command"})
+RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+
+PrintTable = Callable[[Sequence[Sequence[Any]], Sequence[str]], None]
+
+
+def add_socket_option(p: argparse.ArgumentParser) -> None:
+    """``--socket PATH`` for a subcommand that may talk to the daemon."""
+    p.add_argument(
+        "--socket",
+        type=Path,
+        default=None,
+        help="the daemon's admin socket (default: the config's runtime_settings.admin_socket, "
+        "else $RUNTIME_DIRECTORY/admin.sock, else /run/interlock/admin.sock)",
+    )
+
+
+def add_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add the admin subcommands to the CLI's subparsers."""
+
+    def parser(name: str, text: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text)
+        common(p)
+        add_socket_option(p)
+        p.add_argument("--json", action="store_true", help="print the daemon's JSON")
+        p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a reply")
+        return p
+
+    p = parser("status", "the daemon and each component: state, last outcome, next due, quota")
+    p = parser("trigger", "start a run of a component now (in a running daemon)")
+    p.add_argument("component", metavar="COMPONENT")
+    p.add_argument("--with-deps", action="store_true", help="also run what it depends on")
+    p.add_argument("--force", action="store_true", help="run it even if paused or unchanged")
+    p = parser("pause", "keep a component out of scheduled runs (survives restarts)")
+    p.add_argument("component", metavar="COMPONENT")
+    p = parser("resume", "schedule a paused component again")
+    p.add_argument("component", metavar="COMPONENT")
+    p = parser("cancel", "cancel a running component, or a whole run by its run id")
+    p.add_argument("target", metavar="COMPONENT|RUN_ID")
+    parser("reload", "make the daemon load its config file again (like SIGHUP)")
+    p = parser("watch", "print the daemon's events as they happen, until interrupted")
+    p.add_argument("--events", default=None, help="comma-separated event names to show")
+
+
+def client_for(args: argparse.Namespace) -> AdminClient:
+    """The client for the socket these arguments name."""
+    config_path = getattr(args, "config", None) or default_config_path()
+    path = resolve_socket(getattr(args, "socket", None), config_path)
+    return AdminClient(path, timeout_s=getattr(args, "timeout", 30.0))
+
+
+def daemon_serving(args: argparse.Namespace, config: Config) -> AdminClient | None:
+    """A client when a daemon serves ``config``'s state (or ``--socket`` was given), else None."""
+    from interlock.service.app import StateLock
+
+    client = client_for(args)
+    if getattr(args, "socket", None) is not None:
+        return client  # asked for explicitly: a missing daemon is an error, not a fallback
+    try:
+        live = StateLock(config.runtime.state_dir).held_elsewhere()
+    except OSError:
+        live = True  # the lock is not readable by this user; the socket will tell
+    return client if live and client.listening() else None
+
+
+def fail(exc: AdminError, args: argparse.Namespace) -> int:
+    """Report a failed admin call; its exit code."""
+    if isinstance(exc, DaemonNotListeningError):
+        print(f"interlock: {exc}", file=sys.stderr)
+        return EXIT_NO_DAEMON
+    if isinstance(exc, AdminRequestError):
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "error": {"code": exc.code, "message": str(exc)}}))
+        print(f"interlock: {exc}", file=sys.stderr)
+        return EXIT_USAGE if exc.code in _USAGE_CODES else EXIT_FAILED
+    print(f"interlock: {exc}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def call(args: argparse.Namespace, command: str, **request: Any) -> tuple[int, Any]:
+    """Send one request; (exit code, result). The failure is already reported."""
+    try:
+        return EXIT_OK, client_for(args).request(command, **request)
+    except AdminError as exc:
+        return fail(exc, args), None
+
+
+def _short(value: str | None) -> str:
+    return (value or "")[:19].replace("T", " ")
+
+
+def print_status(result: dict[str, Any], table: PrintTable) -> None:
+    """The status response for people."""
+    d = result.get("daemon") or {}
+    if d:
+        print(
+            f"interlock pid {d['pid']} {d['state']} since {_short(d['started_at'])}: {d['summary']}"
+        )
+        print(f"config {d['config']}  socket {d['socket']}")
+    else:
+        print("no daemon is running; showing the state database")
+    rows = [
+        (
+            c["component"],
+            c["state"],
+            c["last_status"] or "never run",
+            (c["last_reason"] or c["last_error"] or "")[:50],
+            _short(c["last_finished_at"] or c["last_started_at"]),
+            _short(c["next_due"]) or (c["disabled_reason"] or "")[:40],
+        )
+        for c in result["components"]
+    ]
+    print()
+    table(rows, ["component", "state", "last", "reason", "last run", "next due"])
+    quota = result.get("quota")
+    if quota:
+        from interlock.service.status import quota_lines
+
+        quota_lines(quota, table)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``interlock status``: from the daemon, else from the state database."""
+    from interlock.cli.main import _load, _print_table
+
+    if args.socket is not None:  # the daemon's view; no need for the config to load here
+        client: AdminClient | None = client_for(args)
+    else:
+        config = _load(args)
+        client = daemon_serving(args, config)
+    if client is None:
+        result = offline_status(config)
+    else:
+        try:
+            result = client.request("status")
+        except AdminError as exc:
+            return fail(exc, args)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print_status(result, _print_table)
+    return EXIT_OK
+
+
+def reply(args: argparse.Namespace, code: int, result: Any, text: Callable[[Any], str]) -> int:
+    """Print a successful admin reply: the daemon's JSON with --json, else ``text(result)``."""
+    if code == EXIT_OK:
+        print(json.dumps(result, indent=2) if args.json else text(result))
+    return code
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    code, result = call(
+        args, "trigger", component=args.component, with_deps=args.with_deps, force=args.force
+    )
+    return reply(
+        args, code, result, lambda r: f"started run {r['run_id']}: {', '.join(r['components'])}"
+    )
+
+
+def _pause(args: argparse.Namespace, command: str) -> int:
+    code, result = call(args, command, component=args.component)
+    verb = "paused" if command == "pause" else "resumed"
+
+    def text(r: Any) -> str:
+        note = "" if r["changed"] else f" (it was already {verb})"
+        return f"{verb} {args.component}{note}; paused now: {', '.join(r['paused']) or 'none'}"
+
+    return reply(args, code, result, text)
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    return _pause(args, "pause")
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    return _pause(args, "resume")
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    if RUN_ID.match(args.target):
+        code, result = call(args, "cancel", run_id=args.target)
+    else:
+        code, result = call(args, "cancel", component=args.target)
+    return reply(
+        args, code, result, lambda r: f"cancelling {args.target}; it will be recorded as cancelled"
+    )
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    code, result = call(args, "reload")
+    return reply(
+        args, code, result, lambda r: f"reloaded {r['source']}: {len(r['components'])} components"
+    )
+
+
+def _event_line(e: dict[str, Any]) -> str:
+    parts = [_short(e.get("at"))[11:], e.get("event", "?")]
+    for key in ("component", "run_id", "status", "reason", "detail", "error"):
+        if e.get(key):
+            parts.append(f"{key}={e[key]}")
+    return "  ".join(str(p) for p in parts)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    events = [e.strip() for e in args.events.split(",") if e.strip()] if args.events else None
+    try:
+        for event in client_for(args).watch(events):
+            print(json.dumps(event) if args.json else _event_line(event), flush=True)
+    except AdminError as exc:
+        return fail(exc, args)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    print("interlock: the daemon closed the stream (it is stopping)", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "status": cmd_status,
+    "trigger": cmd_trigger,
+    "pause": cmd_pause,
+    "resume": cmd_resume,
+    "cancel": cmd_cancel,
+    "reload": cmd_reload,
+    "watch": cmd_watch,
+}
+
+
+def offline_status(config: Config) -> dict[str, Any]:
+    """``status`` without a daemon: the state database read-only, the plan computed here."""
+    import asyncio
+    import sqlite3
+
+    from interlock.core.scheduler import Scheduler
+    from interlock.events import EventBus
+    from interlock.service.app import PAUSED_KEY, STATE_DB, StateLock
+    from interlock.store.sqlite import SqliteStateStore
+
+    db = config.runtime.state_dir / STATE_DB
+    try:
+        live = StateLock(config.runtime.state_dir).held_elsewhere()
+    except OSError:
+        live = True
+    paused: list[str] = []
+    reasons: dict[str, tuple[str, str | None]] = {}
+    if db.exists():
+        mode = "mode=ro" if live else "mode=ro&immutable=1"
+        conn = sqlite3.connect(f"file:{db}?{mode}", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key=?", (PAUSED_KEY,)).fetchone()
+            paused = json.loads(row[0]) if row else []
+            for name, status, reason in conn.execute(
+                "SELECT component, status, reason FROM component_runs c WHERE rowid = "
+                "(SELECT rowid FROM component_runs WHERE component=c.component "
+                "ORDER BY started_at DESC, rowid DESC LIMIT 1)"
+            ):
+                reasons[name] = (status, reason)
+        finally:
+            conn.close()
+
+    async def plan() -> tuple[Any, Any]:
+        states = await SqliteStateStore.read_states(db, live=live)
+        scheduler = Scheduler(config, EventBus(), states)
+        scheduler.paused.update(n for n in paused if n in config.components)
+        return scheduler.plan(), scheduler.states
+
+    decisions, states = asyncio.run(plan())
+    tz = config.runtime.timezone
+
+    def iso(v: Any) -> str | None:
+        return v.astimezone(tz).isoformat() if v is not None else None
+
+    components = []
+    for d in decisions:
+        spec, st = config.components[d.component], states[d.component]
+        last_status, last_reason = reasons.get(d.component, (st.last_status, None))
+        state = "disabled" if not spec.enabled else "paused" if d.component in paused else "idle"
+        components.append(
+            {
+                "component": d.component,
+                "state": state,
+                "run_id": None,
+                "enabled": spec.enabled,
+                "disabled_reason": spec.disabled_reason,
+                "paused": d.component in paused,
+                "frequency": spec.frequency.text,
+                "last_status": last_status,
+                "last_reason": last_reason,
+                "last_error": st.last_error,
+                "last_started_at": iso(st.last_started_at),
+                "last_finished_at": iso(st.last_finished_at),
+                "last_success_at": iso(st.last_success_at),
+                "records": st.records,
+                "next_due": iso(d.next_due) if spec.enabled else None,
+                "decision": d.detail,
+            }
+        )
+    from datetime import UTC, datetime
+
+    from interlock.service.status import offline_quota
+
+    quota = offline_quota(config, db, datetime.now(UTC), live=live)
+    return {"daemon": None, "components": components, "quota": quota}

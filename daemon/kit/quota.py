@@ -1,0 +1,440 @@
+"""The API quota: a daily call budget and a rate limit per endpoint family.
+
+The decisions (tokens available, when the next call may go, when the day resets,
+which warning thresholds a call crosses) are pure functions of time and state.
+:class:`QuotaGuard` applies them: callers ``await guard.acquire(endpoint)`` and
+wait for a token; the day's counters live in the state store across restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from interlock import events as ev
+from interlock.errors import QuotaExhaustedError
+from interlock.events import utcnow
+from interlock.store.abc import StateStore
+
+log = structlog.get_logger("interlock.quota")
+
+META_KEY = "quota"
+DEFAULT_DAILY_LIMIT = 1000
+DEFAULT_THRESHOLDS = (80.0, 95.0)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``calls`` calls in any window of ``per_seconds`` seconds."""
+
+    calls: int = 24
+    per_seconds: float = 60.0
+
+
+# --- the rate: a token bucket whose tokens come back per_seconds after being spent --
+
+
+def _recent(spent: Sequence[float], now: float, rate: RateLimit) -> tuple[float, ...]:
+    # A token spent at t is back at t + per_seconds; reservations (t > now) stay.
+    return tuple(t for t in spent if t > now - rate.per_seconds)
+
+
+def tokens_available(
+    spent: Sequence[float], now: float, rate: RateLimit, blocked_until: float = 0.0
+) -> int:
+    """How many calls may start at ``now`` without waiting."""
+    if now < blocked_until:
+        return 0
+    recent = _recent(spent, now, rate)
+    if recent and recent[-1] > now:
+        return 0  # callers are already queued for later tokens
+    return max(0, rate.calls - len(recent))
+
+
+def reserve(
+    spent: Sequence[float], now: float, rate: RateLimit, blocked_until: float = 0.0
+) -> tuple[tuple[float, ...], float]:
+    """Take the next token: the new spend times and when the caller may call.
+
+    Callers are served in order. Because a token returns exactly ``per_seconds``
+    after it was spent, no window of ``per_seconds`` ever holds more than
+    ``calls`` calls, bursts included.
+    """
+    recent = _recent(spent, now, rate)
+    at = max(now, blocked_until)
+    if recent:
+        at = max(at, recent[-1])
+    if len(recent) >= rate.calls:
+        at = max(at, recent[-rate.calls] + rate.per_seconds)
+    return (*recent, at), at
+
+
+def give_back(spent: Sequence[float], at: float) -> tuple[float, ...]:
+    """The spend times without the reservation at ``at`` (its caller gave up waiting)."""
+    out = list(spent)
+    if at in out:
+        out.remove(at)
+    return tuple(out)
+
+
+# --- the day -----------------------------------------------------------------------
+
+
+def next_reset(now: datetime, tz: ZoneInfo) -> datetime:
+    """The next local midnight after ``now`` in ``tz``, in UTC (DST-aware).
+
+    Where midnight does not exist (a DST gap at 00:00) the day starts at the first
+    instant that does; where it happens twice, at the first of them.
+    """
+    day = now.astimezone(tz).date()
+    for ahead in (1, 2):
+        local = datetime.combine(day + timedelta(days=ahead), time(0), tzinfo=tz)
+        # Normalising through UTC resolves a non-existent wall time to the real instant.
+        candidate = local.astimezone(UTC)
+        if candidate > now:
+            return candidate
+    raise AssertionError("unreachable: two days ahead is always after now")
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    """The calls made in the current quota day, which ends at ``reset_at``."""
+
+    day: str
+    reset_at: datetime
+    used: int = 0
+    by_endpoint: Mapping[str, int] = field(default_factory=dict)
+    refused: Mapping[str, int] = field(default_factory=dict)
+    warned: tuple[float, ...] = ()
+
+
+def roll(usage: DailyUsage | None, now: datetime, tz: ZoneInfo) -> DailyUsage:
+    """``usage``, or a fresh day when there is none or its reset time has passed."""
+    if usage is not None and now < usage.reset_at:
+        return usage
+    return DailyUsage(day=now.astimezone(tz).date().isoformat(), reset_at=next_reset(now, tz))
+
+
+def admits(usage: DailyUsage, limit: int, *, priority: bool) -> bool:
+    """Whether one more call fits the daily budget (priority endpoints always do)."""
+    return priority or usage.used < limit
+
+
+def count(usage: DailyUsage, endpoint: str, calls: int = 1) -> DailyUsage:
+    """``usage`` with ``calls`` more calls to ``endpoint``."""
+    by = dict(usage.by_endpoint)
+    by[endpoint] = by.get(endpoint, 0) + calls
+    return replace(usage, used=usage.used + calls, by_endpoint=by)
+
+
+def refuse(usage: DailyUsage, endpoint: str) -> DailyUsage:
+    """``usage`` with one more call to ``endpoint`` refused for the budget."""
+    refused = dict(usage.refused)
+    refused[endpoint] = refused.get(endpoint, 0) + 1
+    return replace(usage, refused=refused)
+
+
+def crossed(
+    used: int, limit: int, thresholds: Sequence[float], warned: Sequence[float]
+) -> tuple[float, ...]:
+    """The warning thresholds (percent) reached at ``used`` and not yet announced."""
+    percent = 100.0 * used / limit
+    return tuple(t for t in sorted(thresholds) if percent >= t and t not in warned)
+
+
+# --- persistence ---------------------------------------------------------------------
+
+
+def usage_to_json(usage: DailyUsage) -> dict[str, Any]:
+    return {
+        "day": usage.day,
+        "reset_at": usage.reset_at.isoformat(),
+        "used": usage.used,
+        "by_endpoint": dict(usage.by_endpoint),
+        "refused": dict(usage.refused),
+        "warned": list(usage.warned),
+    }
+
+
+def usage_from_json(doc: Any) -> DailyUsage | None:
+    """A stored day, or None when the stored value is missing or unreadable."""
+    if not isinstance(doc, dict):
+        return None
+    try:
+        return DailyUsage(
+            day=str(doc["day"]),
+            reset_at=datetime.fromisoformat(doc["reset_at"]),
+            used=int(doc.get("used", 0)),
+            by_endpoint={str(k): int(v) for k, v in dict(doc.get("by_endpoint", {})).items()},
+            refused={str(k): int(v) for k, v in dict(doc.get("refused", {})).items()},
+            warned=tuple(float(t) for t in doc.get("warned", [])),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """``quota_management`` from the config, with its defaults filled in."""
+
+    enabled: bool = True
+    daily_limit: int = DEFAULT_DAILY_LIMIT
+    priority: frozenset[str] = frozenset()
+    rate: RateLimit = RateLimit()
+    family_rates: Mapping[str, RateLimit] = field(default_factory=dict)
+    thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
+    retry_after_quota: bool = True
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> QuotaSettings:
+        def rate_of(doc: Mapping[str, Any], base: RateLimit) -> RateLimit:
+            return RateLimit(
+                int(doc.get("calls", base.calls)), float(doc.get("per_seconds", base.per_seconds))
+            )
+
+        rate = rate_of(section.get("rate_limit", {}), RateLimit())
+        return cls(
+            enabled=bool(section.get("enabled", True)),
+            daily_limit=int(section.get("daily_limit", DEFAULT_DAILY_LIMIT)),
+            priority=frozenset(section.get("priority_endpoints", ())),
+            rate=rate,
+            family_rates={
+                k: rate_of(v, rate) for k, v in dict(section.get("family_rate_limits", {})).items()
+            },
+            thresholds=tuple(
+                float(t) for t in section.get("warning_thresholds_percent", DEFAULT_THRESHOLDS)
+            ),
+            retry_after_quota=bool(section.get("retry_after_quota", True)),
+        )
+
+    def rate_for(self, family: str) -> RateLimit:
+        return self.family_rates.get(family, self.rate)
+
+
+def describe(
+    settings: QuotaSettings,
+    usage: DailyUsage | None,
+    spent: Mapping[str, Sequence[float]],
+    now: datetime,
+    tz: ZoneInfo,
+) -> dict[str, Any]:
+    """What ``status`` shows about the quota at ``now`` (JSON-friendly)."""
+    day = roll(usage, now, tz)
+    endpoints = sorted(set(day.by_endpoint) | set(day.refused) | set(settings.priority))
+    stamp = now.timestamp()
+    return {
+        "enabled": settings.enabled,
+        "day": day.day,
+        "reset_at": day.reset_at.astimezone(tz).isoformat(),
+        "daily_limit": settings.daily_limit,
+        "used": day.used,
+        "left": max(0, settings.daily_limit - day.used),
+        "used_percent": round(100.0 * day.used / settings.daily_limit, 1),
+        "exhausted": day.used >= settings.daily_limit,
+        "warned_at_percent": list(day.warned),
+        "endpoints": {
+            name: {
+                "calls": day.by_endpoint.get(name, 0),
+                "refused": day.refused.get(name, 0),
+                "priority": name in settings.priority,
+            }
+            for name in endpoints
+        },
+        "rate": {
+            family: {
+                "calls": settings.rate_for(family).calls,
+                "per_seconds": settings.rate_for(family).per_seconds,
+                "available": tokens_available(times, stamp, settings.rate_for(family)),
+            }
+            for family, times in sorted(spent.items())
+        },
+    }
+
+
+# --- the guard -------------------------------------------------------------------------
+
+
+async def _sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+class QuotaGuard:
+    """Paces API calls: ``await guard.acquire(endpoint, family=...)`` before each call.
+
+    Waiting for a token happens inside the caller's task, so it counts against the
+    caller's timeout; a caller cancelled while waiting gives its token and its call
+    back. ``clock`` and ``sleep`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        section: Mapping[str, Any],
+        tz: ZoneInfo,
+        store: StateStore | None = None,
+        *,
+        emit: Callable[[ev.Event], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], Awaitable[None]] = _sleep,
+    ) -> None:
+        self.settings = QuotaSettings.from_config(section)
+        self.tz = tz
+        self.store = store
+        self.emit = emit
+        self.clock = clock
+        self.sleep = sleep
+        self.usage: DailyUsage | None = None
+        self.spent: dict[str, tuple[float, ...]] = {}
+        self.blocked: dict[str, float] = {}
+        self._dirty = False
+        self._saver: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Load the day's counters and recent rate tokens from the store."""
+        if self.store is None:
+            return
+        doc = await self.store.get_meta(META_KEY)
+        if isinstance(doc, dict):
+            self.usage = usage_from_json(doc.get("day"))
+            spent = doc.get("spent", {})
+            if isinstance(spent, dict):
+                self.spent = {str(k): tuple(float(t) for t in v) for k, v in spent.items()}
+        self.usage = roll(self.usage, self.clock(), self.tz)
+
+    def today(self) -> DailyUsage:
+        """The current day's usage (rolled over if midnight has passed)."""
+        self.usage = roll(self.usage, self.clock(), self.tz)
+        return self.usage
+
+    def exhausted(self) -> bool:
+        """Whether non-priority calls are refused until the next reset."""
+        return self.settings.enabled and not admits(
+            self.today(), self.settings.daily_limit, priority=False
+        )
+
+    def is_priority(self, endpoint: str) -> bool:
+        return endpoint in self.settings.priority
+
+    async def acquire(self, endpoint: str, *, family: str = "default") -> float:
+        """Wait for a token for one call to ``endpoint``; return the seconds waited.
+
+        Raises :class:`QuotaExhaustedError` at once when the daily budget is spent
+        and ``endpoint`` is not a priority endpoint.
+        """
+        now = self.clock()
+        usage = self.today()
+        if self.settings.enabled and not admits(
+            usage, self.settings.daily_limit, priority=self.is_priority(endpoint)
+        ):
+            self.usage = refuse(usage, endpoint)
+            self._changed()
+            raise QuotaExhaustedError(
+                f"daily API quota of {self.settings.daily_limit} calls is used up "
+                f"({usage.used} calls); endpoint {endpoint!r} is skipped until the reset "
+                f"at {usage.reset_at.astimezone(self.tz).isoformat()} (raise "
+                "quota_management.daily_limit or list it in priority_endpoints)",
+                reset_at=usage.reset_at,
+            )
+        rate = self.settings.rate_for(family)
+        stamp = now.timestamp()
+        at = stamp
+        if self.settings.enabled:
+            spent, at = reserve(
+                self.spent.get(family, ()), stamp, rate, self.blocked.get(family, 0.0)
+            )
+            self.spent[family] = spent
+        self.usage = count(usage, endpoint)
+        self._changed()
+        self._warn_if_crossed()
+        wait = at - stamp
+        if wait > 0:
+            try:
+                await self.sleep(wait)
+            except BaseException:
+                self.spent[family] = give_back(self.spent.get(family, ()), at)
+                if self.usage is not None and self.usage.day == usage.day:
+                    self.usage = count(self.usage, endpoint, -1)
+                self._changed()
+                raise
+        return max(0.0, wait)
+
+    def penalise(self, family: str, seconds: float) -> None:
+        """Hold every token of ``family`` for ``seconds`` (the source answered 429)."""
+        until = self.clock().timestamp() + max(0.0, seconds)
+        self.blocked[family] = max(self.blocked.get(family, 0.0), until)
+        log.warning("quota_rate_penalised", family=family, seconds=round(seconds, 3))
+
+    def describe(self) -> dict[str, Any]:
+        """The quota as ``status`` shows it."""
+        return describe(self.settings, self.usage, self.spent, self.clock(), self.tz)
+
+    def _warn_if_crossed(self) -> None:
+        usage = self.usage
+        assert usage is not None
+        limit = self.settings.daily_limit
+        new = crossed(usage.used, limit, self.settings.thresholds, usage.warned)
+        if not new:
+            return
+        self.usage = replace(usage, warned=(*usage.warned, *new))
+        for threshold in new:
+            if self.emit is None:  # with a bus, its log subscriber logs quota_warning
+                log.warning(
+                    "quota_warning", threshold_percent=threshold, used=usage.used, limit=limit
+                )
+            else:
+                self.emit(
+                    ev.QuotaWarning(
+                        at=self.clock(),
+                        threshold_percent=threshold,
+                        used=usage.used,
+                        limit=limit,
+                        reset_at=usage.reset_at,
+                    )
+                )
+
+    # Saving is coalesced: one write in flight at a time, and another only if
+    # something changed meanwhile, so a burst of calls costs a few writes.
+    def _changed(self) -> None:
+        self._dirty = True
+        if self.store is None or (self._saver is not None and not self._saver.done()):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._saver = loop.create_task(self._save_loop(), name="quota saver")
+
+    async def _save_loop(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            try:
+                await self._write()
+            except Exception as exc:
+                log.error("quota_save_failed", error=repr(exc))
+                return
+
+    async def _write(self) -> None:
+        assert self.store is not None
+        stamp = self.clock().timestamp()
+        spent = {
+            fam: list(_recent(times, stamp, self.settings.rate_for(fam)))
+            for fam, times in self.spent.items()
+        }
+        doc = {"day": usage_to_json(self.today()), "spent": spent}
+        await self.store.set_meta(META_KEY, doc)
+
+    async def flush(self) -> None:
+        """Write what is pending now (before the store closes)."""
+        if self._saver is not None:
+            await asyncio.shield(self._saver)
+        if self._dirty and self.store is not None:
+            self._dirty = False
+            await self._write()
+
+    async def aclose(self) -> None:
+        """Persist the counters. Idempotent."""
+        await self.flush()

@@ -1,0 +1,176 @@
+"""Structured logging: one JSON object per line for journald, or a console view.
+
+Processors are plain functions; the redactor masks every resolved secret and any
+value under a key that names a secret, wherever it appears in an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+from collections.abc import MutableMapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import structlog
+from interlock import events as ev
+from interlock import secrets
+
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+_SECRET_KEYS = re.compile(
+    r"(api_?key|password|passwd|secret|token|devid|webhook|signature)", re.IGNORECASE
+)
+MASK = "***"
+
+# Tracebacks as data, without local variables: a local may hold a secret, and a
+# truncated repr could leak part of one past the redactor.
+_JSON_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
+
+#: The level set by :func:`configure`; hot paths check it before building debug fields.
+current_level = logging.INFO
+_stream: TextIO = sys.stdout
+
+
+def _mask(value: Any, known: frozenset[str]) -> Any:
+    if isinstance(value, str):
+        # Longest first: a secret that extends another must not leave its tail behind.
+        for secret in secrets.longest_first(known):
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, dict):
+        return {
+            k: MASK if _SECRET_KEYS.search(str(k)) and v else _mask(v, known)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_mask(v, known) for v in value]
+    return value
+
+
+_SECRET_KEY_SEEN: dict[str, bool] = {}
+
+
+def _secret_key(key: str) -> bool:
+    found = _SECRET_KEY_SEEN.get(key)
+    if found is None:
+        found = _SECRET_KEY_SEEN[key] = _SECRET_KEYS.search(key) is not None
+    return found
+
+
+def add_timestamp(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """ISO 8601 UTC timestamp, unless the event already carries its own."""
+    if "timestamp" not in event_dict:
+        event_dict["timestamp"] = datetime.now(UTC).isoformat()
+    return event_dict
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Mask secret values (and values of secret-named keys) anywhere in the event."""
+    known = secrets.known_secrets()
+    seen = _SECRET_KEY_SEEN
+    for key, value in event_dict.items():  # values are replaced, keys never added
+        secret_key = seen.get(key)
+        if secret_key is None:
+            secret_key = _secret_key(key)
+        if secret_key and value:
+            event_dict[key] = MASK
+        elif value.__class__ is str:
+            if known:
+                event_dict[key] = _mask(value, known)
+        elif isinstance(value, dict | list | tuple):
+            event_dict[key] = _mask(value, known)
+    return event_dict
+
+
+def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    """Set up structlog for this process: ``fmt`` is json, console, or auto (console on a TTY)."""
+    global current_level
+    current_level = LEVELS[level]
+    stream = stream or sys.stdout
+    if fmt == "auto":
+        fmt = "console" if stream.isatty() else "json"
+    global _stream
+    _stream = stream
+    renderer: Any
+    if fmt == "console":
+        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    else:
+        renderer = structlog.processors.JSONRenderer(sort_keys=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            add_timestamp,
+            _JSON_TRACEBACKS if fmt == "json" else structlog.dev.set_exc_info,
+            redact_secrets,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+_LEVEL_FOR = {
+    "component_failed": "error",
+    "component_timed_out": "error",
+    "component_cancelled": "warning",
+    "component_retrying": "warning",
+    "significant_volume_change": "warning",
+    "component_quarantined": "warning",
+}
+_DROP = frozenset({"at", "inputs", "metrics", "memory"})
+#: Events handled before the subscriber lets the scheduler run again.
+_SLICE = 8
+
+
+def log_subscriber() -> Any:
+    """An event-bus handler that writes every event as one log line.
+
+    Lines go through the configured processors like every other log line (level
+    filter, redaction, rendering), but without a bound logger per call, and a
+    batch is written and flushed with one call instead of one per line.
+    """
+    processors = list(structlog.get_config()["processors"])
+    threshold = current_level
+    stream = _stream
+
+    async def handle(batch: Sequence[ev.Event]) -> None:
+        lines: list[str] = []
+        for i, event in enumerate(batch):
+            if i and i % _SLICE == 0:
+                await asyncio.sleep(0)
+            if isinstance(event, ev.RunFinished) and event.status != "succeeded":
+                level = "error" if event.status in ("failed", "timed_out") else "warning"
+            else:
+                level = _LEVEL_FOR.get(event.name, "info")
+            if LEVELS[level] < threshold:
+                continue
+            fields = event.to_dict(skip=_DROP, drop_none=True)
+            fields["timestamp"] = event.at.isoformat()
+            quality = fields.pop("quality", None)
+            if quality:
+                fields["quality_errors"] = quality.get("error_count")
+            line: Any = fields
+            for processor in processors:
+                line = processor(None, level, line)
+            lines.append(line)
+        if lines:
+            stream.write("\n".join(lines) + "\n")
+            stream.flush()
+
+    return handle

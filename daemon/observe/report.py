@@ -1,0 +1,355 @@
+"""``interlock report``: how components performed over a period, and where their time goes.
+
+Per component: p50/p95 duration and the trend against the previous period of the
+same length, success rate, records/s, API latency, the most frequent errors, and
+plain-sentence insights ("gtfs_schedule spends 81% of its time in load").
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from interlock.observe.monitor import percentile
+from interlock.observe.notify.policy import signature
+
+RAN = frozenset({"succeeded", "unchanged", "failed", "timed_out"})
+OK = frozenset({"succeeded", "unchanged"})
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """``7d``, ``12h``, ``30m``, ``2w`` before ``now``, or an ISO date/time (UTC if naive)."""
+    m = _SPAN.match(text)
+    if m:
+        return now - timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"--since {text!r} is neither a span like '7d', '12h', '30m', '2w' nor an ISO "
+            "date such as '2025-05-01'"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _p(values: Sequence[float], q: float) -> float | None:
+    return round(percentile(values, q), 3) if values else None
+
+
+def component_stats(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The figures of one component's runs (oldest first)."""
+    ran = [r for r in rows if r["status"] in RAN]
+    durations = [float(r["duration_s"]) for r in ran if r["duration_s"] is not None]
+    ok = sum(1 for r in ran if r["status"] in OK)
+    statuses = Counter(r["status"] for r in rows)
+    metrics = [r["metrics"] or {} for r in ran]
+    rates = [float(m["records_per_s"]) for m in metrics if m.get("records_per_s")]
+    api: dict[str, dict[str, float]] = {}
+    phases: dict[str, float] = {}
+    for m in metrics:
+        for endpoint, a in (m.get("api") or {}).items():
+            agg = api.setdefault(endpoint, {"calls": 0, "total_ms": 0.0, "p95_ms": 0.0})
+            agg["calls"] += a.get("calls", 0)
+            agg["total_ms"] += a.get("total_ms", 0.0)
+            agg["p95_ms"] = max(agg["p95_ms"], a.get("p95_ms", 0.0))
+            agg["max_ms"] = max(agg.get("max_ms", 0.0), a.get("max_ms", 0.0))
+        for phase, seconds in (m.get("phases") or {}).items():
+            if isinstance(seconds, int | float):
+                phases[phase] = phases.get(phase, 0.0) + seconds
+    for agg in api.values():
+        agg["mean_ms"] = round(agg["total_ms"] / agg["calls"], 2) if agg["calls"] else 0.0
+    errors: dict[str, dict[str, Any]] = {}
+    for r in ran:
+        if r["status"] not in OK and r["error"]:
+            e = errors.setdefault(signature(r["error"]), {"count": 0})
+            e.update(count=e["count"] + 1, last_seen=r["started_at"], message=r["error"])
+    skipped = Counter(r["reason"] for r in rows if r["status"] == "skipped")
+    peaks = [float(m["peak_rss_mb"]) for m in metrics if m.get("peak_rss_mb")]
+    cpu = sum(float(m.get("cpu_s", 0)) for m in metrics if not m.get("overlapped"))
+    wall_solo = sum(float(m.get("wall_s", 0)) for m in metrics if not m.get("overlapped"))
+    return {
+        "runs": len(ran),
+        "statuses": dict(statuses),
+        "success_rate": round(100.0 * ok / len(ran), 1) if ran else None,
+        "p50_s": _p(durations, 50),
+        "p95_s": _p(durations, 95),
+        "total_s": round(sum(durations), 3),
+        "records_per_s": round(statistics.median(rates), 1) if rates else None,
+        "retries": sum(max(0, int(r["attempts"] or 1) - 1) for r in ran),
+        "peak_rss_mb": max(peaks) if peaks else None,
+        "cpu_share": round(cpu / wall_solo, 2) if wall_solo > 0 else None,
+        "api": api,
+        "phases_s": {k: round(v, 3) for k, v in sorted(phases.items(), key=lambda kv: -kv[1])},
+        "top_errors": sorted(errors.values(), key=lambda e: (-e["count"], e["message"]))[:5],
+        "skipped": dict(skipped),
+    }
+
+
+def insights(name: str, s: Mapping[str, Any], timeout_s: float | None) -> list[str]:
+    """Plain sentences about where a component's time goes and what stands out."""
+    out: list[str] = []
+    total = s["total_s"] or 0.0
+    phases = s["phases_s"]
+    phase_sum = sum(phases.values())
+    if phase_sum > 0:
+        top, seconds = next(iter(phases.items()))
+        out.append(f"{name} spends {100 * seconds / phase_sum:.0f}% of its time in {top}")
+    api_s = sum(a["total_ms"] for a in s["api"].values()) / 1e3
+    if total > 0 and api_s / total >= 0.3:
+        slowest = max(s["api"].items(), key=lambda kv: kv[1]["total_ms"])[0]
+        out.append(
+            f"{name} spends {100 * api_s / total:.0f}% of its time waiting on API calls "
+            f"(mostly {slowest})"
+        )
+    if s["cpu_share"] is not None and s["cpu_share"] >= 0.8 and total >= 1:
+        out.append(f"{name} is CPU-bound ({100 * s['cpu_share']:.0f}% of its wall time on CPU)")
+    if timeout_s and s["p95_s"] and s["p95_s"] >= 0.8 * timeout_s:
+        out.append(
+            f"{name}'s p95 duration ({s['p95_s']:.0f} s) is {100 * s['p95_s'] / timeout_s:.0f}% "
+            "of its timeout: raise timeout_minutes or make it faster"
+        )
+    trend = s.get("trend_percent")
+    if trend is not None and trend >= 50 and (s["p50_s"] or 0) >= 1:
+        out.append(f"{name} got slower: p50 up {trend:.0f}% on the previous period")
+    if s["runs"] and s["retries"] >= max(2, s["runs"] // 4):
+        out.append(f"{name} needed {s['retries']} retries in {s['runs']} runs")
+    if s["top_errors"]:
+        e = s["top_errors"][0]
+        out.append(f"{name}'s most frequent error ({e['count']}x): {e['message'][:120]}")
+    for reason, n in s["skipped"].items():
+        if reason in ("upstream_failed", "quota_exhausted"):
+            out.append(f"{name} was skipped {n}x as {reason}")
+    return out
+
+
+def build(
+    rows: Sequence[Mapping[str, Any]],
+    previous: Sequence[Mapping[str, Any]],
+    *,
+    since: datetime,
+    until: datetime,
+    timeouts: Mapping[str, float] | None = None,
+    quota: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The whole report as JSON-friendly data."""
+    by: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        by.setdefault(r["component"], []).append(r)
+    prev_by: dict[str, list[Mapping[str, Any]]] = {}
+    for r in previous:
+        prev_by.setdefault(r["component"], []).append(r)
+    components: dict[str, Any] = {}
+    notes: list[str] = []
+    for name in sorted(by):
+        s = component_stats(by[name])
+        before = component_stats(prev_by.get(name, []))
+        s["previous_p50_s"] = before["p50_s"]
+        s["trend_percent"] = (
+            round(100.0 * (s["p50_s"] - before["p50_s"]) / before["p50_s"], 1)
+            if s["p50_s"] is not None and before["p50_s"]
+            else None
+        )
+        s["insights"] = insights(name, s, (timeouts or {}).get(name))
+        components[name] = s
+    grand = sum(s["total_s"] for s in components.values())
+    if grand > 0 and len(components) > 1:
+        top = max(components, key=lambda n: components[n]["total_s"])
+        share = components[top]["total_s"] / grand
+        if share >= 0.5:
+            notes.append(f"{top} takes {100 * share:.0f}% of all component time")
+    return {
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "components": components,
+        "insights": notes + [i for s in components.values() for i in s["insights"]],
+        "quota": dict(quota) if quota else None,
+    }
+
+
+def _fmt_s(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}s" if value < 60 else f"{value / 60:.1f}m"
+
+
+def render(report: Mapping[str, Any]) -> tuple[list[tuple[Any, ...]], list[str], list[str]]:
+    """Table rows, headers, and the lines printed below the table."""
+    rows = []
+    for name, s in report["components"].items():
+        trend = s["trend_percent"]
+        api = s["api"]
+        worst = max((a["p95_ms"] for a in api.values()), default=None)
+        rows.append(
+            (
+                name,
+                s["runs"],
+                "-" if s["success_rate"] is None else f"{s['success_rate']:g}%",
+                _fmt_s(s["p50_s"]),
+                _fmt_s(s["p95_s"]),
+                "-" if trend is None else f"{trend:+.0f}%",
+                "-" if s["records_per_s"] is None else f"{s['records_per_s']:g}",
+                "-" if worst is None else f"{worst:.0f}ms",
+                "-" if s["peak_rss_mb"] is None else f"{s['peak_rss_mb']:.0f}MB",
+            )
+        )
+    headers = [
+        "component",
+        "runs",
+        "success",
+        "p50",
+        "p95",
+        "trend",
+        "rec/s",
+        "api p95",
+        "peak mem",
+    ]
+    lines: list[str] = []
+    errors = [(n, e) for n, s in report["components"].items() for e in s["top_errors"]]
+    if errors:
+        lines += ["", "Top errors:"]
+        for name, e in sorted(errors, key=lambda x: -x[1]["count"])[:10]:
+            lines.append(
+                f"  {e['count']:>4}x  {name}: {e['message'][:100]}  (last {e['last_seen']})"
+            )
+    quota = report.get("quota")
+    if quota:
+        lines += ["", f"Quota today: {quota.get('used')} of {quota.get('daily_limit')} calls used"]
+    if report["insights"]:
+        lines += ["", "Insights:"] + [f"  - {i}" for i in report["insights"]]
+    return rows, headers, lines
+
+
+async def collect(
+    db: Path,
+    *,
+    since: datetime,
+    until: datetime,
+    component: str | None = None,
+    timeouts: Mapping[str, float] | None = None,
+    daily_limit: int | None = None,
+) -> dict[str, Any]:
+    """Read the state database at ``db`` and build the report (empty if there is none)."""
+    from interlock.store.sqlite import SqliteStateStore
+
+    if not db.exists():  # noqa: ASYNC240 - one stat before opening
+        return build([], [], since=since, until=until)
+    async with SqliteStateStore(db) as store:
+        return await collect_from(
+            store,
+            since=since,
+            until=until,
+            component=component,
+            timeouts=timeouts,
+            daily_limit=daily_limit,
+        )
+
+
+async def collect_from(
+    store: Any,
+    *,
+    since: datetime,
+    until: datetime,
+    component: str | None = None,
+    timeouts: Mapping[str, float] | None = None,
+    daily_limit: int | None = None,
+) -> dict[str, Any]:
+    """Build the report from an open state store (the daemon's own, for the admin socket)."""
+    since, until = since.astimezone(UTC), until.astimezone(UTC)
+    rows = await store.runs_between(since, until, component=component)
+    previous = await store.runs_between(since - (until - since), since, component=component)
+    stored = await store.get_meta("quota")
+    quota = None
+    if isinstance(stored, dict) and isinstance(stored.get("day"), dict):
+        day = stored["day"]
+        quota = {
+            "day": day.get("day"),
+            "used": day.get("used"),
+            "daily_limit": daily_limit,
+            "by_endpoint": day.get("by_endpoint"),
+            "refused": day.get("refused"),
+        }
+    return build(rows, previous, since=since, until=until, timeouts=timeouts, quota=quota)
+
+
+# --- the command line ----------------------------------------------------------------
+
+
+def add_parser(sub: Any, common: Any) -> None:
+    """Add ``interlock report`` to the CLI's subparsers (``common`` adds --config etc.)."""
+    p = sub.add_parser("report", help="performance over a period: durations, trends, errors")
+    common(p)
+    p.add_argument("--since", default="7d", help="span back from now (7d, 12h, 30m, 2w) or a date")
+    p.add_argument("--component", default=None, help="only this component")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--state-dir", type=Path, default=None, help="read this state directory")
+    p.add_argument(
+        "--socket",
+        type=Path,
+        default=None,
+        help="ask the daemon on this admin socket (default: the daemon serving the config's "
+        "state directory, if one is; else the state database is read directly)",
+    )
+
+
+def cmd_report(args: Any) -> int:
+    """``interlock report``: exit 0, or 2 for a bad --since or component."""
+    import asyncio
+    import json
+    import sys
+
+    from interlock.cli import admin as cliadmin
+    from interlock.cli import main as cli
+    from interlock.errors import AdminError
+    from interlock.service.app import STATE_DB
+
+    config = cli._load(args) if args.state_dir is None or args.config else None
+    state_dir = args.state_dir or (config.runtime.state_dir if config else Path("."))
+    now = datetime.now(UTC)
+    try:
+        since = parse_since(args.since, now)
+    except ValueError as exc:
+        print(f"interlock: {exc}", file=sys.stderr)
+        return cli.EXIT_CONFIG
+    if config is not None and args.component and args.component not in config.components:
+        known = ", ".join(config.components)
+        print(f"interlock: unknown component {args.component!r}; known: {known}", file=sys.stderr)
+        return cli.EXIT_CONFIG
+    timeouts = {n: s.timeout_s for n, s in config.components.items()} if config else None
+    limit = int(config.quota.get("daily_limit", 1000)) if config else None
+    client = cliadmin.daemon_serving(args, config) if config is not None else None
+    if client is not None:
+        try:
+            report = client.request("report", since=args.since, component=args.component)
+        except AdminError as exc:
+            return cliadmin.fail(exc, args)
+    else:
+        report = asyncio.run(
+            collect(
+                state_dir / STATE_DB,
+                since=since,
+                until=now,
+                component=args.component,
+                timeouts=timeouts,
+                daily_limit=limit,
+            )
+        )
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return cli.EXIT_OK
+    tz = config.runtime.timezone if config else UTC
+    print(f"Report {since.astimezone(tz):%Y-%m-%d %H:%M} to {now.astimezone(tz):%Y-%m-%d %H:%M}")
+    if not report["components"]:
+        print("no component runs in this period")
+        return cli.EXIT_OK
+    rows, headers, lines = render(report)
+    cli._print_table(rows, headers)
+    for line in lines:
+        print(line)
+    return cli.EXIT_OK

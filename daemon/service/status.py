@@ -1,0 +1,120 @@
+"""What ``interlock status`` shows about the API quota and realtime feeds, from any state.
+
+The same shapes come from a live :class:`~daemon.quota.QuotaGuard` (``describe()``)
+and from the state database of a stopped daemon (:func:`offline_quota`), so the
+admin socket and the offline CLI print one format (:func:`quota_lines`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from interlock.config.loader import Config
+from interlock.kit.quota import META_KEY, QuotaGuard, QuotaSettings, describe, usage_from_json
+from interlock.store.abc import StateStore
+
+PrintTable = Callable[[Sequence[Sequence[Any]], Sequence[str]], None]
+
+
+def quota_from_meta(config: Config, stored: Any, now: datetime) -> dict[str, Any]:
+    """The quota as ``status`` shows it, from the stored guard state (None: nothing yet)."""
+    doc = stored if isinstance(stored, dict) else {}
+    spent = doc.get("spent") if isinstance(doc.get("spent"), dict) else {}
+    return describe(
+        QuotaSettings.from_config(config.quota),
+        usage_from_json(doc.get("day")),
+        {str(k): tuple(float(t) for t in v) for k, v in (spent or {}).items()},
+        now,
+        config.runtime.timezone,
+    )
+
+
+def offline_quota(config: Config, db: Path, now: datetime, *, live: bool = True) -> dict[str, Any]:
+    """The quota from a state database file opened read-only (writes nothing)."""
+    stored = None
+    if db.exists():
+        mode = "mode=ro" if live else "mode=ro&immutable=1"
+        conn = sqlite3.connect(f"file:{db}?{mode}", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key=?", (META_KEY,)).fetchone()
+        except sqlite3.OperationalError:
+            row = None
+        finally:
+            conn.close()
+        stored = json.loads(row[0]) if row else None
+    return quota_from_meta(config, stored, now)
+
+
+async def gather_status(
+    config: Config, store: StateStore, now: datetime, *, quota: QuotaGuard | None = None
+) -> dict[str, Any]:
+    """Per component the last outcome and next due time, plus the quota.
+
+    With a live ``quota`` guard its in-memory counters are shown; otherwise the
+    ones last saved in ``store``.
+    """
+    from interlock.core.scheduler import Scheduler
+    from interlock.events import EventBus
+
+    tz = config.runtime.timezone
+    states = await store.component_states()
+    decisions = Scheduler(config, EventBus(), states).plan(now)
+    components = []
+    for d in decisions:
+        spec = config.components[d.component]
+        last = await store.history(component=d.component, limit=1)
+        row = last[0] if last else {}
+        metrics = row.get("metrics") or {}
+        components.append(
+            {
+                "component": d.component,
+                "enabled": spec.enabled,
+                "disabled_reason": spec.disabled_reason,
+                "last_status": row.get("status"),
+                "last_reason": row.get("reason"),
+                "last_started_at": _local(row.get("started_at"), tz),
+                "last_finished_at": _local(row.get("finished_at"), tz),
+                "records": row.get("records"),
+                "next_due": d.next_due.astimezone(tz).isoformat() if d.next_due else None,
+                "would_run_now": d.run,
+                "feed_age_s": metrics.get("feed_age_s"),
+            }
+        )
+    quota_doc = (
+        quota.describe()
+        if quota is not None
+        else quota_from_meta(config, await store.get_meta(META_KEY), now)
+    )
+    return {"now": now.astimezone(tz).isoformat(), "components": components, "quota": quota_doc}
+
+
+def _local(value: str | None, tz: Any) -> str | None:
+    return datetime.fromisoformat(value).astimezone(tz).isoformat() if value else None
+
+
+def quota_lines(quota: dict[str, Any], table: PrintTable) -> None:
+    """Print the quota for people: the day's totals, then calls per endpoint."""
+    state = "EXHAUSTED" if quota.get("exhausted") else "ok"
+    print(
+        f"\nquota {state}: {quota['used']} of {quota['daily_limit']} calls used today "
+        f"({quota['used_percent']}%), {quota['left']} left; resets {quota['reset_at']}"
+    )
+    endpoints = quota.get("endpoints") or {}
+    if endpoints:
+        table(
+            [
+                (name, e["calls"], e["refused"], "yes" if e["priority"] else "")
+                for name, e in endpoints.items()
+            ],
+            ["endpoint", "calls today", "refused", "priority"],
+        )
+    for family, r in (quota.get("rate") or {}).items():
+        print(
+            f"rate {family}: {r['available']} of {r['calls']} calls free now "
+            f"(per {r['per_seconds']:g} s)"
+        )
