@@ -1,9 +1,8 @@
-"""The API quota: a daily call budget and a rate limit per endpoint family.
+"""The async guard over the quota: :class:`QuotaGuard` paces calls and keeps the day's count.
 
-The decisions (tokens available, when the next call may go, when the day resets,
-which warning thresholds a call crosses) are pure functions of time and state.
-:class:`QuotaGuard` applies them: callers ``await guard.acquire(endpoint)`` and
-wait for a token; the day's counters live in the state store across restarts.
+Callers ``await guard.acquire(endpoint)`` and wait for a token; the decisions come from
+:mod:`.bucket` (the rate) and :mod:`.daily` (the budget), and the day's counters live
+in the state store across restarts. :func:`describe` is what ``status`` shows.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +18,17 @@ import structlog
 from interlock import events as ev
 from interlock.errors import QuotaExhaustedError
 from interlock.events import utcnow
+from interlock.kit.quota.bucket import RateLimit, give_back, reserve, tokens_available, unreturned
+from interlock.kit.quota.daily import (
+    DailyUsage,
+    admits,
+    count,
+    crossed,
+    refuse,
+    roll,
+    usage_from_json,
+    usage_to_json,
+)
 from interlock.store.abc import StateStore
 
 log = structlog.get_logger("interlock.quota")
@@ -29,163 +39,13 @@ DEFAULT_THRESHOLDS = (80.0, 95.0)
 
 
 @dataclass(frozen=True)
-class RateLimit:
-    """At most ``calls`` calls in any window of ``per_seconds`` seconds."""
-
-    calls: int = 24
-    per_seconds: float = 60.0
-
-
-# --- the rate: a token bucket whose tokens come back per_seconds after being spent --
-
-
-def _recent(spent: Sequence[float], now: float, rate: RateLimit) -> tuple[float, ...]:
-    # A token spent at t is back at t + per_seconds; reservations (t > now) stay.
-    return tuple(t for t in spent if t > now - rate.per_seconds)
-
-
-def tokens_available(
-    spent: Sequence[float], now: float, rate: RateLimit, blocked_until: float = 0.0
-) -> int:
-    """How many calls may start at ``now`` without waiting."""
-    if now < blocked_until:
-        return 0
-    recent = _recent(spent, now, rate)
-    if recent and recent[-1] > now:
-        return 0  # callers are already queued for later tokens
-    return max(0, rate.calls - len(recent))
-
-
-def reserve(
-    spent: Sequence[float], now: float, rate: RateLimit, blocked_until: float = 0.0
-) -> tuple[tuple[float, ...], float]:
-    """Take the next token: the new spend times and when the caller may call.
-
-    Callers are served in order. Because a token returns exactly ``per_seconds``
-    after it was spent, no window of ``per_seconds`` ever holds more than
-    ``calls`` calls, bursts included.
-    """
-    recent = _recent(spent, now, rate)
-    at = max(now, blocked_until)
-    if recent:
-        at = max(at, recent[-1])
-    if len(recent) >= rate.calls:
-        at = max(at, recent[-rate.calls] + rate.per_seconds)
-    return (*recent, at), at
-
-
-def give_back(spent: Sequence[float], at: float) -> tuple[float, ...]:
-    """The spend times without the reservation at ``at`` (its caller gave up waiting)."""
-    out = list(spent)
-    if at in out:
-        out.remove(at)
-    return tuple(out)
-
-
-# --- the day -----------------------------------------------------------------------
-
-
-def next_reset(now: datetime, tz: ZoneInfo) -> datetime:
-    """The next local midnight after ``now`` in ``tz``, in UTC (DST-aware).
-
-    Where midnight does not exist (a DST gap at 00:00) the day starts at the first
-    instant that does; where it happens twice, at the first of them.
-    """
-    day = now.astimezone(tz).date()
-    for ahead in (1, 2):
-        local = datetime.combine(day + timedelta(days=ahead), time(0), tzinfo=tz)
-        # Normalising through UTC resolves a non-existent wall time to the real instant.
-        candidate = local.astimezone(UTC)
-        if candidate > now:
-            return candidate
-    raise AssertionError("unreachable: two days ahead is always after now")
-
-
-@dataclass(frozen=True)
-class DailyUsage:
-    """The calls made in the current quota day, which ends at ``reset_at``."""
-
-    day: str
-    reset_at: datetime
-    used: int = 0
-    by_endpoint: Mapping[str, int] = field(default_factory=dict)
-    refused: Mapping[str, int] = field(default_factory=dict)
-    warned: tuple[float, ...] = ()
-
-
-def roll(usage: DailyUsage | None, now: datetime, tz: ZoneInfo) -> DailyUsage:
-    """``usage``, or a fresh day when there is none or its reset time has passed."""
-    if usage is not None and now < usage.reset_at:
-        return usage
-    return DailyUsage(day=now.astimezone(tz).date().isoformat(), reset_at=next_reset(now, tz))
-
-
-def admits(usage: DailyUsage, limit: int, *, priority: bool) -> bool:
-    """Whether one more call fits the daily budget (priority endpoints always do)."""
-    return priority or usage.used < limit
-
-
-def count(usage: DailyUsage, endpoint: str, calls: int = 1) -> DailyUsage:
-    """``usage`` with ``calls`` more calls to ``endpoint``."""
-    by = dict(usage.by_endpoint)
-    by[endpoint] = by.get(endpoint, 0) + calls
-    return replace(usage, used=usage.used + calls, by_endpoint=by)
-
-
-def refuse(usage: DailyUsage, endpoint: str) -> DailyUsage:
-    """``usage`` with one more call to ``endpoint`` refused for the budget."""
-    refused = dict(usage.refused)
-    refused[endpoint] = refused.get(endpoint, 0) + 1
-    return replace(usage, refused=refused)
-
-
-def crossed(
-    used: int, limit: int, thresholds: Sequence[float], warned: Sequence[float]
-) -> tuple[float, ...]:
-    """The warning thresholds (percent) reached at ``used`` and not yet announced."""
-    percent = 100.0 * used / limit
-    return tuple(t for t in sorted(thresholds) if percent >= t and t not in warned)
-
-
-# --- persistence ---------------------------------------------------------------------
-
-
-def usage_to_json(usage: DailyUsage) -> dict[str, Any]:
-    return {
-        "day": usage.day,
-        "reset_at": usage.reset_at.isoformat(),
-        "used": usage.used,
-        "by_endpoint": dict(usage.by_endpoint),
-        "refused": dict(usage.refused),
-        "warned": list(usage.warned),
-    }
-
-
-def usage_from_json(doc: Any) -> DailyUsage | None:
-    """A stored day, or None when the stored value is missing or unreadable."""
-    if not isinstance(doc, dict):
-        return None
-    try:
-        return DailyUsage(
-            day=str(doc["day"]),
-            reset_at=datetime.fromisoformat(doc["reset_at"]),
-            used=int(doc.get("used", 0)),
-            by_endpoint={str(k): int(v) for k, v in dict(doc.get("by_endpoint", {})).items()},
-            refused={str(k): int(v) for k, v in dict(doc.get("refused", {})).items()},
-            warned=tuple(float(t) for t in doc.get("warned", [])),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-@dataclass(frozen=True)
 class QuotaSettings:
     """``quota_management`` from the config, with its defaults filled in."""
 
     enabled: bool = True
     daily_limit: int = DEFAULT_DAILY_LIMIT
     priority: frozenset[str] = frozenset()
-    rate: RateLimit = RateLimit()
+    rate: RateLimit = RateLimit()  # noqa: RUF009 - immutable frozen dataclass
     family_rates: Mapping[str, RateLimit] = field(default_factory=dict)
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
     retry_after_quota: bool = True
@@ -254,9 +114,6 @@ def describe(
             for family, times in sorted(spent.items())
         },
     }
-
-
-# --- the guard -------------------------------------------------------------------------
 
 
 async def _sleep(seconds: float) -> None:
@@ -421,7 +278,7 @@ class QuotaGuard:
         assert self.store is not None
         stamp = self.clock().timestamp()
         spent = {
-            fam: list(_recent(times, stamp, self.settings.rate_for(fam)))
+            fam: list(unreturned(times, stamp, self.settings.rate_for(fam)))
             for fam, times in self.spent.items()
         }
         doc = {"day": usage_to_json(self.today()), "spent": spent}
