@@ -1,4 +1,4 @@
-"""Load, validate and resolve ``orchestration.json`` into immutable settings.
+"""Load, validate and resolve ``orchestration.json`` into the immutable :mod:`.model`.
 
 Every problem is collected and reported together (JSON path, bad value, what is
 allowed); nothing is silently ignored. Secrets are resolved here; a missing one
@@ -7,131 +7,21 @@ disables only the component that needs it.
 
 from __future__ import annotations
 
-import difflib
 import json
-import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import jsonschema
 from interlock import graph, secrets
-from interlock.cadence import Frequency, parse_frequency
+from interlock.cadence import parse_frequency
 from interlock.config import dashboard as dashboard_settings
+from interlock.config.model import ComponentSpec, Config, Overrides, Runtime
 from interlock.config.registry import component_class_path, load_component_class
+from interlock.config.schema import did_you_mean, schema_problems, settings_problems
 from interlock.errors import ComponentLoadError, ConfigError
-
-DEFAULT_PATHS = (Path("/etc/interlock/orchestration.json"), Path("config/orchestration.json"))
-OVERRIDE_FLAGS = (
-    "force_run_all",
-    "skip_frequency_check",
-    "skip_dependency_check",
-    "skip_change_detection",
-    "skip_data_quality",
-    "dry_run",
-)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Overrides:
-    """Switches that bend the normal rules for one invocation (file, then CLI)."""
-
-    force_run_all: bool = False
-    skip_frequency_check: bool = False
-    skip_dependency_check: bool = False
-    skip_change_detection: bool = False
-    skip_data_quality: bool = False
-    dry_run: bool = False
-
-    def merged(self, cli: Mapping[str, bool | None]) -> Overrides:
-        """The CLI wins over the file wherever it says something."""
-        given = {k: bool(v) for k, v in cli.items() if k in OVERRIDE_FLAGS and v is not None}
-        return replace(self, **given)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ComponentSpec:
-    """One component as configured, with secrets resolved."""
-
-    name: str
-    class_path: str | None
-    enabled: bool
-    disabled_reason: str | None
-    frequency: Frequency
-    dependencies: tuple[str, ...]
-    provides: tuple[str, ...]
-    timeout_s: float
-    retries: int
-    skip_when_upstream_unchanged: bool
-    settings: Mapping[str, Any]
-    groups: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, kw_only=True)
-class Runtime:
-    """``runtime_settings`` with defaults applied and paths resolved."""
-
-    max_concurrent: int
-    global_timeout_s: float
-    default_timeout_s: float
-    timezone: ZoneInfo
-    state_dir: Path
-    data_dir: Path
-    retry_backoff_s: float
-    retry_backoff_max_s: float
-    history_retention_days: float = 90.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class Config:
-    """The whole validated configuration."""
-
-    source: str
-    components: Mapping[str, ComponentSpec]  # in topological order
-    runtime: Runtime
-    parallel_groups: Mapping[str, frozenset[str]]
-    overrides: Overrides
-    change_detection: Mapping[str, Any] = field(default_factory=dict)
-    data_quality: Mapping[str, Any] = field(default_factory=dict)
-    quota: Mapping[str, Any] = field(default_factory=dict)
-    monitoring: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def grouping(self) -> bool:
-        """Whether parallel groups restrict overlap at all."""
-        return bool(self.parallel_groups)
-
-    def with_overrides(self, cli: Mapping[str, bool | None]) -> Config:
-        """A copy with CLI override flags applied on top of the file's."""
-        return replace(self, overrides=self.overrides.merged(cli))
-
-    def with_dirs(self, state_dir: Path, data_dir: Path) -> Config:
-        """A copy whose state and data live elsewhere (the demo, tests)."""
-        return replace(self, runtime=replace(self.runtime, state_dir=state_dir, data_dir=data_dir))
-
-
-def default_config_path(env: Mapping[str, str] | None = None) -> Path:
-    """$INTERLOCK_CONFIG, else /etc/interlock/orchestration.json, else ./config/..."""
-    env = os.environ if env is None else env
-    if env.get("INTERLOCK_CONFIG"):
-        return Path(env["INTERLOCK_CONFIG"])
-    for path in DEFAULT_PATHS:
-        if path.exists():
-            return path
-    return DEFAULT_PATHS[-1]
-
-
-@cache
-def schema() -> dict[str, Any]:
-    """The JSON Schema shipped beside the configs (``config/orchestration.schema.json``)."""
-    text = resources.files("interlock.config").joinpath("orchestration.schema.json").read_text()
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
 
 
 def shipped_config(name: str) -> Path:
@@ -158,39 +48,13 @@ def read_json(path: Path) -> Any:
         ) from None
 
 
-def _json_path(parts: Any) -> str:
-    out = "$"
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
-def _schema_problems(doc: Any) -> list[str]:
-    validator = jsonschema.Draft202012Validator(schema())
-    problems = []
-    for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
-        where = _json_path(err.absolute_path)
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            allowed = sorted(err.schema.get("properties", {}))
-            unknown = sorted(set(err.instance) - set(allowed))
-            for key in unknown:
-                hint = difflib.get_close_matches(key, allowed, n=1)
-                did_you = f" (did you mean {hint[0]!r}?)" if hint else ""
-                problems.append(
-                    f"{where}: unknown key {key!r}{did_you}; allowed: {', '.join(allowed)}"
-                )
-        else:
-            problems.append(f"{where}: {err.message}")
-    return problems
-
-
 def parse_config(doc: Any, source: str, env: Mapping[str, str] | None = None) -> Config:
     """Validate a parsed document and build a :class:`Config`, or raise ConfigError.
 
     Schema problems and the checks that need the whole picture (dependencies,
     cycles, groups, timeouts) are reported together in one error.
     """
-    problems = _schema_problems(doc)
+    problems = schema_problems(doc)
     try:
         config = _build(doc, source, env)
     except ConfigError as exc:
@@ -269,11 +133,9 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
         where = f"$.components.{name}"
         for dep in raw.get("dependencies", []):
             if dep not in raw_components:
-                hint = difflib.get_close_matches(dep, names, n=1)
-                did_you = f" (did you mean {hint[0]!r}?)" if hint else ""
                 problems.append(
                     f"{where}.dependencies: component {name!r} depends on unknown component "
-                    f"{dep!r}{did_you}; known: {', '.join(names)}"
+                    f"{dep!r}{did_you_mean(dep, names)}; known: {', '.join(names)}"
                 )
             elif dep == name:
                 problems.append(f"{where}.dependencies: component {name!r} depends on itself")
@@ -312,7 +174,7 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
                 # Resolved values are what the component gets; with a secret missing the
                 # component is disabled anyway, so its placeholders are not judged.
                 if not missing:
-                    problems.extend(_settings_problems(cls, where, settings))
+                    problems.extend(settings_problems(cls, where, settings))
         if enabled and missing:
             enabled, reason = False, "missing secret: " + "; ".join(missing)
         specs[name] = ComponentSpec(
@@ -366,11 +228,9 @@ def _monitoring(
     """
     for name in _obj(section.get("component_thresholds")):
         if name not in names:
-            hint = difflib.get_close_matches(name, names, n=1)
-            did_you = f" (did you mean {hint[0]!r}?)" if hint else ""
             problems.append(
                 f"$.performance_monitoring.component_thresholds: unknown component "
-                f"{name!r}{did_you}; known: {', '.join(names)}"
+                f"{name!r}{did_you_mean(name, names)}; known: {', '.join(names)}"
             )
     alerting = _obj(section.get("alerting"))
     if not alerting:
@@ -402,23 +262,6 @@ def _obj(value: Any) -> dict[str, Any]:
 
 def _strings(value: Any) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
-
-def _settings_problems(cls: type, where: str, settings: Any) -> list[str]:
-    """Validate a component's own settings against its class's ``settings_schema``."""
-    own = getattr(cls, "settings_schema", None)
-    if not own:
-        return []
-    validator = jsonschema.Draft202012Validator(own)
-    known = secrets.known_secrets()
-    out = []
-    for err in validator.iter_errors(settings):
-        path = _json_path(err.absolute_path)[1:]
-        message = err.message
-        for secret in known:  # a resolved secret must not reach the terminal
-            message = message.replace(secret, "***")
-        out.append(f"{where}.settings{path}: {message}")
-    return out
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from interlock.config.loader import Config, parse_config
+from interlock.config.loader import parse_config
+from interlock.config.model import Config
 from interlock.service.app import Orchestrator
 
 from tests.testcomponents import PROBE

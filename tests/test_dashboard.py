@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from interlock import events as ev
 from interlock.config.dashboard import DashboardSettings, is_loopback, problems, split_listen
-from interlock.config.loader import Config
+from interlock.config.model import Config
 from interlock.errors import ConfigError, DashboardError
 from interlock.observe.dashboard import queries
 from interlock.observe.dashboard.server import Dashboard, start_dashboard

@@ -15,7 +15,8 @@ import structlog
 from interlock import events as ev
 from interlock.components.standins import StandinServer
 from interlock.components.standins.gtfs_realtime import STANDIN_API_KEY, GtfsRealtimeSource
-from interlock.config.loader import Config, parse_config
+from interlock.config.loader import parse_config
+from interlock.config.model import Config
 from interlock.service.app import Orchestrator
 
 pytestmark = pytest.mark.timeout(60)

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from interlock.config.loader import Config
+from interlock.config.model import Config
 from interlock.errors import ConfigError
 from interlock.observe.metrics import parse_listen
 from prometheus_client.parser import text_string_to_metric_families

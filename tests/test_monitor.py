@@ -10,7 +10,7 @@ import psutil
 import pytest
 from aiohttp import web
 from interlock import events as ev
-from interlock.config.loader import Config
+from interlock.config.model import Config
 from interlock.observe.monitor import Thresholds, api_summary, breaches, percentile, thresholds_for
 
 from tests.conftest import component

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from interlock import events as ev
-from interlock.config.loader import Config
+from interlock.config.model import Config
 from interlock.errors import ConfigError
 from interlock.observe.notify import compose
 from interlock.observe.notify.message import render_text

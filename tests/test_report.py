@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from interlock.config.loader import Config
+from interlock.config.model import Config
 from interlock.observe.report import build, parse_since
 
 from tests.conftest import component

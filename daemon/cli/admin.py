@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock.cli.adminclient import AdminClient, resolve_socket
-from interlock.config.loader import Config, default_config_path
+from interlock.config.model import Config, default_config_path
 from interlock.errors import AdminError, AdminRequestError, DaemonNotListeningError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_DAEMON = 0, 1, 2, 3

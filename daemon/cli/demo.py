@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from interlock import events as ev
-from interlock.config.loader import Config, parse_config, read_json, shipped_config
+from interlock.config.loader import parse_config, read_json, shipped_config
+from interlock.config.model import Config
 from interlock.core.scheduler import RunResult
 from interlock.service.app import Orchestrator
 

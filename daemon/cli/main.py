@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from interlock.cli import admin as cliadmin
-from interlock.config.loader import OVERRIDE_FLAGS, Config, default_config_path, load_config
+from interlock.config.loader import load_config
+from interlock.config.model import OVERRIDE_FLAGS, Config, default_config_path
 from interlock.errors import AdminError, ConfigError, InterlockError
 from interlock.observe import logs, report
 

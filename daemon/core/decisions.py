@@ -14,7 +14,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from interlock.cadence import next_due
-from interlock.config.loader import ComponentSpec, Overrides
+from interlock.config.model import ComponentSpec, Overrides
 from interlock.outcome import SkipReason, Status
 from interlock.store.abc import ComponentState
 

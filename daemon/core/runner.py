@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import structlog
 from interlock import events as ev
-from interlock.config.loader import Config
+from interlock.config.model import Config
 from interlock.config.registry import load_component_class
 from interlock.core.decisions import Settled, backoff_delay
 from interlock.errors import InterlockError, TransientError, ValidationFailedError

@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 from interlock import events as ev
 from interlock import graph
-from interlock.config.loader import Config
+from interlock.config.model import Config
 from interlock.core.decisions import Decision, Settled, due_decision, release_decision
 from interlock.core.runner import ComponentRunner
 from interlock.errors import StateError

@@ -23,7 +23,7 @@ from interlock.kit.change import ChangePolicy, volume_change
 from interlock.store.abc import ComponentState
 
 if TYPE_CHECKING:
-    from interlock.config.loader import ComponentSpec, Config
+    from interlock.config.model import ComponentSpec, Config
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 from interlock import events as ev
-from interlock.config.loader import Config
+from interlock.config.model import Config
 from interlock.core.scheduler import Scheduler
 from interlock.errors import StateError
 from interlock.events import EventBus, utcnow

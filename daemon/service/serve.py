@@ -25,7 +25,8 @@ from typing import Any
 import structlog
 from interlock import events as ev
 from interlock.cli.adminclient import resolve_socket
-from interlock.config.loader import Config, load_config
+from interlock.config.loader import load_config
+from interlock.config.model import Config
 from interlock.errors import AdminRequestError, InterlockError
 from interlock.events import utcnow
 from interlock.service.admin import READ_TIMEOUT_S, AdminServer

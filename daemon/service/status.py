@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from interlock.config.loader import Config
+from interlock.config.model import Config
 from interlock.kit.quota import META_KEY, QuotaGuard, QuotaSettings, describe, usage_from_json
 from interlock.store.abc import StateStore
 

@@ -1,0 +1,115 @@
+"""The configuration as the daemon sees it: immutable, validated, with secrets resolved.
+
+:class:`Config` holds one :class:`ComponentSpec` per component (in dependency order),
+the :class:`Runtime` settings and the :class:`Overrides`; the loader builds them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from interlock.cadence import Frequency
+
+DEFAULT_PATHS = (Path("/etc/interlock/orchestration.json"), Path("config/orchestration.json"))
+OVERRIDE_FLAGS = (
+    "force_run_all",
+    "skip_frequency_check",
+    "skip_dependency_check",
+    "skip_change_detection",
+    "skip_data_quality",
+    "dry_run",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Overrides:
+    """Switches that bend the normal rules for one invocation (file, then CLI)."""
+
+    force_run_all: bool = False
+    skip_frequency_check: bool = False
+    skip_dependency_check: bool = False
+    skip_change_detection: bool = False
+    skip_data_quality: bool = False
+    dry_run: bool = False
+
+    def merged(self, cli: Mapping[str, bool | None]) -> Overrides:
+        """The CLI wins over the file wherever it says something."""
+        given = {k: bool(v) for k, v in cli.items() if k in OVERRIDE_FLAGS and v is not None}
+        return replace(self, **given)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentSpec:
+    """One component as configured, with secrets resolved."""
+
+    name: str
+    class_path: str | None
+    enabled: bool
+    disabled_reason: str | None
+    frequency: Frequency
+    dependencies: tuple[str, ...]
+    provides: tuple[str, ...]
+    timeout_s: float
+    retries: int
+    skip_when_upstream_unchanged: bool
+    settings: Mapping[str, Any]
+    groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runtime:
+    """``runtime_settings`` with defaults applied and paths resolved."""
+
+    max_concurrent: int
+    global_timeout_s: float
+    default_timeout_s: float
+    timezone: ZoneInfo
+    state_dir: Path
+    data_dir: Path
+    retry_backoff_s: float
+    retry_backoff_max_s: float
+    history_retention_days: float = 90.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """The whole validated configuration."""
+
+    source: str
+    components: Mapping[str, ComponentSpec]  # in topological order
+    runtime: Runtime
+    parallel_groups: Mapping[str, frozenset[str]]
+    overrides: Overrides
+    change_detection: Mapping[str, Any] = field(default_factory=dict)
+    data_quality: Mapping[str, Any] = field(default_factory=dict)
+    quota: Mapping[str, Any] = field(default_factory=dict)
+    monitoring: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def grouping(self) -> bool:
+        """Whether parallel groups restrict overlap at all."""
+        return bool(self.parallel_groups)
+
+    def with_overrides(self, cli: Mapping[str, bool | None]) -> Config:
+        """A copy with CLI override flags applied on top of the file's."""
+        return replace(self, overrides=self.overrides.merged(cli))
+
+    def with_dirs(self, state_dir: Path, data_dir: Path) -> Config:
+        """A copy whose state and data live elsewhere (the demo, tests)."""
+        return replace(self, runtime=replace(self.runtime, state_dir=state_dir, data_dir=data_dir))
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """$INTERLOCK_CONFIG, else /etc/interlock/orchestration.json, else ./config/..."""
+    env = os.environ if env is None else env
+    if env.get("INTERLOCK_CONFIG"):
+        return Path(env["INTERLOCK_CONFIG"])
+    for path in DEFAULT_PATHS:
+        if path.exists():
+            return path
+    return DEFAULT_PATHS[-1]
