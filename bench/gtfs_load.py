@@ -83,7 +83,7 @@ def run_loader(feed: Path, db: Path) -> tuple[float, float]:
     """
     code = (
         "import sys, time, resource; from pathlib import Path;"
-        "from components.gtfs.loader import load_feed;"
+        "from interlock.components.gtfs_schedule.loader import load_feed;"
         "t = time.perf_counter(); r = load_feed(Path(sys.argv[1]), Path(sys.argv[2]));"
         "print(time.perf_counter() - t, r.report['error_count']);"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"

@@ -17,14 +17,10 @@ import time
 from pathlib import Path
 
 from google.transit import gtfs_realtime_pb2 as rt
-from interlock.components.gtfs_realtime.rows import (
-    SCHEMA,
-    FeedLimits,
-    append_polls,
-    decode_feed,
-    feed_record,
-    feed_rows,
-)
+
+from interlock.components.gtfs_realtime.dataset import SCHEMA, append_polls
+from interlock.components.gtfs_realtime.decode import FeedLimits, decode_feed
+from interlock.components.gtfs_realtime.rows import feed_record, feed_rows
 from interlock.components.standins.gtfs_realtime import TRIP_UPDATES, build_feed
 
 ENDPOINT = "metro_train_trip_updates"

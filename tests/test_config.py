@@ -11,12 +11,12 @@ from typing import Any
 
 import jsonschema
 import pytest
+
 from interlock import secrets
 from interlock.config.loader import load_config, parse_config, shipped_config
 from interlock.config.model import OVERRIDE_FLAGS, Config
 from interlock.config.schema import schema
 from interlock.errors import ConfigError
-
 from tests.conftest import component
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from interlock.components.datavic.ckan import select
 from interlock.components.datavic.csvclean import number, read_table
 from interlock.components.datavic.dataset import gtfs_stop_index

@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from interlock.components.gtfs_schedule.loader import FeedLoadResult, load_feed
 from interlock.errors import WorkCancelledError
 

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from interlock.components.gtfs_schedule.loader import load_feed
 from interlock.components.gtfs_schedule.notices import SEVERITIES
 

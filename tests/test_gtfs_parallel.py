@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from interlock.components.gtfs_schedule.loader import FeedLoadResult, load_feed
 from interlock.components.gtfs_schedule.parallel import Tuning
 from interlock.components.gtfs_schedule.zipsafe import ZipLimits

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from interlock.components.standins import StandinServer
 from interlock.config.loader import parse_config
-
 from tests.conftest import component
 
 pytestmark = pytest.mark.timeout(60)

@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from interlock.components.gtfs_schedule.csvstream import BLOCK_CHARS, open_rows
 from interlock.components.gtfs_schedule.loader import load_feed
 from interlock.components.gtfs_schedule.notices import NoticeBook

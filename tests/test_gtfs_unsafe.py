@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from interlock.components.gtfs_schedule.loader import FeedLoadResult, load_feed
 from interlock.components.gtfs_schedule.zipsafe import ZipLimits
 from interlock.errors import UnsafeArchiveError

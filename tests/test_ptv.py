@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from interlock.components.ptv_timetable.signing import sign, signature, signed_path
 from interlock.components.standins import StandinServer
 from interlock.components.standins.ptv import DEMO_API_KEY, DEMO_DEVID, PtvSource

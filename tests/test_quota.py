@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from interlock import events as ev
 from interlock.errors import QuotaExhaustedError
 from interlock.kit.quota import (

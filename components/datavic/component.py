@@ -22,11 +22,15 @@ from interlock.components.datavic.csvclean import Table, read_table
 from interlock.components.datavic.dataset import build
 from interlock.components.datavic.parsers import Parsed, parse_stations, parse_temporal
 from interlock.errors import FetchError, ValidationFailedError
-from interlock.kit.archive import RawArchive
-from interlock.kit.change import ChangePolicy
-from interlock.kit.context import ComponentContext
-from interlock.kit.http import HttpClient
-from interlock.kit.publish import SnapshotDataset, discard, quarantine
+from interlock.kit import (
+    ChangePolicy,
+    ComponentContext,
+    HttpClient,
+    RawArchive,
+    SnapshotDataset,
+    discard,
+    quarantine,
+)
 from interlock.outcome import Outcome
 
 MB = 1 << 20

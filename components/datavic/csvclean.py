@@ -1,7 +1,7 @@
 """Read a published CSV as the real Data Vic files come: a UTF-8 BOM, numbers with
 thousands separators inside quotes, trailing empty columns and trailing junk rows.
 
-Pure functions; the parsers in ``components.patronage.parsers`` give the columns meaning.
+Pure functions; the parsers in :mod:`.parsers` give the columns meaning.
 """
 
 from __future__ import annotations

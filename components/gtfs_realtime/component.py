@@ -11,29 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import shutil
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from interlock.components.gtfs_realtime.rows import (
-    FeedLimits,
-    FeedRows,
-    PollWriter,
-    decode_feed,
-    feed_record,
-    feed_rows,
-    latest_timestamps,
-    prune,
-)
-from interlock.errors import FeedRejectedError, FetchError, QuotaExhaustedError, TransientError
-from interlock.kit.archive import RawArchive
-from interlock.kit.context import ComponentContext
-from interlock.kit.http import HttpClient
-from interlock.kit.quota import QuotaGuard
+from interlock.components.gtfs_realtime.dataset import PollWriter, latest_timestamps, prune
+from interlock.components.gtfs_realtime.decode import FeedLimits
+from interlock.components.gtfs_realtime.poll import EndpointResult, Poller, PollSettings
+from interlock.components.gtfs_realtime.rows import FeedRows
+from interlock.errors import FetchError, TransientError
+from interlock.kit import ComponentContext, QuotaGuard, RawArchive
 from interlock.outcome import Outcome, SkipReason
 
 MB = 1 << 20
@@ -65,72 +54,6 @@ SETTINGS_SCHEMA: dict[str, Any] = {
 PRUNE_EVERY_S = 3600.0
 
 
-@dataclass
-class EndpointResult:
-    """How one endpoint's poll ended: stored, unchanged, failed or skipped."""
-
-    endpoint: str
-    status: str
-    reason: str | None = None
-    header_timestamp: int | None = None
-    age_s: float | None = None
-    entities: int | None = None
-    sha256: str | None = None
-    size: int = 0
-    waited_s: float = 0.0
-    transient: bool = False
-    records: int = 0
-    duplicates: int = 0
-
-    def as_json(self) -> dict[str, Any]:
-        out = {
-            "status": self.status,
-            "reason": self.reason,
-            "header_timestamp": self.header_timestamp,
-            "age_s": None if self.age_s is None else round(self.age_s, 1),
-            "entities": self.entities,
-            "records": self.records,
-            "sha256": self.sha256,
-            "bytes": self.size,
-            "quota_wait_s": round(self.waited_s, 3),
-        }
-        return {k: v for k, v in out.items() if v is not None}
-
-
-def _decode(
-    data: bytes,
-    endpoint: str,
-    *,
-    now: float,
-    limits: FeedLimits,
-    content_type: str | None,
-    sha256: str,
-    fetched_at: str,
-    run_id: str,
-) -> FeedRows:
-    msg = decode_feed(data, now=now, limits=limits, content_type=content_type)
-    age = now - msg.header.timestamp
-    record = feed_record(
-        msg,
-        endpoint,
-        fetched_at=fetched_at,
-        age_s=age,
-        sha256=sha256,
-        size=len(data),
-        run_id=run_id,
-    )
-    return feed_rows(msg, endpoint, record)
-
-
-def _line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _read(path: Path) -> bytes:
-    return path.read_bytes()
-
-
 def _summary(results: list[EndpointResult], status: str) -> str:
     return ", ".join(f"{r.endpoint} ({r.reason})" for r in results if r.status == status)
 
@@ -143,14 +66,18 @@ class GtfsRealtimeComponent:
     def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
         self.name = name
         self.endpoints: dict[str, str] = dict(settings["endpoints"])
-        self.api_key: str | None = settings.get("api_key")
-        self.key_header = settings.get("api_key_header", "KeyId")
-        self.family = settings.get("rate_family", name)
-        self.limits = FeedLimits(
-            max_age_s=float(settings.get("max_feed_age_seconds", 3600)),
-            max_future_s=float(settings.get("max_future_seconds", 300)),
+        api_key: str | None = settings.get("api_key")
+        key_header = settings.get("api_key_header", "KeyId")
+        self.polling = PollSettings(
+            component=name,
+            family=settings.get("rate_family", name),
+            headers={key_header: api_key} if api_key else {},
+            max_bytes=int(settings.get("max_download_mb", 50) * MB),
+            limits=FeedLimits(
+                max_age_s=float(settings.get("max_feed_age_seconds", 3600)),
+                max_future_s=float(settings.get("max_future_seconds", 300)),
+            ),
         )
-        self.max_bytes = int(settings.get("max_download_mb", 50) * MB)
         self.archive_keep = int(settings.get("archive_keep", 500))
         self.concurrency = int(settings.get("concurrency", 8))
         # Every poll appends: without a horizon the dataset grows by millions of rows
@@ -189,11 +116,20 @@ class GtfsRealtimeComponent:
             async with writing:
                 return await ctx.to_thread(writer.add, rows)
 
+        poller = Poller(
+            self.polling,
+            ctx,
+            guard,
+            staging=staging,
+            archive=archive,
+            latest=latest,
+            memory=memory,
+            store=store,
+        )
+
         async def poll(endpoint: str) -> EndpointResult:
             async with slots:
-                return await self._poll(
-                    ctx, guard, endpoint, staging, archive, latest, memory, store
-                )
+                return await poller.poll(endpoint, self.endpoints[endpoint])
 
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(poll(e), name=f"poll {self.name}/{e}") for e in self.endpoints]
@@ -295,101 +231,6 @@ class GtfsRealtimeComponent:
             quality=report,
             metrics=metrics,
         )
-
-    async def _poll(
-        self,
-        ctx: ComponentContext,
-        guard: QuotaGuard | None,
-        endpoint: str,
-        staging: Path,
-        archive: RawArchive,
-        latest: Mapping[str, int],
-        memory: Mapping[str, Any],
-        store: Callable[[FeedRows], Awaitable[bool]],
-    ) -> EndpointResult:
-        http: HttpClient = ctx.services["http"]
-        url = self.endpoints[endpoint]
-        headers = {self.key_header: self.api_key} if self.api_key else {}
-        dest = staging / f"{endpoint}.pb"
-        waited = 0.0
-        for attempt in (1, 2):
-            try:
-                if guard is not None:
-                    waited += await guard.acquire(endpoint, family=self.family)
-            except QuotaExhaustedError:
-                return EndpointResult(endpoint, "skipped", "quota_exhausted")
-            try:
-                fetched = await http.download(url, dest, max_bytes=self.max_bytes, headers=headers)
-                break
-            except TransientError as exc:
-                retry = exc.retry_after is not None and guard is not None
-                if retry and guard is not None:
-                    guard.penalise(self.family, exc.retry_after or 0.0)
-                    if attempt == 1 and guard.settings.retry_after_quota:
-                        continue
-                return EndpointResult(
-                    endpoint, "failed", _line(exc), waited_s=waited, transient=True
-                )
-            except FetchError as exc:
-                return EndpointResult(endpoint, "failed", _line(exc), waited_s=waited)
-        assert fetched.path is not None and fetched.sha256 is not None
-        sha = fetched.sha256
-        now = ctx.clock()  # the daemon's clock: freshness and retention agree
-        base = EndpointResult(endpoint, "failed", sha256=sha, size=fetched.size, waited_s=waited)
-        # Every payload is archived (bad ones too) so any poll can be replayed.
-        kept = archive.path_for(self.name, sha, ".pb")
-        data = await ctx.to_thread(_read, fetched.path)
-        await ctx.to_thread(_archive, fetched.path, kept)
-        previous = memory.get(endpoint, {})
-        if previous.get("sha256") == sha and previous.get("header_timestamp"):
-            # The same bytes as last time: nothing new, and no need to parse them.
-            stamp = int(previous["header_timestamp"])
-            base.header_timestamp, base.age_s = stamp, now.timestamp() - stamp
-            if base.age_s > self.limits.max_age_s:
-                base.reason = (
-                    f"the feed is stale: the same payload, stamped {base.age_s / 3600:.1f} h "
-                    f"ago, over max_feed_age_seconds {self.limits.max_age_s:g}"
-                )
-                return base
-            base.status, base.reason = "unchanged", "same payload as the last poll"
-            return base
-        try:
-            rows = await ctx.to_thread(
-                _decode,
-                data,
-                endpoint,
-                now=now.timestamp(),
-                limits=self.limits,
-                content_type=fetched.content_type,
-                sha256=sha,
-                fetched_at=now.isoformat(),
-                run_id=ctx.run_id,
-            )
-        except FeedRejectedError as exc:
-            base.reason = str(exc)
-            return base
-        base.header_timestamp = rows.header_timestamp
-        base.age_s = now.timestamp() - rows.header_timestamp
-        base.entities = rows.feed[6]
-        if rows.header_timestamp <= latest.get(endpoint, 0):
-            base.status = "unchanged"
-            base.reason = f"header timestamp {rows.header_timestamp} has not advanced"
-            return base
-        if not await store(rows):
-            base.status = "unchanged"
-            base.reason = f"header timestamp {rows.header_timestamp} is already stored"
-            return base
-        base.status, base.records, base.duplicates = "stored", rows.records, rows.duplicates
-        return base
-
-
-def _archive(src: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        src.unlink(missing_ok=True)
-        os.utime(target)
-    else:
-        os.replace(src, target)
 
 
 def _prune(archive: RawArchive, component: str) -> None:

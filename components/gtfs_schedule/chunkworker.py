@@ -2,8 +2,7 @@
 its typed rows in a scratch SQLite file and a small summary out.
 
 :func:`convert_chunk` is the whole job (runnable in-process too); :func:`serve` runs it
-for tasks arriving on a connection, in a child process started by
-:mod:`components.gtfs.parallel`.
+for tasks arriving on a connection, in a child process started by :mod:`.parallel`.
 """
 
 from __future__ import annotations
@@ -101,7 +100,7 @@ def _with_sentinel(text: str) -> Iterator[str]:
 
 
 def _blocks(text: str) -> Iterator[Block]:
-    """As :func:`components.gtfs.csvstream.open_rows` blocks, for text held in memory."""
+    """As :func:`.csvstream.open_rows` blocks, for text held in memory."""
     pos, end = 0, len(text)
     while pos < end:
         cut = text.rfind("\n", pos, pos + BLOCK_CHARS) + 1

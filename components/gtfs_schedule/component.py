@@ -22,11 +22,18 @@ from interlock import events as ev
 from interlock.components.gtfs_schedule.loader import FeedLoadResult, load_feed
 from interlock.components.gtfs_schedule.zipsafe import ZipLimits
 from interlock.errors import FetchError, UnsafeArchiveError, ValidationFailedError
-from interlock.kit.archive import RawArchive
-from interlock.kit.change import ChangePolicy, conditional_headers, same_payload
-from interlock.kit.context import ComponentContext
-from interlock.kit.http import FetchResult, HttpClient
-from interlock.kit.publish import SnapshotDataset, discard, quarantine
+from interlock.kit import (
+    ChangePolicy,
+    ComponentContext,
+    FetchResult,
+    HttpClient,
+    RawArchive,
+    SnapshotDataset,
+    conditional_headers,
+    discard,
+    quarantine,
+    same_payload,
+)
 from interlock.outcome import Outcome
 
 MB = 1 << 20

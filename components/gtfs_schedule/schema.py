@@ -1,6 +1,6 @@
 """Building blocks of the GTFS spec tables: field kinds, bounds, fields and keys.
 
-Kept apart from the table list in :mod:`components.gtfs.spec` so each stays short.
+Kept apart from the table list in :mod:`.spec` so each stays short.
 """
 
 from __future__ import annotations

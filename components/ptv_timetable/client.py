@@ -17,10 +17,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
+from yarl import URL
+
 from interlock.components.ptv_timetable.signing import Param, signed_path
 from interlock.errors import FetchError, PtvApiError, TransientError
-from interlock.kit.http import HttpClient, parse_retry_after
-from yarl import URL
+from interlock.kit import HttpClient, parse_retry_after
 
 MAX_BODY = 20 << 20
 

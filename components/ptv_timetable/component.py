@@ -3,9 +3,9 @@
 Each run polls what the settings ask for (route types, routes, departures for
 listed stops with their runs, routes and disruptions expanded, current and
 planned disruptions), checks the answers, and stores them in one transaction in
-``<data_dir>/ptv_timetable.sqlite`` (see ``components.ptv.storage``). A 400 or
-403 fails the run quoting the API's message and is not retried; 5xx and
-timeouts are retried by the scheduler.
+``<data_dir>/ptv_timetable.sqlite`` (see :mod:`.storage`). A 400 or 403 fails the
+run quoting the API's message and is not retried; 5xx and timeouts are retried by
+the scheduler.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from interlock.components.ptv_timetable.client import PtvClient
 from interlock.components.ptv_timetable.model import Poll
 from interlock.components.ptv_timetable.storage import write_poll
 from interlock.errors import TransientError, ValidationFailedError
-from interlock.kit.context import ComponentContext
-from interlock.kit.publish import quarantine
+from interlock.kit import ComponentContext, quarantine
 from interlock.outcome import Outcome
 
 EXPAND = ["Stop", "Route", "Run", "Direction", "Disruption", "VehiclePosition"]

@@ -252,7 +252,7 @@ class Poll:
         return sum(n - 1 for n in keys.values())
 
     def stats(self) -> dict[str, int]:
-        """The figures daemon.quality's rules read."""
+        """The figures the data-quality rules (``interlock.kit.quality``) read."""
         return {
             "records": len(self.departures) + len(self.disruptions),
             "checked_cells": self.checked_cells,

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
+
 from interlock import events as ev
 from interlock.errors import QuotaExhaustedError
 from interlock.events import utcnow

@@ -1,0 +1,230 @@
+"""The append dataset of GTFS-realtime polls: its SQLite tables, writes and retention.
+
+:class:`PollWriter` and :func:`append_polls` write the rows of one poll of every
+endpoint in one transaction, each row keyed by its endpoint and the feed header
+timestamp; :func:`prune` deletes what is past retention.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from interlock.components.gtfs_realtime.rows import FeedRows
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS feeds (
+    endpoint TEXT NOT NULL, header_timestamp INTEGER NOT NULL, fetched_at TEXT NOT NULL,
+    age_s REAL NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, entities INTEGER NOT NULL,
+    gtfs_realtime_version TEXT, incrementality TEXT, run_id TEXT NOT NULL,
+    PRIMARY KEY (endpoint, header_timestamp)
+);
+CREATE TABLE IF NOT EXISTS trip_updates (
+    endpoint TEXT NOT NULL, header_timestamp INTEGER NOT NULL, entity_id TEXT NOT NULL,
+    trip_id TEXT, route_id TEXT, direction_id INTEGER, start_time TEXT, start_date TEXT,
+    schedule_relationship TEXT, vehicle_id TEXT, vehicle_label TEXT, timestamp INTEGER,
+    delay INTEGER
+);
+CREATE TABLE IF NOT EXISTS stop_time_updates (
+    endpoint TEXT NOT NULL, header_timestamp INTEGER NOT NULL, entity_id TEXT NOT NULL,
+    position INTEGER NOT NULL, stop_sequence INTEGER, stop_id TEXT, arrival_time INTEGER,
+    arrival_delay INTEGER, departure_time INTEGER, departure_delay INTEGER,
+    schedule_relationship TEXT
+);
+CREATE TABLE IF NOT EXISTS vehicle_positions (
+    endpoint TEXT NOT NULL, header_timestamp INTEGER NOT NULL, entity_id TEXT NOT NULL,
+    trip_id TEXT, route_id TEXT, start_date TEXT, vehicle_id TEXT, vehicle_label TEXT,
+    latitude REAL, longitude REAL, bearing REAL, speed REAL, current_stop_sequence INTEGER,
+    stop_id TEXT, current_status TEXT, timestamp INTEGER, congestion_level TEXT,
+    occupancy_status TEXT
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    endpoint TEXT NOT NULL, header_timestamp INTEGER NOT NULL, entity_id TEXT NOT NULL,
+    cause TEXT, effect TEXT, severity_level TEXT, active_periods TEXT
+);
+CREATE TABLE IF NOT EXISTS alert_informed_entities (
+    endpoint TEXT NOT NULL, header_timestamp INTEGER NOT NULL, entity_id TEXT NOT NULL,
+    position INTEGER NOT NULL, agency_id TEXT, route_id TEXT, route_type INTEGER,
+    direction_id INTEGER, trip_id TEXT, stop_id TEXT
+);
+CREATE TABLE IF NOT EXISTS alert_texts (
+    endpoint TEXT NOT NULL, header_timestamp INTEGER NOT NULL, entity_id TEXT NOT NULL,
+    field TEXT NOT NULL, language TEXT, text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trip_updates_by_feed ON trip_updates (endpoint, header_timestamp);
+CREATE INDEX IF NOT EXISTS trip_updates_by_trip ON trip_updates (trip_id);
+CREATE INDEX IF NOT EXISTS stop_time_updates_by_feed
+    ON stop_time_updates (endpoint, header_timestamp, entity_id);
+CREATE INDEX IF NOT EXISTS vehicle_positions_by_feed
+    ON vehicle_positions (endpoint, header_timestamp);
+CREATE INDEX IF NOT EXISTS alerts_by_feed ON alerts (endpoint, header_timestamp);
+CREATE INDEX IF NOT EXISTS alert_informed_entities_by_feed
+    ON alert_informed_entities (endpoint, header_timestamp, entity_id);
+CREATE INDEX IF NOT EXISTS alert_texts_by_feed
+    ON alert_texts (endpoint, header_timestamp, entity_id);
+"""
+
+TABLES = (
+    "trip_updates",
+    "stop_time_updates",
+    "vehicle_positions",
+    "alerts",
+    "alert_informed_entities",
+    "alert_texts",
+)
+_INSERT = {
+    "trip_updates": 13,
+    "stop_time_updates": 11,
+    "vehicle_positions": 18,
+    "alerts": 7,
+    "alert_informed_entities": 10,
+    "alert_texts": 6,
+}
+
+
+def connect(db: Path) -> sqlite3.Connection:
+    """The append dataset, created if needed; WAL so readers never wait for a poll."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    # Used from worker threads one at a time (PollWriter serialises its callers).
+    conn = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+_OPEN: dict[Path, tuple[sqlite3.Connection, int]] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def shared_connection(db: Path) -> sqlite3.Connection:
+    """The dataset's connection, kept open across polls.
+
+    Opening per poll re-runs the schema script, and closing the last connection
+    checkpoints the WAL: together most of a small poll's cost. The file's inode is
+    checked on every use, so a dataset deleted or replaced under the daemon gets a
+    fresh connection rather than writes into an unlinked file.
+    """
+    key = db.resolve()
+    with _OPEN_LOCK:
+        cached = _OPEN.get(key)
+        try:
+            inode: int | None = os.stat(key).st_ino
+        except FileNotFoundError:
+            inode = None
+        if cached is not None and cached[1] == inode:
+            return cached[0]
+        if cached is not None:
+            cached[0].close()
+        conn = connect(key)
+        _OPEN[key] = (conn, os.stat(key).st_ino)
+        return conn
+
+
+def latest_timestamps(db: Path) -> dict[str, int]:
+    """The newest stored header timestamp per endpoint (empty when nothing is stored)."""
+    if not db.exists():
+        return {}
+    rows = (
+        shared_connection(db)
+        .execute("SELECT endpoint, max(header_timestamp) FROM feeds GROUP BY endpoint")
+        .fetchall()
+    )
+    return {endpoint: int(ts) for endpoint, ts in rows}
+
+
+class PollWriter:
+    """One poll's transaction: each endpoint's rows go in as they arrive, committed once.
+
+    Rows are not held until every endpoint has answered, which keeps memory flat
+    however many endpoints a component polls. Blocking: call from a worker thread,
+    one call at a time.
+    """
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.conn: sqlite3.Connection | None = None
+        self.written = dict.fromkeys(("feeds", *TABLES), 0)
+
+    def add(self, poll: FeedRows) -> bool:
+        """Append one feed; False when that feed (endpoint, header timestamp) is stored."""
+        if self.conn is None:
+            self.conn = shared_connection(self.db)
+            self.conn.execute("BEGIN IMMEDIATE")
+        conn = self.conn
+        cur = conn.execute(
+            "INSERT INTO feeds VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", poll.feed
+        )
+        if cur.rowcount == 0:
+            return False
+        self.written["feeds"] += 1
+        for table, rows in poll.tables.items():
+            if rows:
+                marks = ",".join("?" * _INSERT[table])
+                conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+                self.written[table] += len(rows)
+        return True
+
+    def commit(self) -> dict[str, int]:
+        """Commit the poll; return rows written per table."""
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            conn.execute("COMMIT")
+        return dict(self.written)
+
+    def rollback(self) -> None:
+        """Drop the poll's rows (after a failure or cancellation). Idempotent."""
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
+
+def prune(db: Path, fetched_before: str) -> dict[str, int]:
+    """Delete every feed fetched before ``fetched_before`` (ISO UTC) and all its rows.
+
+    Retention counts from when a feed was stored, not from its header stamp, so a
+    feed accepted as old (``max_feed_age_seconds``) is not deleted at once. Per
+    endpoint, stored header stamps rise with fetch time, so the cut is one stamp per
+    endpoint and every delete walks the (endpoint, header_timestamp) index.
+    """
+    if not db.exists():
+        return {}
+    conn = shared_connection(db)
+    cuts = conn.execute(
+        "SELECT endpoint, max(header_timestamp) FROM feeds WHERE fetched_at < ? GROUP BY endpoint",
+        (fetched_before,),
+    ).fetchall()
+    deleted = dict.fromkeys(("feeds", *TABLES), 0)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table in deleted:
+            for endpoint, stamp in cuts:
+                cur = conn.execute(
+                    f"DELETE FROM {table} WHERE endpoint = ? AND header_timestamp <= ?",
+                    (endpoint, stamp),
+                )
+                deleted[table] += cur.rowcount
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return {t: n for t, n in deleted.items() if n}
+
+
+def append_polls(db: Path, polls: Sequence[FeedRows]) -> dict[str, int]:
+    """Append every poll's rows in one transaction; return rows written per table.
+
+    A feed already stored (same endpoint and header timestamp) is not stored twice.
+    """
+    writer = PollWriter(db)
+    try:
+        for poll in polls:
+            writer.add(poll)
+    except BaseException:
+        writer.rollback()
+        raise
+    return writer.commit()

@@ -1,0 +1,210 @@
+"""One endpoint's poll: a quota token, the download, the archive, the checks, the rows.
+
+A 429 with ``Retry-After`` holds the endpoint family's tokens for that long and, with
+``retry_after_quota``, is tried once more; every payload is archived (bad ones too)
+so any poll can be replayed.
+:class:`EndpointResult` says how the poll ended, whatever happened.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from interlock.components.gtfs_realtime.decode import FeedLimits, decode_feed
+from interlock.components.gtfs_realtime.rows import FeedRows, feed_record, feed_rows
+from interlock.errors import FeedRejectedError, FetchError, QuotaExhaustedError, TransientError
+from interlock.kit import ComponentContext, HttpClient, QuotaGuard, RawArchive
+
+
+@dataclass
+class EndpointResult:
+    """How one endpoint's poll ended: stored, unchanged, failed or skipped."""
+
+    endpoint: str
+    status: str
+    reason: str | None = None
+    header_timestamp: int | None = None
+    age_s: float | None = None
+    entities: int | None = None
+    sha256: str | None = None
+    size: int = 0
+    waited_s: float = 0.0
+    transient: bool = False
+    records: int = 0
+    duplicates: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        out = {
+            "status": self.status,
+            "reason": self.reason,
+            "header_timestamp": self.header_timestamp,
+            "age_s": None if self.age_s is None else round(self.age_s, 1),
+            "entities": self.entities,
+            "records": self.records,
+            "sha256": self.sha256,
+            "bytes": self.size,
+            "quota_wait_s": round(self.waited_s, 3),
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    """What polling any endpoint needs from the component's settings."""
+
+    component: str
+    family: str
+    headers: Mapping[str, str]
+    max_bytes: int
+    limits: FeedLimits
+
+
+class Poller:
+    """Polls the endpoints of one run; the run's staging folder, archive and writer are shared."""
+
+    def __init__(
+        self,
+        settings: PollSettings,
+        ctx: ComponentContext,
+        guard: QuotaGuard | None,
+        *,
+        staging: Path,
+        archive: RawArchive,
+        latest: Mapping[str, int],
+        memory: Mapping[str, Any],
+        store: Callable[[FeedRows], Awaitable[bool]],
+    ) -> None:
+        self.settings = settings
+        self.ctx = ctx
+        self.guard = guard
+        self.staging = staging
+        self.archive = archive
+        self.latest = latest
+        self.memory = memory
+        self.store = store
+
+    async def poll(self, endpoint: str, url: str) -> EndpointResult:
+        """Fetch ``endpoint`` from ``url`` under the quota; store its rows if it advanced."""
+        ctx, guard, settings = self.ctx, self.guard, self.settings
+        http: HttpClient = ctx.services["http"]
+        headers = dict(settings.headers)
+        dest = self.staging / f"{endpoint}.pb"
+        waited = 0.0
+        for attempt in (1, 2):
+            try:
+                if guard is not None:
+                    waited += await guard.acquire(endpoint, family=settings.family)
+            except QuotaExhaustedError:
+                return EndpointResult(endpoint, "skipped", "quota_exhausted")
+            try:
+                fetched = await http.download(
+                    url, dest, max_bytes=settings.max_bytes, headers=headers
+                )
+                break
+            except TransientError as exc:
+                retry = exc.retry_after is not None and guard is not None
+                if retry and guard is not None:
+                    guard.penalise(settings.family, exc.retry_after or 0.0)
+                    if attempt == 1 and guard.settings.retry_after_quota:
+                        continue
+                return EndpointResult(
+                    endpoint, "failed", _first_line(exc), waited_s=waited, transient=True
+                )
+            except FetchError as exc:
+                return EndpointResult(endpoint, "failed", _first_line(exc), waited_s=waited)
+        assert fetched.path is not None and fetched.sha256 is not None
+        sha = fetched.sha256
+        now = ctx.clock()  # the daemon's clock: freshness and retention agree
+        base = EndpointResult(endpoint, "failed", sha256=sha, size=fetched.size, waited_s=waited)
+        # Every payload is archived (bad ones too) so any poll can be replayed.
+        kept = self.archive.path_for(settings.component, sha, ".pb")
+        data = await ctx.to_thread(_read, fetched.path)
+        await ctx.to_thread(_archive, fetched.path, kept)
+        previous = self.memory.get(endpoint, {})
+        if previous.get("sha256") == sha and previous.get("header_timestamp"):
+            # The same bytes as last time: nothing new, and no need to parse them.
+            stamp = int(previous["header_timestamp"])
+            base.header_timestamp, base.age_s = stamp, now.timestamp() - stamp
+            if base.age_s > settings.limits.max_age_s:
+                base.reason = (
+                    f"the feed is stale: the same payload, stamped {base.age_s / 3600:.1f} h "
+                    f"ago, over max_feed_age_seconds {settings.limits.max_age_s:g}"
+                )
+                return base
+            base.status, base.reason = "unchanged", "same payload as the last poll"
+            return base
+        try:
+            rows = await ctx.to_thread(
+                _decode,
+                data,
+                endpoint,
+                now=now.timestamp(),
+                limits=settings.limits,
+                content_type=fetched.content_type,
+                sha256=sha,
+                fetched_at=now.isoformat(),
+                run_id=ctx.run_id,
+            )
+        except FeedRejectedError as exc:
+            base.reason = str(exc)
+            return base
+        base.header_timestamp = rows.header_timestamp
+        base.age_s = now.timestamp() - rows.header_timestamp
+        base.entities = rows.feed[6]
+        if rows.header_timestamp <= self.latest.get(endpoint, 0):
+            base.status = "unchanged"
+            base.reason = f"header timestamp {rows.header_timestamp} has not advanced"
+            return base
+        if not await self.store(rows):
+            base.status = "unchanged"
+            base.reason = f"header timestamp {rows.header_timestamp} is already stored"
+            return base
+        base.status, base.records, base.duplicates = "stored", rows.records, rows.duplicates
+        return base
+
+
+def _decode(
+    data: bytes,
+    endpoint: str,
+    *,
+    now: float,
+    limits: FeedLimits,
+    content_type: str | None,
+    sha256: str,
+    fetched_at: str,
+    run_id: str,
+) -> FeedRows:
+    msg = decode_feed(data, now=now, limits=limits, content_type=content_type)
+    age = now - msg.header.timestamp
+    record = feed_record(
+        msg,
+        endpoint,
+        fetched_at=fetched_at,
+        age_s=age,
+        sha256=sha256,
+        size=len(data),
+        run_id=run_id,
+    )
+    return feed_rows(msg, endpoint, record)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _read(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def _archive(src: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        src.unlink(missing_ok=True)
+        os.utime(target)
+    else:
+        os.replace(src, target)
