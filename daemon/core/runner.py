@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import structlog
+
 from interlock import events as ev
 from interlock.config.model import Config
 from interlock.config.registry import load_component_class
@@ -27,8 +28,8 @@ from interlock.outcome import Outcome, Status
 from interlock.store.abc import ComponentState
 
 if TYPE_CHECKING:
-    from interlock.core.scheduler import RunResult
-    from interlock.observe.monitor import ResourceSampler, RunProbe
+    from interlock.core.abc import ResourceSampler, RunProbe
+    from interlock.core.runs import RunResult
 
 log = structlog.get_logger("interlock.runner")
 
@@ -133,7 +134,7 @@ class ComponentRunner:
         inputs = {dep: self.states[dep].fingerprint for dep in spec.dependencies}
         bind_component(run_id, name)
         # Monitoring: one shared sampler; API calls land in this task's call stats.
-        sampler: ResourceSampler | None = self.services.get("monitor")
+        sampler: ResourceSampler[RunProbe] | None = self.services.get("monitor")
         probe = sampler.start(name) if sampler is not None else None
         if probe is not None:
             current_call_stats.set(probe.calls)

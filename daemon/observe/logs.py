@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import structlog
+
 from interlock import events as ev
 from interlock import secrets
+from interlock.core import loglevel
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -38,6 +40,14 @@ _JSON_TRACEBACKS = structlog.processors.ExceptionRenderer(
 #: The level set by :func:`configure`; hot paths check it before building debug fields.
 current_level = logging.INFO
 _stream: TextIO = sys.stdout
+
+
+def _current_level() -> int:
+    return current_level
+
+
+# The engine cannot import this module; it reads the level through this, at each ask.
+loglevel.read_level_from(_current_level)
 
 
 def _mask(value: Any, known: frozenset[str]) -> Any:

@@ -1,0 +1,235 @@
+"""Run execution: a run's components released into shared slots as their upstreams settle.
+
+One run is a set of components chosen at one instant. Each is released the moment
+its upstreams in the run have settled (no layer barriers, no polling); slots are
+shared by all runs, so ``max_concurrent_components`` and the parallel-group rule
+hold across overlapping runs, and a component never runs beside itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from interlock import events as ev
+from interlock import graph
+from interlock.config.model import Config
+from interlock.core import loglevel
+from interlock.core.decisions import Decision, Settled, release_decision
+from interlock.core.runner import ComponentRunner
+from interlock.core.runs import RunResult, new_run_id
+from interlock.events import EventBus, utcnow
+from interlock.outcome import SkipReason, Status
+from interlock.store.abc import ComponentState
+
+log = structlog.get_logger("interlock.scheduler")
+
+
+class RunExecutor:
+    """Runs chosen components as runs, all runs sharing one pool of slots."""
+
+    def __init__(
+        self,
+        config: Config,
+        bus: EventBus,
+        states: dict[str, ComponentState],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        services: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.bus = bus
+        self.clock = clock
+        self.states = states
+        for name in config.components:
+            states.setdefault(name, ComponentState(name=name))
+        self.runner = ComponentRunner(config, bus, states, clock=clock, services=services or {})
+        self._member_of = graph.groups_by_component(config.parallel_groups)
+        self._running: dict[str, str] = {}  # component -> run_id, across all runs
+        self._claimed: set[str] = set()  # in an active run, started or not
+        self._run_wakes: set[asyncio.Event] = set()
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # component -> its task
+        # Set whenever a component or a run ends, so the serve loop looks again.
+        self._wake = asyncio.Event()
+        self._debug = loglevel.debug_enabled()
+
+    async def execute(
+        self,
+        chosen: list[str],
+        *,
+        trigger: str,
+        decisions: list[Decision] | None = None,
+        force: bool = False,
+        run_id: str | None = None,
+    ) -> RunResult:
+        """Run ``chosen`` (in dependency order) as one run, under the global timeout."""
+        now = self.clock()
+        run_id = run_id or new_run_id(now)
+        result = RunResult(run_id=run_id, status="succeeded")
+        wanted = set(chosen)
+        in_run = [n for n in self.config.components if n in wanted]
+        self._claimed.update(in_run)
+        self.bus.publish(
+            ev.RunStarted(at=now, run_id=run_id, trigger=trigger, components=tuple(in_run))
+        )
+        if decisions and self._debug:
+            for d in decisions:
+                log.debug(
+                    "decision",
+                    run_id=run_id,
+                    component=d.component,
+                    run=d.run,
+                    reason=d.reason,
+                    detail=d.detail,
+                )
+        if self.config.overrides.dry_run:
+            for name in in_run:
+                self._skip(run_id, name, SkipReason.DRY_RUN, "dry run: nothing executed", result)
+            in_run = []
+        cm = asyncio.timeout(self.config.runtime.global_timeout_s)
+        try:
+            async with cm:
+                await self._release_loop(run_id, in_run, result, force, cm.expired)
+        except TimeoutError:
+            if not cm.expired():
+                raise
+            result.status = "timed_out"
+        except asyncio.CancelledError:
+            result.status = "cancelled"
+            self._finish_run(run_id, now, in_run, result)
+            raise
+        self._finish_run(run_id, now, in_run, result)
+        return result
+
+    def _finish_run(
+        self, run_id: str, started: datetime, in_run: list[str], result: RunResult
+    ) -> None:
+        for name in in_run:
+            if name not in result.outcomes:
+                # Never released: the run ended (timeout, cancel) before its turn came.
+                status = "timed_out" if result.status == "timed_out" else "cancelled"
+                self.runner.never_started(run_id, name, status, result)
+            self._claimed.discard(name)
+        if result.status == "succeeded" and result.failed:
+            result.status = "failed"
+        counts: dict[str, int] = {}
+        for s in result.outcomes.values():
+            key = s.status.value if s.status is not Status.SKIPPED else f"skipped:{s.reason}"
+            counts[key] = counts.get(key, 0) + 1
+        end = self.clock()
+        self.bus.publish(
+            ev.RunFinished(
+                at=end,
+                run_id=run_id,
+                status=result.status,
+                started_at=started,
+                duration_s=(end - started).total_seconds(),
+                counts=counts,
+            )
+        )
+        self._wake.set()
+
+    def _skip(
+        self, run_id: str, name: str, reason: SkipReason, detail: str, result: RunResult
+    ) -> None:
+        result.outcomes[name] = Settled(Status.SKIPPED, reason.value)
+        self.runner.publish(
+            ev.ComponentSkipped(
+                at=self.clock(), run_id=run_id, component=name, reason=reason.value, detail=detail
+            )
+        )
+
+    async def _release_loop(
+        self,
+        run_id: str,
+        in_run: list[str],
+        result: RunResult,
+        force: bool,
+        run_expired: Callable[[], bool],
+    ) -> None:
+        comps = self.config.components
+        members = set(in_run)
+        waiting = {n: {d for d in comps[n].dependencies if d in members} for n in in_run}
+        dependents: dict[str, list[str]] = {n: [] for n in in_run}
+        for n, ds in waiting.items():
+            for d in ds:
+                dependents[d].append(n)
+        ready = deque(n for n in in_run if not waiting[n])
+        wake = asyncio.Event()
+        self._run_wakes.add(wake)
+        max_concurrent = self.config.runtime.max_concurrent
+        grouping = self.config.grouping
+
+        def settle(name: str) -> None:
+            # Settled components leave the run's claim at once: a fast component that
+            # shared a run with a slow one must not wait for the whole run to end.
+            self._claimed.discard(name)
+            for child in dependents[name]:
+                waiting[child].discard(name)
+                if not waiting[child]:
+                    ready.append(child)
+
+        def done(name: str, settled: Settled) -> None:
+            result.outcomes[name] = settled
+            self._running.pop(name, None)
+            self._tasks.pop(name, None)
+            settle(name)
+            for w in self._run_wakes:
+                w.set()
+            self._wake.set()
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                while len(result.outcomes) < len(in_run):
+                    blocked: list[str] = []
+                    while ready:
+                        name = ready.popleft()
+                        verdict = release_decision(
+                            comps[name],
+                            self.states[name],
+                            self.states,
+                            result.outcomes,
+                            self.config.overrides,
+                            force=force,
+                        )
+                        if verdict is not None:
+                            self._skip(run_id, name, verdict[0], verdict[1], result)
+                            settle(name)
+                            continue
+                        if (
+                            len(self._running) >= max_concurrent
+                            or name in self._running
+                            or not graph.may_overlap(name, self._running, self._member_of, grouping)
+                        ):
+                            blocked.append(name)
+                            continue
+                        self._running[name] = run_id
+                        self._tasks[name] = tg.create_task(
+                            self.runner.run(run_id, name, done, run_expired),
+                            name=f"component {name!r}",
+                        )
+                    ready.extend(blocked)
+                    if len(result.outcomes) >= len(in_run):
+                        break
+                    wake.clear()
+                    await wake.wait()
+        finally:
+            self._run_wakes.discard(wake)
+
+    def cancel_component(self, name: str) -> bool:
+        """Cancel a running component; it is recorded ``cancelled``. False if not running."""
+        task = self._tasks.get(name)
+        if task is None or task.done():
+            return False
+        task.cancel(f"cancelled by an operator: {name!r}")
+        return True
+
+    @property
+    def running(self) -> dict[str, str]:
+        """Components running now, with their run ids."""
+        return dict(self._running)
