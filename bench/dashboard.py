@@ -56,7 +56,7 @@ async def main() -> dict[str, Any]:
             floor, measured = [], []
             for _ in range(REPEAT):
                 began = time.perf_counter()
-                async with dash.db.execute(
+                async with dash.reader.db.execute(  # the SQLite reader's own connection
                     "SELECT COUNT(*), SUM(duration_s) FROM component_runs WHERE started_at >= ?",
                     (since,),
                 ) as cur:

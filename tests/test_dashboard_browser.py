@@ -24,10 +24,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from interlock.events import utcnow
-from interlock.service.app import STATE_DB
-from interlock.store.sqlite import SqliteStateStore
 
+from interlock.events import utcnow
+from interlock.store.sqlite import STATE_DB, SqliteStateStore
 from tests.cdp import Browser, chromium_path
 from tests.dashboard_history import FIVE, write_history
 

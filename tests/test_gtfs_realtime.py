@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import structlog
+
 from interlock import events as ev
 from interlock.components.standins import StandinServer
 from interlock.components.standins.gtfs_realtime import STANDIN_API_KEY, GtfsRealtimeSource
@@ -303,8 +304,8 @@ async def test_status_shows_quota_per_endpoint_and_feed_ages(tmp_path, open_orch
     """gather_status and the offline reader agree on the day's calls, per endpoint."""
     from datetime import UTC, datetime
 
-    from interlock.service.app import STATE_DB
     from interlock.service.status import gather_status, offline_quota
+    from interlock.store.sqlite import STATE_DB
 
     async with server_with() as server:
         orch = await open_orch(make(tmp_path, server))

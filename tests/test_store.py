@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from interlock import events as ev
-from interlock.service.app import STATE_DB, Orchestrator
-from interlock.store.sqlite import SqliteStateStore
 
+from interlock import events as ev
+from interlock.service.app import Orchestrator
+from interlock.store.sqlite import STATE_DB, SqliteStateStore
 from tests.conftest import component
 
 pytestmark = pytest.mark.timeout(30)

@@ -75,7 +75,7 @@ def client_for(args: argparse.Namespace) -> AdminClient:
 
 def daemon_serving(args: argparse.Namespace, config: Config) -> AdminClient | None:
     """A client when a daemon serves ``config``'s state (or ``--socket`` was given), else None."""
-    from interlock.service.app import StateLock
+    from interlock.store.lock import StateLock
 
     client = client_for(args)
     if getattr(args, "socket", None) is not None:
@@ -253,42 +253,30 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def offline_status(config: Config) -> dict[str, Any]:
     """``status`` without a daemon: the state database read-only, the plan computed here."""
     import asyncio
-    import sqlite3
 
     from interlock.core.scheduler import Scheduler
     from interlock.events import EventBus
-    from interlock.service.app import PAUSED_KEY, STATE_DB, StateLock
-    from interlock.store.sqlite import SqliteStateStore
+    from interlock.store.abc import PAUSED_KEY
+    from interlock.store.lock import StateLock
+    from interlock.store.sqlite import STATE_DB, SqliteStateReader
 
     db = config.runtime.state_dir / STATE_DB
     try:
         live = StateLock(config.runtime.state_dir).held_elsewhere()
     except OSError:
         live = True
-    paused: list[str] = []
-    reasons: dict[str, tuple[str, str | None]] = {}
-    if db.exists():
-        mode = "mode=ro" if live else "mode=ro&immutable=1"
-        conn = sqlite3.connect(f"file:{db}?{mode}", uri=True)
-        try:
-            row = conn.execute("SELECT value FROM meta WHERE key=?", (PAUSED_KEY,)).fetchone()
-            paused = json.loads(row[0]) if row else []
-            for name, status, reason in conn.execute(
-                "SELECT component, status, reason FROM component_runs c WHERE rowid = "
-                "(SELECT rowid FROM component_runs WHERE component=c.component "
-                "ORDER BY started_at DESC, rowid DESC LIMIT 1)"
-            ):
-                reasons[name] = (status, reason)
-        finally:
-            conn.close()
 
-    async def plan() -> tuple[Any, Any]:
-        states = await SqliteStateStore.read_states(db, live=live)
+    async def plan() -> tuple[Any, Any, list[str], dict[str, tuple[str, str | None]]]:
+        async with SqliteStateReader(db, live=live) as reader:
+            paused: list[str] = await reader.get_meta(PAUSED_KEY) or []
+            last = await reader.last_runs(config.components)
+            states = await reader.component_states()
         scheduler = Scheduler(config, EventBus(), states)
         scheduler.paused.update(n for n in paused if n in config.components)
-        return scheduler.plan(), scheduler.states
+        reasons = {name: (row["status"], row["reason"]) for name, row in last.items()}
+        return scheduler.plan(), scheduler.states, paused, reasons
 
-    decisions, states = asyncio.run(plan())
+    decisions, states, paused, reasons = asyncio.run(plan())
     tz = config.runtime.timezone
 
     def iso(v: Any) -> str | None:

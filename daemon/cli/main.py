@@ -165,8 +165,8 @@ async def _plan(config: Config, args: argparse.Namespace) -> list[dict[str, Any]
     """The plan, computed from the state database opened read-only: nothing is written."""
     from interlock.core.scheduler import Scheduler
     from interlock.events import EventBus
-    from interlock.service.app import STATE_DB, StateLock
-    from interlock.store.sqlite import SqliteStateStore
+    from interlock.store.lock import StateLock
+    from interlock.store.sqlite import STATE_DB, SqliteStateStore
 
     state_dir = config.runtime.state_dir
     live = StateLock(state_dir).held_elsewhere()
@@ -254,8 +254,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _history(state_dir: Path, tz: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
     from datetime import UTC, datetime
 
-    from interlock.service.app import STATE_DB, StateLock
-    from interlock.store.sqlite import SqliteStateStore
+    from interlock.store.lock import StateLock
+    from interlock.store.sqlite import STATE_DB, SqliteStateStore
 
     db = state_dir / STATE_DB
     if not db.exists():

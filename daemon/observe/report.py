@@ -17,6 +17,7 @@ from typing import Any
 
 from interlock.observe.monitor import percentile
 from interlock.observe.notify.policy import signature
+from interlock.store.abc import StateReader
 
 RAN = frozenset({"succeeded", "unchanged", "failed", "timed_out"})
 OK = frozenset({"succeeded", "unchanged"})
@@ -252,7 +253,7 @@ async def collect(
 
 
 async def collect_from(
-    store: Any,
+    store: StateReader,
     *,
     since: datetime,
     until: datetime,
@@ -307,7 +308,7 @@ def cmd_report(args: Any) -> int:
     from interlock.cli import admin as cliadmin
     from interlock.cli import main as cli
     from interlock.errors import AdminError
-    from interlock.service.app import STATE_DB
+    from interlock.store.sqlite import STATE_DB
 
     config = cli._load(args) if args.state_dir is None or args.config else None
     state_dir = args.state_dir or (config.runtime.state_dir if config else Path("."))

@@ -8,35 +8,30 @@ builds the scheduler; leaving the block flushes history and closes everything.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import gc
-import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import structlog
+
 from interlock import events as ev
 from interlock.config.model import Config
 from interlock.core.scheduler import Scheduler
-from interlock.errors import StateError
 from interlock.events import EventBus, utcnow
 from interlock.kit.http import HttpClient
 from interlock.kit.quota import QuotaGuard
 from interlock.observe.logs import log_subscriber
 from interlock.observe.monitor import ResourceSampler
 from interlock.observe.observers import Observers
-from interlock.store.sqlite import SqliteStateStore
+from interlock.store.abc import PAUSED_KEY
+from interlock.store.lock import StateLock
+from interlock.store.sqlite import STATE_DB, SqliteStateStore
 
 log = structlog.get_logger("interlock")
 
-STATE_DB = "state.sqlite"
-LOCK_FILE = "interlock.lock"
 HISTORY_PRUNE_EVERY = timedelta(hours=1)
-#: Meta key holding the components an operator paused (they stay paused across restarts).
-PAUSED_KEY = "paused"
 
 
 #: Young-generation collections are what a scheduling burst trips over: every event
@@ -55,65 +50,6 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-class StateLock:
-    """An exclusive lock on a state directory: one process schedules from it at a time.
-
-    The kernel drops the lock when the process dies, so a crash never leaves it held.
-    """
-
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / LOCK_FILE
-        self._fd: int | None = None
-
-    def try_acquire(self) -> bool:
-        """Take the lock if it is free; False when another live process holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o640)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return True
-
-    def held_elsewhere(self) -> bool:
-        """Whether another live process holds the lock (creates nothing)."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # closing drops a lock taken here
-        return False
-
-    def acquire(self) -> None:
-        """Take the lock or raise StateError naming the process that holds it."""
-        if not self.try_acquire():
-            try:
-                holder = self.path.read_text().strip() or "unknown"
-            except OSError:
-                holder = "unknown"
-            raise StateError(
-                f"state directory {str(self.path.parent)!r} is in use by another interlock "
-                f"process (pid {holder}); stop it, use its admin commands, or point "
-                "runtime_settings.state_dir elsewhere"
-            )
-
-    def release(self) -> None:
-        """Drop the lock. Idempotent."""
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
 
 class Orchestrator:

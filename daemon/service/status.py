@@ -1,22 +1,23 @@
 """What ``interlock status`` shows about the API quota and realtime feeds, from any state.
 
-The same shapes come from a live :class:`~daemon.quota.QuotaGuard` (``describe()``)
+The same shapes come from a live :class:`~interlock.kit.quota.QuotaGuard` (``describe()``)
 and from the state database of a stopped daemon (:func:`offline_quota`), so the
 admin socket and the offline CLI print one format (:func:`quota_lines`).
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
+import asyncio
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from interlock.config.model import Config
 from interlock.kit.quota import META_KEY, QuotaGuard, QuotaSettings, describe, usage_from_json
-from interlock.store.abc import StateStore
+from interlock.store.abc import StateReader
+from interlock.store.sqlite import SqliteStateReader
 
 PrintTable = Callable[[Sequence[Sequence[Any]], Sequence[str]], None]
 
@@ -35,23 +36,23 @@ def quota_from_meta(config: Config, stored: Any, now: datetime) -> dict[str, Any
 
 
 def offline_quota(config: Config, db: Path, now: datetime, *, live: bool = True) -> dict[str, Any]:
-    """The quota from a state database file opened read-only (writes nothing)."""
-    stored = None
-    if db.exists():
-        mode = "mode=ro" if live else "mode=ro&immutable=1"
-        conn = sqlite3.connect(f"file:{db}?{mode}", uri=True)
-        try:
-            row = conn.execute("SELECT value FROM meta WHERE key=?", (META_KEY,)).fetchone()
-        except sqlite3.OperationalError:
-            row = None
-        finally:
-            conn.close()
-        stored = json.loads(row[0]) if row else None
+    """The quota from a state database file opened read-only (writes nothing).
+
+    Synchronous, for the CLI without a daemon. The read runs on an event loop of its
+    own in a worker thread, so a caller whose thread runs a loop may use it too.
+    """
+
+    async def read() -> Any:
+        async with SqliteStateReader(db, live=live) as reader:
+            return await reader.get_meta(META_KEY)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="offline-quota") as pool:
+        stored = pool.submit(lambda: asyncio.run(read())).result()
     return quota_from_meta(config, stored, now)
 
 
 async def gather_status(
-    config: Config, store: StateStore, now: datetime, *, quota: QuotaGuard | None = None
+    config: Config, store: StateReader, now: datetime, *, quota: QuotaGuard | None = None
 ) -> dict[str, Any]:
     """Per component the last outcome and next due time, plus the quota.
 
@@ -64,11 +65,11 @@ async def gather_status(
     tz = config.runtime.timezone
     states = await store.component_states()
     decisions = Scheduler(config, EventBus(), states).plan(now)
+    last = await store.last_runs(d.component for d in decisions)
     components = []
     for d in decisions:
         spec = config.components[d.component]
-        last = await store.history(component=d.component, limit=1)
-        row = last[0] if last else {}
+        row = last.get(d.component, {})
         metrics = row.get("metrics") or {}
         components.append(
             {

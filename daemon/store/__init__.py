@@ -1,4 +1,5 @@
-"""Durable state: the state-store interface, its SQLite implementation, the single-instance lock.
+"""Durable state: the state-store interfaces, their SQLite implementation, the single-instance lock.
 
-May import ``config`` and the leaves. Every read of ``state.sqlite`` goes through this package.
+``abc`` holds the Protocols, ``sqlite/`` the SQLite store, ``lock`` the lock. May import
+``config`` and the leaves. Every read of ``state.sqlite`` goes through this package.
 """

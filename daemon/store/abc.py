@@ -1,32 +1,25 @@
-"""The interfaces: a component, and the state store behind history and scheduling state.
+"""The state-store interfaces: what is remembered between runs, and every read of it.
 
-Implementations live beside them (``daemon/store.py`` is the SQLite store); a
-PostgreSQL store for several daemons would implement the same Protocol.
+:class:`StateReader` is every read the daemon, the dashboard, ``status``,
+``history``, ``report`` and the offline CLI make; :class:`StateStore` adds the
+writes. The SQLite implementation lives beside them (``store/sqlite/``); a
+PostgreSQL store for several daemons would implement the same Protocols.
+
+Times cross the interface as aware datetimes; history rows carry them as UTC ISO
+strings, as stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol
 
 from interlock.events import Event
-from interlock.outcome import Outcome
 
-if TYPE_CHECKING:
-    from interlock.kit.context import ComponentContext
-
-
-@runtime_checkable
-class Component(Protocol):
-    """An ingestion component: constructed with its name and settings, run per due time."""
-
-    settings_schema: ClassVar[dict[str, Any] | None]
-
-    async def run(self, ctx: ComponentContext) -> Outcome:
-        """Fetch, check, parse, validate and publish; raise to fail."""
-        ...
+#: Meta key holding the components an operator paused (they stay paused across restarts).
+PAUSED_KEY = "paused"
 
 
 @dataclass(kw_only=True)
@@ -46,42 +39,130 @@ class ComponentState:
     memory: dict[str, Any] = field(default_factory=dict)
 
 
-class StateStore(Protocol):
-    """Durable state: runs, component runs, component state, and small key-values."""
+StateMap = Mapping[str, ComponentState]
+
+
+class HourlyTotals(NamedTuple):
+    """One component's runs in one UTC hour, summed (skipped runs are not runs)."""
+
+    component: str
+    #: ``YYYY-MM-DDTHH``, in UTC.
+    hour: str
+    runs: int
+    failures: int
+    duration_sum: float | None
+    duration_max: float | None
+    #: Records of the succeeded runs, summed.
+    records_sum: float | None
+    #: How many runs succeeded (published).
+    published: int
+
+
+class ErrorTally(NamedTuple):
+    """How often one component ended with one status and one message."""
+
+    component: str
+    status: str
+    #: The error, else the reason, else the status.
+    message: str
+    #: How many runs ended so.
+    runs: int
+    #: UTC ISO times of the newest finish and the oldest start.
+    last_seen: str
+    first_seen: str
+
+
+class StateReader(Protocol):
+    """Every read of durable state: runs, component runs, component state, key-values."""
 
     async def open(self) -> None:
-        """Create or migrate the schema; safe to call once per instance."""
+        """Connect; safe to call once per instance."""
         ...
 
     async def close(self) -> None:
         """Release the connection. Idempotent."""
         ...
 
-    async def recover_interrupted(self, now: datetime) -> list[tuple[str, str]]:
-        """Mark runs and component runs left ``running`` by a crash as interrupted."""
-        ...
-
     async def component_states(self) -> dict[str, ComponentState]:
         """The remembered state of every component seen so far."""
-        ...
-
-    async def record_events(self, events: Sequence[Event]) -> None:
-        """Persist a batch of events in one transaction."""
         ...
 
     async def history(
         self, *, component: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
-        """Component runs, newest first."""
+        """Component runs, newest first, JSON columns (inputs, quality, metrics) parsed."""
+        ...
+
+    async def last_runs(self, components: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Each named component's newest run, as :meth:`history` gives it (absent: none yet)."""
+        ...
+
+    async def last_quality(self, components: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Each named component's newest run with a quality report.
+
+        Per component: ``run_id``, ``status``, ``finished_at`` and ``quality`` (the
+        report, a dict); a report that cannot be read is passed over.
+        """
+        ...
+
+    async def recent_outcomes(self, window: int) -> dict[str, list[bool]]:
+        """Per component, whether each of its last ``window`` finished runs succeeded."""
+        ...
+
+    async def runs_between(
+        self, since: datetime, until: datetime, *, component: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Component runs started in ``[since, until)``, oldest first, metrics parsed."""
+        ...
+
+    async def hourly_totals(
+        self, since: datetime, *, failed: Collection[str]
+    ) -> list[HourlyTotals]:
+        """Per component and UTC hour since ``since``: runs, failures, durations, records.
+
+        A run counts as failed when its status is one of ``failed``. The work is done
+        where the rows are, so its cost grows with hours, not with runs.
+        """
+        ...
+
+    async def error_tallies(
+        self, since: datetime, *, statuses: Collection[str]
+    ) -> list[ErrorTally]:
+        """Runs started since ``since`` with one of ``statuses``, counted per message."""
         ...
 
     async def get_meta(self, key: str) -> Any:
         """A small JSON value stored under ``key`` (None if absent)."""
         ...
 
+
+class StateStore(StateReader, Protocol):
+    """Durable state, read and written: what the daemon itself keeps."""
+
+    async def open(self) -> None:
+        """Create or migrate the schema; safe to call once per instance."""
+        ...
+
+    def reader(self, *, timeout_s: float = 5.0) -> StateReader:
+        """A read-only view of this state on a connection of its own (not yet open).
+
+        For readers that must never hold up the writes (the dashboard); waits at
+        most ``timeout_s`` for a writer's lock.
+        """
+        ...
+
+    async def recover_interrupted(self, now: datetime) -> list[tuple[str, str]]:
+        """Mark runs and component runs left ``running`` by a crash as interrupted."""
+        ...
+
+    async def record_events(self, events: Sequence[Event]) -> None:
+        """Persist a batch of events in one transaction."""
+        ...
+
+    async def prune_history(self, before: datetime) -> int:
+        """Delete runs and component runs that started before ``before``; rows deleted."""
+        ...
+
     async def set_meta(self, key: str, value: Any) -> None:
         """Store a small JSON value under ``key``."""
         ...
-
-
-StateMap = Mapping[str, ComponentState]

@@ -1,6 +1,6 @@
-"""What the dashboard reads from the state database, and the pure folds that shape it.
+"""What the dashboard reads from the state store, and the pure folds that shape it.
 
-The SQL aggregates in the database (one row per component and hour), so the
+The store aggregates where the rows are (one row per component and hour), so the
 cost of a page does not grow with how often components run; the folds into
 7-day (hourly) and 30-day (daily, in the configured zone) series are plain
 functions of rows and time.
@@ -8,51 +8,30 @@ functions of rows and time.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiosqlite
+from interlock.store.abc import StateReader
 
 #: Statuses that count as a failure in trends and error patterns.
 FAILED = ("failed", "timed_out", "interrupted", "cancelled")
 TOP_ERRORS = 20
 NOTICES_SHOWN = 50
-
-# Times are stored as UTC ISO strings, so the first 13 characters name the UTC hour.
-_TRENDS_SQL = f"""
-SELECT component, substr(started_at, 1, 13) AS hour,
-       SUM(status != 'skipped') AS runs,
-       SUM(status IN {FAILED!r}) AS failures,
-       SUM(CASE WHEN status != 'skipped' THEN duration_s END) AS dur_sum,
-       MAX(CASE WHEN status != 'skipped' THEN duration_s END) AS dur_max,
-       SUM(CASE WHEN status = 'succeeded' THEN records END) AS rec_sum,
-       SUM(status = 'succeeded') AS published
-FROM component_runs
-WHERE started_at >= ?
-GROUP BY component, hour
-"""
-
-_ERRORS_SQL = f"""
-SELECT component, status, COALESCE(error, reason, status) AS message, COUNT(*) AS n,
-       MAX(COALESCE(finished_at, started_at)) AS last_seen, MIN(started_at) AS first_seen
-FROM component_runs
-WHERE started_at >= ? AND status IN {FAILED!r}
-GROUP BY component, status, message
-"""
-
-_LAST_RUN_SQL = """
-SELECT run_id, status, reason, error, started_at, finished_at, duration_s, records, attempts
-FROM component_runs WHERE component = ? ORDER BY started_at DESC LIMIT 1
-"""
-
-_LAST_QUALITY_SQL = """
-SELECT run_id, status, finished_at, quality FROM component_runs
-WHERE component = ? AND quality IS NOT NULL ORDER BY started_at DESC LIMIT 1
-"""
+#: What the page shows of a component's last run (the rest is too large or too private).
+LAST_RUN_FIELDS = (
+    "run_id",
+    "status",
+    "reason",
+    "error",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "records",
+    "attempts",
+)
 
 
 # --- trends ---------------------------------------------------------------------------
@@ -234,59 +213,37 @@ _SHOWN_KEYS = frozenset(
 
 
 async def read_trends(
-    db: aiosqlite.Connection, components: Iterable[str], now: datetime, tz: ZoneInfo
+    store: StateReader, components: Iterable[str], now: datetime, tz: ZoneInfo
 ) -> dict[str, dict[str, Any]]:
     """30 days of per-hour aggregates, folded (see :func:`fold_trends`)."""
-    since = (now.astimezone(UTC) - timedelta(days=31)).isoformat()
-    async with db.execute(_TRENDS_SQL, (since,)) as cur:
-        rows = await cur.fetchall()
+    rows = await store.hourly_totals(now.astimezone(UTC) - timedelta(days=31), failed=FAILED)
     return fold_trends(rows, components, now, tz)
 
 
-async def read_errors(
-    db: aiosqlite.Connection, now: datetime, tz: ZoneInfo
-) -> list[dict[str, Any]]:
+async def read_errors(store: StateReader, now: datetime, tz: ZoneInfo) -> list[dict[str, Any]]:
     """The top error patterns of the last 30 days."""
-    since = (now.astimezone(UTC) - timedelta(days=30)).isoformat()
-    async with db.execute(_ERRORS_SQL, (since,)) as cur:
-        rows = await cur.fetchall()
+    rows = await store.error_tallies(now.astimezone(UTC) - timedelta(days=30), statuses=FAILED)
     return fold_errors(rows, tz)
 
 
 async def read_last_runs(
-    db: aiosqlite.Connection, components: Iterable[str]
+    store: StateReader, components: Iterable[str]
 ) -> dict[str, dict[str, Any]]:
-    """Each component's most recent history row (one indexed lookup per component)."""
-    out = {}
-    for name in components:
-        async with db.execute(_LAST_RUN_SQL, (name,)) as cur:
-            cols = [d[0] for d in cur.description]
-            row = await cur.fetchone()
-        if row is not None:
-            out[name] = dict(zip(cols, row, strict=True))
-    return out
+    """Each component's most recent history row, cut to what the page shows."""
+    last = await store.last_runs(components)
+    return {name: {k: row[k] for k in LAST_RUN_FIELDS} for name, row in last.items()}
 
 
 async def read_last_quality(
-    db: aiosqlite.Connection, components: Iterable[str]
+    store: StateReader, components: Iterable[str]
 ) -> dict[str, dict[str, Any]]:
     """Each component's most recent quality report, summarised."""
-    out = {}
-    for name in components:
-        async with db.execute(_LAST_QUALITY_SQL, (name,)) as cur:
-            row = await cur.fetchone()
-        if row is None:
-            continue
-        run_id, status, finished_at, quality = row
-        try:
-            report = json.loads(quality)
-        except ValueError:
-            continue
-        if isinstance(report, dict):
-            out[name] = {
-                "run_id": run_id,
-                "status": status,
-                "finished_at": finished_at,
-                "report": summarise_quality(report),
-            }
-    return out
+    return {
+        name: {
+            "run_id": row["run_id"],
+            "status": row["status"],
+            "finished_at": row["finished_at"],
+            "report": summarise_quality(row["quality"]),
+        }
+        for name, row in (await store.last_quality(components)).items()
+    }

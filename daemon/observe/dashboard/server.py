@@ -18,12 +18,12 @@ from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-import aiosqlite
 import structlog
 from aiohttp import web
 from interlock.config.dashboard import DashboardSettings, is_loopback
 from interlock.errors import DashboardError, StateError
 from interlock.events import utcnow
+from interlock.store.abc import StateReader
 
 from . import queries, views
 from .live import LiveHub
@@ -81,7 +81,7 @@ class Dashboard:
         self._hub: LiveHub | None = None
         self.cookie = f"interlock_token_{settings.port}"
         self._runner: web.AppRunner | None = None
-        self._db: aiosqlite.Connection | None = None
+        self._reader: StateReader | None = None
         self._history: tuple[int, float, bytes] | None = None
         self._history_lock = asyncio.Lock()
         self._page = _asset("index.html")
@@ -131,14 +131,14 @@ class Dashboard:
             # events from here on win over what the database says below.
             assert self.orch.bus is not None
             self._hub = LiveHub(self.orch.bus)
-            # A read-only connection of its own: page queries never hold up history writes.
-            uri = self.orch.store.path.resolve().as_uri() + "?mode=ro"
-            self._db = await aiosqlite.connect(uri, uri=True)
-            await self._db.execute("PRAGMA busy_timeout=2000")
+            # A read-only view of its own: page queries never hold up history writes.
+            reader = self.orch.store.reader(timeout_s=2.0)
+            await reader.open()
+            self._reader = reader
             names = list(self.orch.config.components)
             self._hub.seed(
-                await queries.read_last_runs(self._db, names),
-                await queries.read_last_quality(self._db, names),
+                await queries.read_last_runs(reader, names),
+                await queries.read_last_quality(reader, names),
             )
         except BaseException:
             await self.close()
@@ -152,9 +152,9 @@ class Dashboard:
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
-        if self._db is not None:
-            db, self._db = self._db, None
-            await db.close()
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.close()
 
     @property
     def hub(self) -> LiveHub:
@@ -163,10 +163,11 @@ class Dashboard:
         return self._hub
 
     @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
+    def reader(self) -> StateReader:
+        """The dashboard's read-only view of the state store (only while open)."""
+        if self._reader is None:
             raise StateError("the dashboard is not open")
-        return self._db
+        return self._reader
 
     # --- protection -------------------------------------------------------------
 
@@ -267,9 +268,9 @@ class Dashboard:
                 "now": now.astimezone(tz).isoformat(),
                 "timezone": str(tz),
                 "trends": await queries.read_trends(
-                    self.db, list(self.orch.config.components), now, tz
+                    self.reader, list(self.orch.config.components), now, tz
                 ),
-                "errors": await queries.read_errors(self.db, now, tz),
+                "errors": await queries.read_errors(self.reader, now, tz),
             }
             doc["query_ms"] = round((time.perf_counter() - started) * 1000, 1)
             body = _dumps(doc).encode()
