@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from interlock.kit.archive import RawArchive
 from interlock.kit.change import ChangePolicy, conditional_headers, same_payload
+from interlock.kit.component import Component
 from interlock.kit.context import ComponentContext
 from interlock.kit.http import FetchResult, HttpClient, parse_retry_after
 from interlock.kit.publish import SnapshotDataset, discard, quarantine
@@ -18,6 +19,7 @@ from interlock.kit.quota import QuotaGuard
 
 __all__ = [
     "ChangePolicy",
+    "Component",
     "ComponentContext",
     "FetchResult",
     "HttpClient",
