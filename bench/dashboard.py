@@ -23,13 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402 - after the path set-up above
+
 from interlock.config.dashboard import DashboardSettings  # noqa: E402
 from interlock.config.loader import parse_config  # noqa: E402
 from interlock.events import utcnow  # noqa: E402
 from interlock.observe import logs  # noqa: E402
 from interlock.observe.dashboard.server import Dashboard  # noqa: E402
 from interlock.service.app import Orchestrator  # noqa: E402
-
 from tests.dashboard_history import FIVE, write_history  # noqa: E402
 
 REPEAT = 15

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
 from interlock.cli.adminclient import AdminClient
 from interlock.components.standins.gtfs_realtime import STANDIN_API_KEY
 from interlock.components.standins.ptv import DEMO_API_KEY, DEMO_DEVID

@@ -159,8 +159,9 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
         settings, missing = secrets.resolve(raw.get("settings", {}), env)
         if class_path is None:
             problems.append(
-                f"{where}: {name!r} is not a built-in component and has no 'class'; "
-                'set "class": "package.module:ClassName"'
+                f"{where}: {name!r} is not a built-in or installed component and has no "
+                'class; set "class": "package.module:ClassName" (or install the package '
+                "that offers it as an 'interlock.components' entry point)"
             )
         else:
             try:

@@ -1,10 +1,13 @@
-"""Where component classes come from: the built-ins by name, others by ``module:Class``."""
+"""Where component classes come from: the built-ins by name, installed packages through the
+``interlock.components`` entry-point group, and anything else by ``package.module:ClassName``.
+"""
 
 from __future__ import annotations
 
 import functools
 import importlib
 import inspect
+from importlib import metadata
 
 from interlock.errors import ComponentLoadError
 
@@ -19,14 +22,36 @@ BUILTINS: dict[str, str] = {
 }
 
 
+#: Installed packages offer components by name through this group (in their pyproject.toml:
+#: ``[project.entry-points."interlock.components"]``, ``name = "package.module:ClassName"``).
+ENTRY_POINT_GROUP = "interlock.components"
+
+
+def installed_components() -> dict[str, str]:
+    """Component name -> class path, for every ``interlock.components`` entry point installed."""
+    found: dict[str, str] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
 def component_class_path(name: str) -> str | None:
-    """The class path of the built-in component called ``name``, if there is one."""
-    return BUILTINS.get(name)
+    """The class path of the component called ``name``: a built-in, else an installed one."""
+    return BUILTINS.get(name) or installed_components().get(name)
 
 
 @functools.cache
 def load_component_class(path: str) -> type:
-    """Import ``package.module:ClassName`` and check it looks like a component."""
+    """Import ``package.module:ClassName`` (or an installed entry point's) and check it."""
+    if ":" not in path:
+        installed = installed_components()
+        if path not in installed:
+            known = ", ".join(sorted(installed)) or "none"
+            raise ComponentLoadError(
+                f"class {path!r} is neither 'package.module:ClassName' nor the name of an "
+                f"installed '{ENTRY_POINT_GROUP}' entry point (installed: {known})"
+            )
+        path = installed[path]
     module_name, _, class_name = path.partition(":")
     try:
         module = importlib.import_module(module_name)

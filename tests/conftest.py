@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from interlock.config.loader import parse_config
 from interlock.config.model import Config
 from interlock.service.app import Orchestrator
-
 from tests.testcomponents import PROBE
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from interlock.service.admin import MAX_CLIENTS, MAX_LINE_BYTES
 
+from interlock.service.admin import MAX_CLIENTS, MAX_LINE_BYTES
 from tests.conftest import component
 from tests.test_service import REPO, Daemon, daemons, next_event, short_dir, stages
 

@@ -16,6 +16,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from interlock.cadence import Frequency, is_due, next_due, parse_frequency
 
 MEL = ZoneInfo("Australia/Melbourne")

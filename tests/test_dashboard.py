@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
+from structlog.testing import capture_logs
+
 from interlock import events as ev
 from interlock.config.dashboard import DashboardSettings, is_loopback, problems, split_listen
 from interlock.config.model import Config
@@ -19,8 +21,6 @@ from interlock.errors import ConfigError, DashboardError
 from interlock.observe.dashboard import queries
 from interlock.observe.dashboard.server import Dashboard, start_dashboard
 from interlock.service.app import Orchestrator
-from structlog.testing import capture_logs
-
 from tests.conftest import component
 
 MELBOURNE = ZoneInfo("Australia/Melbourne")

@@ -8,11 +8,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
 from interlock.config.model import Config
 from interlock.errors import ConfigError
 from interlock.observe.metrics import parse_listen
-from prometheus_client.parser import text_string_to_metric_families
-
 from tests.conftest import component
 from tests.test_monitor import api_server
 

@@ -9,10 +9,10 @@ from typing import Any
 import psutil
 import pytest
 from aiohttp import web
+
 from interlock import events as ev
 from interlock.config.model import Config
 from interlock.observe.monitor import Thresholds, api_summary, breaches, percentile, thresholds_for
-
 from tests.conftest import component
 
 

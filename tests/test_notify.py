@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from interlock import events as ev
 from interlock.config.model import Config
 from interlock.errors import ConfigError
@@ -17,7 +18,6 @@ from interlock.observe.notify import compose
 from interlock.observe.notify.message import render_text
 from interlock.observe.notify.policy import AlertBook
 from interlock.service.app import Orchestrator
-
 from tests.conftest import component
 from tests.notify_servers import SlackStandin, SmtpSink, self_signed, server_tls, slack, smtp
 from tests.test_monitor import Collector

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from interlock.config.model import Config
 from interlock.observe.report import build, parse_since
-
 from tests.conftest import component
 
 NOW = datetime(2025, 5, 14, 0, 0, tzinfo=UTC)

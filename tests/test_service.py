@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from interlock.cli.adminclient import AdminClient
 from interlock.kit.context import ComponentContext
 from interlock.kit.publish import SnapshotDataset, discard
 from interlock.outcome import Outcome
-
 from tests.conftest import component
 
 REPO = Path(__file__).resolve().parents[1]

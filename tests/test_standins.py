@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.helpers import ETag
+
 from interlock.components.standins import (
     GtfsScheduleSource,
     InvalidFaultError,

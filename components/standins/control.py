@@ -7,23 +7,40 @@ They answer loopback clients only, and faults and the log never apply to them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
 from .errors import StandinError, UnknownSourceError
 
 if TYPE_CHECKING:
-    from .server import StandinServer
+    from .faults import FaultTable
+    from .request_log import RequestRecord
+    from .source import Publication, Source
 
 CONTROL_PREFIX = "/_control/"
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
+class Controlled(Protocol):
+    """What the control endpoints drive: the stand-in server (``server.StandinServer``)."""
+
+    faults: FaultTable
+    requests: list[RequestRecord]
+
+    def source(self, name: str) -> Source:
+        """The source called ``name``."""
+        ...
+
+    def publish(self, source: str, version: int) -> Publication:
+        """Publish version ``version`` of ``source``."""
+        ...
+
+
 class ControlRoutes:
     """The `/_control/` endpoints of one server."""
 
-    def __init__(self, server: StandinServer) -> None:
+    def __init__(self, server: Controlled) -> None:
         self._server = server
 
     def setup(self, app: web.Application) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
 from interlock.components.ptv_timetable.signing import signature, split_signed
 
 from .ckan import CkanCatalog

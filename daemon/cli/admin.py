@@ -12,39 +12,37 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from interlock.cli.adminclient import AdminClient, resolve_socket
+from interlock.cli.adminclient import AdminClient
+from interlock.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_NO_DAEMON,
+    EXIT_OK,
+    PrintTable,
+    add_common_options,
+    add_socket_option,
+    load_args_config,
+    print_table,
+)
+from interlock.config.admin_socket import resolve_socket
 from interlock.config.model import Config, default_config_path
 from interlock.errors import AdminError, AdminRequestError, DaemonNotListeningError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_DAEMON = 0, 1, 2, 3
+EXIT_USAGE = EXIT_CONFIG
 #: Refusals that mean the request itself was wrong (exit 2, like other usage errors).
 _USAGE_CODES = frozenset({"unknown_component", "invalid_argument", "unknown_command"})
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 
-PrintTable = Callable[[Sequence[Sequence[Any]], Sequence[str]], None]
 
-
-def add_socket_option(p: argparse.ArgumentParser) -> None:
-    """``--socket PATH`` for a subcommand that may talk to the daemon."""
-    p.add_argument(
-        "--socket",
-        type=Path,
-        default=None,
-        help="the daemon's admin socket (default: the config's runtime_settings.admin_socket, "
-        "else $RUNTIME_DIRECTORY/admin.sock, else /run/interlock/admin.sock)",
-    )
-
-
-def add_parsers(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parsers(sub: Any) -> None:
     """Add the admin subcommands to the CLI's subparsers."""
 
     def parser(name: str, text: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text)
-        common(p)
+        add_common_options(p)
         add_socket_option(p)
         p.add_argument("--json", action="store_true", help="print the daemon's JSON")
         p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a reply")
@@ -126,7 +124,7 @@ def print_status(result: dict[str, Any], table: PrintTable) -> None:
     rows = [
         (
             c["component"],
-            c["state"],
+            c["state"] + (f" {c['stopping_s']:.0f}s" if c.get("stopping_s") is not None else ""),
             c["last_status"] or "never run",
             (c["last_reason"] or c["last_error"] or "")[:50],
             _short(c["last_finished_at"] or c["last_started_at"]),
@@ -145,12 +143,10 @@ def print_status(result: dict[str, Any], table: PrintTable) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """``interlock status``: from the daemon, else from the state database."""
-    from interlock.cli.main import _load, _print_table
-
     if args.socket is not None:  # the daemon's view; no need for the config to load here
         client: AdminClient | None = client_for(args)
     else:
-        config = _load(args)
+        config = load_args_config(args)
         client = daemon_serving(args, config)
     if client is None:
         result = offline_status(config)
@@ -162,7 +158,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2, default=str))
     else:
-        print_status(result, _print_table)
+        print_status(result, print_table)
     return EXIT_OK
 
 

@@ -145,7 +145,7 @@ async def _demo(root: Path, config_path: Path | None = None) -> int:
 def _summary(
     results: list[tuple[str, RunResult]], history: list[dict[str, Any]], config: Config
 ) -> None:
-    from interlock.cli.main import _print_table
+    from interlock.cli.common import print_table
 
     _say("\nSummary")
     rows = []
@@ -164,7 +164,7 @@ def _summary(
                     f"{rec.get('duration_s') or 0:.2f}s",
                 )
             )
-    _print_table(rows, ["run", "component", "outcome", "reason", "records", "took"])
+    print_table(rows, ["run", "component", "outcome", "reason", "records", "took"])
     data_dir = config.runtime.data_dir
     _say("\nPublished datasets")
     for db in sorted(data_dir.glob("*.sqlite")):

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+
 from interlock.errors import FetchError, PayloadTooLargeError, TransientError
 
 USER_AGENT = "interlock/0.1 (+https://github.com/interlock/interlock)"

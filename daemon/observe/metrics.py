@@ -13,9 +13,6 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from interlock import events as ev
-from interlock.errors import ConfigError
-from interlock.store.abc import ComponentState
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -27,6 +24,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from interlock import events as ev
+from interlock.errors import ConfigError
+from interlock.store.abc import ComponentState
 
 log = structlog.get_logger("interlock.metrics")
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import psutil
 import structlog
+
 from interlock import events as ev
 from interlock.kit.http import CallStats
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
+
 from interlock.events import EventBus
 from interlock.observe.monitor import Monitor, thresholds_for
 from interlock.store.abc import ComponentState

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+
 from interlock import events as ev
 from interlock.errors import AdminError, AdminRequestError
 from interlock.events import EventBus

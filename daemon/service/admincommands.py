@@ -7,9 +7,11 @@ return JSON-friendly results; a refusal is an AdminRequestError with a stable co
 
 from __future__ import annotations
 
+import enum
 import os
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from interlock.core.decisions import Decision
 from interlock.errors import AdminRequestError, StateError
@@ -18,7 +20,6 @@ from interlock.service.admin import Command, Peer
 
 if TYPE_CHECKING:
     from interlock.service.app import Orchestrator
-    from interlock.service.serve import Service
 
 HISTORY_LIMIT_MAX = 1000
 
@@ -52,10 +53,47 @@ def _names(request: dict[str, Any], *, required: bool) -> list[str] | None:
     return many
 
 
+class ServedDaemon(Protocol):
+    """What the commands need of the service that serves them (``serve.Service``)."""
+
+    @property
+    def orch(self) -> Orchestrator | None:
+        """The orchestrator, while the service has one."""
+        ...
+
+    @property
+    def state(self) -> enum.Enum:
+        """The service's lifecycle state."""
+        ...
+
+    @property
+    def started_at(self) -> datetime:
+        """When the service started."""
+        ...
+
+    @property
+    def config_path(self) -> Path:
+        """The config file it serves."""
+        ...
+
+    @property
+    def socket_path(self) -> Path:
+        """Its admin socket."""
+        ...
+
+    def summary(self) -> str:
+        """One line about what it is doing."""
+        ...
+
+    async def reload(self, trigger: str) -> dict[str, Any]:
+        """Load the config file again; what was applied."""
+        ...
+
+
 class AdminCommands:
     """The command table of one service."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: ServedDaemon) -> None:
         self.service = service
 
     def table(self) -> dict[str, Command]:

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+
 from interlock import events as ev
-from interlock.cli.adminclient import resolve_socket
+from interlock.config.admin_socket import resolve_socket
 from interlock.config.loader import load_config
 from interlock.config.model import Config
 from interlock.errors import AdminRequestError, InterlockError

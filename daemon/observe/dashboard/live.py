@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
+
 from interlock import events as ev
 from interlock.events import EventBus
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
+
 from interlock.config.dashboard import DashboardSettings, is_loopback
 from interlock.errors import DashboardError, StateError
 from interlock.events import utcnow
@@ -29,7 +30,7 @@ from . import queries, views
 from .live import LiveHub
 
 if TYPE_CHECKING:
-    from interlock.service.app import Orchestrator
+    from interlock.observe.dashboard.host import DashboardHost
 
 log = structlog.get_logger("interlock.dashboard")
 
@@ -67,7 +68,7 @@ class Dashboard:
 
     def __init__(
         self,
-        orch: Orchestrator,
+        orch: DashboardHost,
         settings: DashboardSettings,
         *,
         clock: Callable[[], datetime] = utcnow,
@@ -351,7 +352,7 @@ def _dumps(doc: Any) -> str:
     return json.dumps(doc, separators=(",", ":"), default=str)
 
 
-async def start_dashboard(orch: Orchestrator) -> Dashboard | None:
+async def start_dashboard(orch: DashboardHost) -> Dashboard | None:
     """Start the dashboard if the config enables it (None when off or when it cannot listen).
 
     A port already in use is logged, not fatal: the daemon's job is the data, and

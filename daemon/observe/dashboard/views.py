@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from interlock.service.app import Orchestrator
+    from interlock.observe.dashboard.host import DashboardHost
 
 
 def _iso(value: datetime | None, tz: Any) -> str | None:
@@ -33,7 +33,7 @@ def component_state(name: str, *, running: bool, enabled: bool, paused: bool) ->
 
 
 def overview(
-    orch: Orchestrator,
+    orch: DashboardHost,
     last: Mapping[str, Mapping[str, Any]],
     now: datetime,
     *,

@@ -1,4 +1,7 @@
-"""Notifications: email and Slack channels fed by the event bus, with dedup and rate limits."""
+"""Notifications: email and Slack channels fed by the event bus, with dedup and rate limits.
+
+An event-bus subscriber like the rest of ``observe``; it imports nothing above ``observe``.
+"""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import aiohttp
 import aiosmtplib
+
 from interlock.errors import NotificationError
 from interlock.observe.notify.message import Message, render_html, render_slack, render_text
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+
 from interlock import events as ev
 from interlock.cadence import next_due
 from interlock.observe.notify import compose

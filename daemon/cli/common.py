@@ -1,0 +1,83 @@
+"""What every CLI command shares: exit codes, the common options, loading the config
+named by the arguments, and the plain-text table that people read.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from interlock.config.loader import load_config
+from interlock.config.model import OVERRIDE_FLAGS, Config, default_config_path
+from interlock.observe import logs
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_NO_DAEMON = 0, 1, 2, 3
+
+PrintTable = Callable[[Sequence[Sequence[Any]], Sequence[str]], None]
+
+
+def add_common_options(p: argparse.ArgumentParser, *, overrides: bool = False) -> None:
+    """``--config`` and the log options; with ``overrides``, the override flags too."""
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="config file (default: $INTERLOCK_CONFIG, else "
+        "/etc/interlock/orchestration.json, else ./config/orchestration.json)",
+    )
+    add_log_options(p)
+    if overrides:
+        for flag in OVERRIDE_FLAGS:
+            p.add_argument(
+                "--" + flag.replace("_", "-"),
+                dest=flag,
+                action="store_true",
+                default=None,
+                help=f"override_settings.{flag} for this invocation",
+            )
+
+
+def add_log_options(
+    p: argparse.ArgumentParser, *, level: str = "info", log_format: str = "auto"
+) -> None:
+    """``--log-level`` and ``--log-format`` with the given defaults."""
+    p.add_argument("--log-level", choices=sorted(logs.LEVELS), default=level)
+    p.add_argument(
+        "--log-format",
+        choices=["json", "console", "auto"],
+        default=log_format,
+        help="json lines (default when not a TTY) or a console view",
+    )
+
+
+def add_socket_option(p: argparse.ArgumentParser) -> None:
+    """``--socket PATH`` for a subcommand that may talk to the daemon."""
+    p.add_argument(
+        "--socket",
+        type=Path,
+        default=None,
+        help="the daemon's admin socket (default: the config's runtime_settings.admin_socket, "
+        "else $RUNTIME_DIRECTORY/admin.sock, else /run/interlock/admin.sock)",
+    )
+
+
+def load_args_config(args: argparse.Namespace) -> Config:
+    """The config these arguments name, with their override flags applied."""
+    path = args.config or default_config_path()
+    config = load_config(path)
+    if any(hasattr(args, f) for f in OVERRIDE_FLAGS):
+        config = config.with_overrides({f: getattr(args, f, None) for f in OVERRIDE_FLAGS})
+    return config
+
+
+def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    """Left-aligned columns under upper-case headers, as wide as their widest cell."""
+    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
+    print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

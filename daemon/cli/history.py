@@ -1,0 +1,110 @@
+"""``interlock history``: recent component runs, from the daemon or the state database."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from interlock.cli import admin as cliadmin
+from interlock.cli.common import (
+    EXIT_OK,
+    add_common_options,
+    add_socket_option,
+    load_args_config,
+    print_table,
+)
+from interlock.errors import AdminError
+
+
+def add_parsers(sub: Any) -> None:
+    """Add ``history`` to the CLI's subparsers."""
+    p = sub.add_parser("history", help="recent component runs, newest first")
+    add_common_options(p)
+    p.add_argument("--component", default=None)
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="read this state directory instead of the config's",
+    )
+    p.add_argument(
+        "--timezone",
+        default="Australia/Melbourne",
+        help="time zone for --state-dir output (default Australia/Melbourne)",
+    )
+    add_socket_option(p)
+
+
+async def _history(state_dir: Path, tz: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from datetime import UTC, datetime
+
+    from interlock.store.lock import StateLock
+    from interlock.store.sqlite import STATE_DB, SqliteStateStore
+
+    db = state_dir / STATE_DB
+    if not db.exists():
+        return []
+    async with SqliteStateStore(db) as store:
+        lock = StateLock(state_dir)
+        if lock.try_acquire():
+            # No daemon is alive: runs it left 'running' were cut short; say so.
+            try:
+                await store.recover_interrupted(datetime.now(UTC))
+            finally:
+                lock.release()
+        rows = await store.history(component=args.component, limit=args.limit)
+    for row in rows:
+        for key in ("started_at", "finished_at"):
+            if row[key]:
+                row[key] = datetime.fromisoformat(row[key]).astimezone(tz).isoformat()
+    return rows
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    if args.state_dir is not None:
+        from zoneinfo import ZoneInfo
+
+        state_dir, tz = args.state_dir, ZoneInfo(args.timezone)
+    else:
+        config = load_args_config(args)
+        state_dir, tz = config.runtime.state_dir, config.runtime.timezone
+    client = cliadmin.daemon_serving(args, config) if args.state_dir is None else None
+    if client is not None:
+        try:
+            rows = client.request("history", component=args.component, limit=args.limit)
+        except AdminError as exc:
+            return cliadmin.fail(exc, args)
+    else:
+        rows = asyncio.run(_history(state_dir, tz, args))
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return EXIT_OK
+    table = []
+    for r in rows:
+        q = r.get("quality") or {}
+        issues = f"{q.get('error_count', 0)}E/{q.get('warning_count', 0)}W" if q else ""
+        table.append(
+            (
+                r["started_at"][:19],
+                r["component"],
+                r["status"],
+                r["reason"] or "",
+                f"{r['duration_s'] or 0:.2f}s",
+                r["records"] or 0,
+                issues,
+                (r["error"] or "")[:60],
+            )
+        )
+    print_table(
+        table, ["started", "component", "status", "reason", "took", "records", "quality", "error"]
+    )
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"history": cmd_history}

@@ -1,0 +1,182 @@
+"""How interlock installs: one top-level package, components offered by installed packages,
+and a wheel that lives beside python-daemon (whose import name is ``daemon``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from interlock.config.loader import parse_config
+from interlock.config.registry import ENTRY_POINT_GROUP, installed_components
+from interlock.service.app import Orchestrator
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _plugin_distribution(root: Path, *, name: str = "tick_plugin") -> Path:
+    """An installed distribution on ``root`` offering one component through the entry points."""
+    root.mkdir(parents=True)
+    (root / f"{name}.py").write_text(
+        textwrap.dedent(
+            """
+            from interlock.kit import ComponentContext
+            from interlock.outcome import Outcome
+
+
+            class Tick:
+                settings_schema = None
+
+                def __init__(self, name, settings):
+                    self.name = name
+
+                async def run(self, ctx: ComponentContext) -> Outcome:
+                    return Outcome.published(records=7, fingerprint="tick-1")
+            """
+        )
+    )
+    info = root / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\ntick = {name}:Tick\n")
+    return root
+
+
+def test_an_installed_package_offers_a_component_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A component named after an entry point needs no 'class' in the config."""
+    monkeypatch.syspath_prepend(str(_plugin_distribution(tmp_path / "site")))
+    assert installed_components()["tick"] == "tick_plugin:Tick"
+    doc = {"components": {"tick": {"frequency": "hourly"}}}
+    config = parse_config(doc, "test", env={})
+    assert config.components["tick"].class_path == "tick_plugin:Tick"
+    assert config.components["tick"].enabled
+
+
+async def test_an_entry_point_component_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler runs an entry-point component like any other and records its outcome."""
+    monkeypatch.syspath_prepend(str(_plugin_distribution(tmp_path / "site")))
+    doc = {
+        "components": {"tick": {"frequency": "hourly"}},
+        "runtime_settings": {
+            "state_dir": str(tmp_path / "state"),
+            "data_dir": str(tmp_path / "data"),
+        },
+    }
+    config = parse_config(doc, "test", env={})
+    async with Orchestrator(config, log_events=False) as orch:
+        result = await orch.scheduler.run_once(None, trigger="test")
+        assert orch.bus is not None and await orch.bus.flush()
+        (row,) = await orch.store.history(component="tick", limit=5)
+    assert result.outcomes["tick"].status.value == "succeeded"
+    assert (row["status"], row["records"]) == ("succeeded", 7)
+
+
+def test_class_may_name_an_entry_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``"class": "tick"`` resolves through the entry points; an unknown name is a clear error."""
+    monkeypatch.syspath_prepend(str(_plugin_distribution(tmp_path / "site")))
+    doc = {"components": {"mine": {"class": "tick", "frequency": "hourly"}}}
+    config = parse_config(doc, "test", env={})
+    assert config.components["mine"].class_path == "tick"
+    with pytest.raises(Exception) as raised:
+        parse_config(
+            {"components": {"mine": {"class": "tock", "frequency": "hourly"}}}, "test", env={}
+        )
+    message = str(raised.value)
+    assert "'tock'" in message and ENTRY_POINT_GROUP in message and "tick" in message
+
+
+def _build_wheel(out: Path) -> Path:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(REPO)],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    (wheel,) = out.glob("interlock-*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_one_top_level_package(wheel: Path) -> None:
+    """Everything in the wheel is under interlock/ (or its dist-info); the shipped files too."""
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"interlock"}
+    for shipped in (
+        "interlock/config/orchestration.json",
+        "interlock/config/orchestration.schema.json",
+        "interlock/config/demo.json",
+        "interlock/observe/dashboard/static/index.html",
+        "interlock/components/gtfs_schedule/loader.py",
+    ):
+        assert shipped in names
+    # Every package in the source is in the wheel: none was forgotten in pyproject.toml.
+    for root, prefix in (
+        (REPO / "daemon", "interlock"),
+        (REPO / "components", "interlock/components"),
+        (REPO / "config", "interlock/config"),
+    ):
+        for init in root.rglob("__init__.py"):
+            rel = init.relative_to(root).as_posix()
+            assert f"{prefix}/{rel}" in names, f"{init} is not in the wheel"
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_beside_python_daemon_and_runs_the_demo(
+    wheel: Path, tmp_path: Path
+) -> None:
+    """A fresh venv with python-daemon and the wheel: both import, and the demo passes."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTERLOCK_", "PYTHON"))}
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "--quiet", "python-daemon", str(wheel)],
+        check=True,
+        timeout=600,
+        env=env,
+        capture_output=True,
+    )
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    ).stdout.strip()
+    assert not (Path(site) / "components").exists()
+    assert not (Path(site) / "interlock_config").exists()
+    # python-daemon's own package, not ours, answers to `import daemon`.
+    probe = subprocess.run(
+        [str(py), "-c", "import daemon, daemon.daemon; print(daemon.DaemonContext.__module__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert probe.stdout.strip() == "daemon.daemon"
+    demo = subprocess.run(
+        [str(venv / "bin" / "interlock"), "demo", "--dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
