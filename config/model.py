@@ -74,6 +74,7 @@ class Runtime:
     retry_backoff_s: float
     retry_backoff_max_s: float
     history_retention_days: float = 90.0
+    worker_stop_grace_s: float = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -140,6 +140,11 @@ class ComponentCancelled(ComponentFinished):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ComponentNotStarted(ComponentFinished):
+    """Chosen for a run that ended before its turn: no attempt, no failure of its own."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ComponentSkipped(Event):
     run_id: str
     component: str
@@ -241,6 +246,7 @@ _NAMES: dict[type[Event], str] = {
     ComponentFailed: "component_failed",
     ComponentTimedOut: "component_timed_out",
     ComponentCancelled: "component_cancelled",
+    ComponentNotStarted: "component_not_started",
     ComponentSkipped: "component_skipped",
     SignificantVolumeChange: "significant_volume_change",
     ComponentQuarantined: "component_quarantined",
@@ -254,6 +260,19 @@ _NAMES: dict[type[Event], str] = {
 }
 
 
+_KEEPS_DUE_TIME = frozenset(
+    {
+        "not_due",
+        "disabled",
+        "paused",
+        "already_running",
+        "dry_run",
+        "upstream_failed",
+        "upstream_missing",
+    }
+)
+
+
 def component_state_changes(e: Event) -> tuple[str, dict[str, Any]] | None:
     """What an event changes in its component's remembered state, as ``(component, fields)``.
 
@@ -263,10 +282,13 @@ def component_state_changes(e: Event) -> tuple[str, dict[str, Any]] | None:
     if isinstance(e, ComponentStarted):
         return (e.component, {"last_started_at": e.at}) if e.attempt == 1 else None
     if isinstance(e, ComponentSkipped):
-        # Skips that say nothing about the component's cadence do not consume its due time.
-        if e.reason in ("not_due", "disabled", "paused", "already_running", "dry_run"):
+        # Skips that say nothing about the component's cadence do not consume its due time;
+        # nor does an upstream's failure: the dependent runs when the upstream next succeeds.
+        if e.reason in _KEEPS_DUE_TIME:
             return None
         return e.component, {"last_started_at": e.at}
+    if isinstance(e, ComponentNotStarted):
+        return None  # it never ran: its state, due time included, is as it was
     if isinstance(e, ComponentFinished):
         fields: dict[str, Any] = {
             "last_status": e.status,

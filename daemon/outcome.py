@@ -17,6 +17,8 @@ class Status(enum.StrEnum):
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"
     SKIPPED = "skipped"
+    #: Chosen for a run that ended (timeout, cancel, shutdown) before its turn came.
+    NOT_STARTED = "not_started"
     RUNNING = "running"
 
     @property

@@ -476,3 +476,24 @@ def test_config_flag_wins_over_interlock_config(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert [r["component"] for r in json.loads(proc.stdout)] == ["chosen"]
+
+
+def test_plan_without_a_daemon_honours_a_saved_pause(tmp_path: Path) -> None:
+    """A pause saved in the state database holds in plan when no daemon runs."""
+    import asyncio
+
+    from interlock.config.loader import load_config
+    from interlock.service.app import Orchestrator
+
+    path = write_config(tmp_path, {"a": component("Publishes"), "b": component("Publishes")})
+
+    async def pause() -> None:
+        async with Orchestrator(load_config(path), log_events=False) as orch:
+            assert await orch.set_paused("a", True)
+
+    asyncio.run(pause())
+    proc = interlock("plan", "--json", "--config", str(path))
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["component"]: r for r in json.loads(proc.stdout)}
+    assert (rows["a"]["run"], rows["a"]["reason"]) == (False, "paused")
+    assert rows["b"]["run"] is True

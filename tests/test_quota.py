@@ -202,6 +202,30 @@ async def test_a_penalty_holds_the_family_until_retry_after() -> None:
     assert await asyncio.wait_for(g.acquire("y", family="other"), 5) == 0.0
 
 
+async def test_a_caller_already_waiting_is_held_by_a_later_retry_after() -> None:
+    """A 429 that arrives while a caller waits for its token holds that caller's call too."""
+    clock = FakeClock(utc("2025-02-01T10:00:00+11:00"))
+    opened = asyncio.Event()
+    calls: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        calls.append(seconds)
+        if len(calls) == 1:
+            await opened.wait()  # the 429 lands while this caller sleeps for its token
+        clock.now += timedelta(seconds=seconds)
+
+    g = QuotaGuard({"rate_limit": {"calls": 1, "per_seconds": 60}}, MEL, clock=clock, sleep=sleep)
+    await g.acquire("a", family="opendata")
+    waiter = asyncio.create_task(g.acquire("b", family="opendata"))
+    while not calls:
+        await asyncio.sleep(0)
+    g.penalise("opendata", 300)  # Retry-After: 300, from the call "a" made
+    opened.set()
+    waited = await asyncio.wait_for(waiter, 5)
+    assert calls == [60.0, 240.0]
+    assert waited == 300.0 and clock.now == utc("2025-02-01T10:05:00+11:00")
+
+
 async def test_a_simulated_day_with_restart_and_dst_change(tmp_path: Path) -> None:
     """Across DST's 23-hour day: warnings, exhaustion, priority, a restart, then the reset."""
     section = {

@@ -6,9 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from interlock import events as ev
 from interlock.outcome import SkipReason
-
 from tests.conftest import component
 from tests.testcomponents import PROBE
 
@@ -110,7 +110,7 @@ async def test_worker_thread_really_stops_on_timeout(make_config, open_orch):
 
 
 async def test_global_timeout_cancels_everything_and_ends_the_run_timed_out(make_config, open_orch):
-    """On the global timeout running components end timed_out and unreleased ones too."""
+    """On the global timeout running components end timed_out; unreleased ones not_started."""
     cfg = make_config(
         {"slow": component("Sleeps", seconds=30), "later": component("Publishes", deps=["slow"])},
         runtime_settings={
@@ -123,7 +123,7 @@ async def test_global_timeout_cancels_everything_and_ends_the_run_timed_out(make
     assert result.status == "timed_out"
     assert {n: s.status.value for n, s in result.outcomes.items()} == {
         "slow": "timed_out",
-        "later": "timed_out",
+        "later": "not_started",
     }
 
 
@@ -140,14 +140,29 @@ async def test_transient_failures_are_retried_then_succeed(make_config, open_orc
 
 
 async def test_retry_after_is_honoured(make_config, open_orch):
-    """A Retry-After of 0.3 s delays the retry by at least that much."""
-    cfg = make_config({"flaky": component("Flaky", failures=1, retries=1, retry_after=0.3)})
+    """A Retry-After of 0.3 s (within retry_backoff_max_seconds) delays the retry that much."""
+    cfg = make_config(
+        {"flaky": component("Flaky", failures=1, retries=1, retry_after=0.3)},
+        runtime_settings={"retry_backoff_max_seconds": 1},
+    )
     orch = await open_orch(cfg)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     result = await asyncio.wait_for(orch.scheduler.run_once(), 10)
     assert result.outcomes["flaky"].status.value == "succeeded"
     assert loop.time() - t0 >= 0.3
+
+
+async def test_a_retry_after_beyond_the_backoff_cap_is_not_waited_for_in_the_slot(
+    make_config, open_orch
+):
+    """Retry-After above retry_backoff_max_seconds fails the run at once, saying why."""
+    cfg = make_config({"flaky": component("Flaky", failures=1, retries=3, retry_after=3600)})
+    orch = await open_orch(cfg)
+    result = await asyncio.wait_for(orch.scheduler.run_once(), 5)
+    status, reason = statuses(result)["flaky"]
+    assert status == "failed" and "3600" in reason and "retry_backoff_max_seconds" in reason
+    assert PROBE.attempts["flaky"] == 1 and orch.scheduler.running == {}
 
 
 async def test_validation_failures_are_not_retried(make_config, open_orch):

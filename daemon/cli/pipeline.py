@@ -80,31 +80,23 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 async def _plan(config: Config, args: argparse.Namespace) -> list[dict[str, Any]]:
     """The plan, computed from the state database opened read-only: nothing is written."""
+    from interlock.core.planning import plan_row
     from interlock.core.scheduler import Scheduler
     from interlock.events import EventBus
+    from interlock.store.abc import PAUSED_KEY
     from interlock.store.lock import StateLock
-    from interlock.store.sqlite import STATE_DB, SqliteStateStore
+    from interlock.store.sqlite import STATE_DB, SqliteStateReader
 
     state_dir = config.runtime.state_dir
     live = StateLock(state_dir).held_elsewhere()
-    states = await SqliteStateStore.read_states(state_dir / STATE_DB, live=live)
+    async with SqliteStateReader(state_dir / STATE_DB, live=live) as reader:
+        states = await reader.component_states()
+        paused = await reader.get_meta(PAUSED_KEY) or []
     scheduler = Scheduler(config, EventBus(), states)
+    # Pauses saved by an operator hold without a daemon too.
+    scheduler.paused.update(n for n in paused if n in config.components)
     decisions = scheduler.plan(names=args.components or None, with_deps=args.with_deps)
-    tz = config.runtime.timezone
-    out = []
-    for d in decisions:
-        spec = config.components[d.component]
-        out.append(
-            {
-                "component": d.component,
-                "run": d.run,
-                "reason": d.reason.value if d.reason else None,
-                "detail": d.detail,
-                "next_due": d.next_due.astimezone(tz).isoformat() if d.next_due else None,
-                "dependencies": list(spec.dependencies),
-            }
-        )
-    return out
+    return [plan_row(d, config) for d in decisions]
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

@@ -28,6 +28,16 @@ class Decision:
     reason: SkipReason | None
     detail: str
     next_due: datetime | None = None
+    #: For one that joins the run: the skip already foreseeable from stored state
+    #: (``unchanged``, ``upstream_missing``), which the run will then record.
+    then: SkipReason | None = None
+    then_detail: str | None = None
+
+    def shown(self) -> tuple[bool, SkipReason | None, str]:
+        """What ``plan`` shows: whether it will really run, and why (not)."""
+        if self.run and self.then is not None:
+            return False, self.then, self.then_detail or ""
+        return self.run, self.reason, self.detail
 
 
 class Settled:
@@ -76,6 +86,9 @@ def due_decision(
     """
     name = spec.name
     due_at = next_due(spec.frequency, state.last_started_at, now, tz)
+    if state.last_status == Status.INTERRUPTED.value:
+        # Cut short by a crash or a kill: it runs again now, not at its next due time.
+        due_at = min(due_at, now)
     if not spec.enabled:
         return Decision(
             component=name,
@@ -113,6 +126,8 @@ def due_decision(
     if now >= due_at:
         if state.last_started_at is None:
             detail = "never run"
+        elif state.last_status == Status.INTERRUPTED.value:
+            detail = "interrupted by a restart; runs again"
         else:
             detail = f"due since {due_at.astimezone(tz).isoformat()} ({spec.frequency.text})"
         return Decision(component=name, run=True, reason=None, detail=detail, next_due=due_at)
@@ -167,6 +182,47 @@ def release_decision(
             SkipReason.UNCHANGED,
             "no upstream has published since this component's last success",
         )
+    return None
+
+
+#: Outcomes after which an upstream's dependents wait for it to succeed again.
+_FAILING = frozenset(
+    {Status.FAILED.value, Status.TIMED_OUT.value, Status.CANCELLED.value, Status.INTERRUPTED.value}
+)
+
+
+def upstream_hold(
+    spec: ComponentSpec,
+    state: ComponentState,
+    upstream: Mapping[str, ComponentState],
+    now: datetime,
+    tz: ZoneInfo,
+) -> tuple[SkipReason, str, datetime | None] | None:
+    """Whether a due ``spec`` waits for an upstream that is not in the run with it.
+
+    An upstream that has never published holds it until it does. One that failed
+    since this component last started holds it until it next succeeds, or for one
+    of this component's own periods after the failure, whichever comes first (so an
+    hourly dependent of a weekly upstream is not held for a week). Returns
+    (reason, detail, when the hold ends) or None.
+    """
+    for dep in spec.dependencies:
+        up = upstream.get(dep)
+        if up is None or (up.last_success_at is None and up.fingerprint is None):
+            return SkipReason.UPSTREAM_MISSING, f"waits for upstream {dep!r} to publish", None
+        if (
+            up.last_status in _FAILING
+            and up.last_finished_at is not None
+            and (state.last_started_at is None or up.last_finished_at >= state.last_started_at)
+        ):
+            until = next_due(spec.frequency, up.last_finished_at, now, tz)
+            if now < until:
+                return (
+                    SkipReason.UPSTREAM_FAILED,
+                    f"waits for upstream {dep!r} ({up.last_status}) to succeed, or until "
+                    f"{until.astimezone(tz).isoformat(timespec='seconds')}",
+                    until,
+                )
     return None
 
 

@@ -9,8 +9,10 @@ hold across overlapping runs, and a component never runs beside itself.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,13 +23,22 @@ from interlock import graph
 from interlock.config.model import Config
 from interlock.core import loglevel
 from interlock.core.decisions import Decision, Settled, release_decision
-from interlock.core.runner import ComponentRunner
+from interlock.core.runner import ComponentRunner, Done
 from interlock.core.runs import RunResult, new_run_id
 from interlock.events import EventBus, utcnow
 from interlock.outcome import SkipReason, Status
 from interlock.store.abc import ComponentState
 
 log = structlog.get_logger("interlock.scheduler")
+
+
+@dataclass(frozen=True, slots=True)
+class Stopping:
+    """A component held in its slot because a worker thread outlived its run."""
+
+    run_id: str
+    since: datetime
+    t0: float  # time.monotonic() when it started stopping
 
 
 class RunExecutor:
@@ -52,6 +63,9 @@ class RunExecutor:
         self._member_of = graph.groups_by_component(config.parallel_groups)
         self._running: dict[str, str] = {}  # component -> run_id, across all runs
         self._claimed: set[str] = set()  # in an active run, started or not
+        # Ended, but a worker thread outlived it: its slot stays taken until the thread ends.
+        self._stopping: dict[str, Stopping] = {}
+        self._watchers: set[asyncio.Task[None]] = set()
         self._run_wakes: set[asyncio.Event] = set()
         self._tasks: dict[str, asyncio.Task[None]] = {}  # component -> its task
         # Set whenever a component or a run ends, so the serve loop looks again.
@@ -73,48 +87,62 @@ class RunExecutor:
         result = RunResult(run_id=run_id, status="succeeded")
         wanted = set(chosen)
         in_run = [n for n in self.config.components if n in wanted]
-        self._claimed.update(in_run)
-        self.bus.publish(
-            ev.RunStarted(at=now, run_id=run_id, trigger=trigger, components=tuple(in_run))
-        )
-        if decisions and self._debug:
-            for d in decisions:
-                log.debug(
-                    "decision",
-                    run_id=run_id,
-                    component=d.component,
-                    run=d.run,
-                    reason=d.reason,
-                    detail=d.detail,
-                )
-        if self.config.overrides.dry_run:
-            for name in in_run:
-                self._skip(run_id, name, SkipReason.DRY_RUN, "dry run: nothing executed", result)
-            in_run = []
-        cm = asyncio.timeout(self.config.runtime.global_timeout_s)
+        self._claimed.update(in_run)  # already claimed when spawned; run_once claims here
         try:
-            async with cm:
-                await self._release_loop(run_id, in_run, result, force, cm.expired)
-        except TimeoutError:
-            if not cm.expired():
-                raise
-            result.status = "timed_out"
+            self.bus.publish(
+                ev.RunStarted(at=now, run_id=run_id, trigger=trigger, components=tuple(in_run))
+            )
+            if decisions and self._debug:
+                for d in decisions:
+                    log.debug(
+                        "decision",
+                        run_id=run_id,
+                        component=d.component,
+                        run=d.run,
+                        reason=d.reason,
+                        detail=d.detail,
+                    )
+            to_release = in_run
+            if self.config.overrides.dry_run:
+                for name in in_run:
+                    self._skip(run_id, name, SkipReason.DRY_RUN, "dry run: nothing run", result)
+                    # The due time passes in memory only, so `serve --dry-run` shows each
+                    # due time once; nothing of it is stored.
+                    self.states[name].last_started_at = now
+                to_release = []
+            cm = asyncio.timeout(self.config.runtime.global_timeout_s)
+            try:
+                async with cm:
+                    await self._release_loop(run_id, to_release, result, force, cm.expired)
+            except TimeoutError:
+                if not cm.expired():
+                    raise
+                result.status = "timed_out"
         except asyncio.CancelledError:
             result.status = "cancelled"
-            self._finish_run(run_id, now, in_run, result)
             raise
-        self._finish_run(run_id, now, in_run, result)
+        except BaseException as exc:
+            # A fault of ours, never a component's (the runner contains those): the run
+            # still ends, recorded, with its slots released.
+            log.error("run_failed", run_id=run_id, error=repr(exc), exc_info=True)
+            result.status = "failed"
+        finally:
+            self._finish_run(run_id, now, in_run, result)
         return result
 
     def _finish_run(
         self, run_id: str, started: datetime, in_run: list[str], result: RunResult
     ) -> None:
+        why = {
+            "timed_out": "the run's global timeout expired before its turn",
+            "cancelled": "the run was cancelled before its turn",
+        }.get(result.status, "the run ended before its turn")
         for name in in_run:
             if name not in result.outcomes:
                 # Never released: the run ended (timeout, cancel) before its turn came.
-                status = "timed_out" if result.status == "timed_out" else "cancelled"
-                self.runner.never_started(run_id, name, status, result)
-            self._claimed.discard(name)
+                self.runner.never_started(run_id, name, why, result)
+            if name not in self._stopping and self._running.get(name) != run_id:
+                self._claimed.discard(name)
         if result.status == "succeeded" and result.failed:
             result.status = "failed"
         counts: dict[str, int] = {}
@@ -165,23 +193,25 @@ class RunExecutor:
         max_concurrent = self.config.runtime.max_concurrent
         grouping = self.config.grouping
 
-        def settle(name: str) -> None:
+        def settle(name: str, *, release: bool = True) -> None:
             # Settled components leave the run's claim at once: a fast component that
             # shared a run with a slow one must not wait for the whole run to end.
-            self._claimed.discard(name)
+            if release:
+                self._claimed.discard(name)
             for child in dependents[name]:
                 waiting[child].discard(name)
                 if not waiting[child]:
                     ready.append(child)
 
-        def done(name: str, settled: Settled) -> None:
+        def done(name: str, settled: Settled, lingering: set[asyncio.Future[Any]]) -> None:
             result.outcomes[name] = settled
-            self._running.pop(name, None)
             self._tasks.pop(name, None)
-            settle(name)
-            for w in self._run_wakes:
-                w.set()
-            self._wake.set()
+            if lingering:
+                self._hold_until_stopped(name, run_id, lingering)
+            else:
+                self._running.pop(name, None)
+            settle(name, release=not lingering)
+            self._wake_all()
 
         try:
             async with asyncio.TaskGroup() as tg:
@@ -210,7 +240,7 @@ class RunExecutor:
                             continue
                         self._running[name] = run_id
                         self._tasks[name] = tg.create_task(
-                            self.runner.run(run_id, name, done, run_expired),
+                            self._contained(run_id, name, done, run_expired),
                             name=f"component {name!r}",
                         )
                     ready.extend(blocked)
@@ -220,6 +250,83 @@ class RunExecutor:
                     await wake.wait()
         finally:
             self._run_wakes.discard(wake)
+
+    async def _contained(
+        self,
+        run_id: str,
+        name: str,
+        done: Done,
+        run_expired: Callable[[], bool],
+    ) -> None:
+        """The runner's task, with nothing but cancellation let out into the TaskGroup.
+
+        The runner contains every component fault itself; this is the last line, so
+        that even a fault of ours cannot cancel the component's siblings.
+        """
+        try:
+            await self.runner.run(run_id, name, done, run_expired)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            log.error("component_task_failed", component=name, error=repr(exc), exc_info=True)
+        finally:
+            if self._tasks.get(name) is asyncio.current_task():
+                # The runner never reported: record the component so the run can end.
+                self.runner.record_bare(
+                    run_id,
+                    name,
+                    Status.FAILED,
+                    "internal error: its task ended unrecorded",
+                    lambda settled, lingering: done(name, settled, lingering),
+                )
+
+    def _wake_all(self) -> None:
+        for w in self._run_wakes:
+            w.set()
+        self._wake.set()
+
+    def _hold_until_stopped(
+        self, name: str, run_id: str, lingering: set[asyncio.Future[Any]]
+    ) -> None:
+        """Keep ``name``'s slot and claim until its leftover worker threads end."""
+        self._running[name] = run_id
+        self._claimed.add(name)
+        self._stopping[name] = Stopping(run_id=run_id, since=self.clock(), t0=time.monotonic())
+        log.warning("component_stopping", component=name, run_id=run_id, threads=len(lingering))
+
+        async def watch() -> None:
+            try:
+                await asyncio.wait(lingering)
+            finally:
+                stopping = self._stopping.pop(name, None)
+                if self._running.get(name) == run_id:
+                    del self._running[name]
+                if name not in self._tasks:
+                    self._claimed.discard(name)
+                log.warning(
+                    "component_stopped",
+                    component=name,
+                    run_id=run_id,
+                    stopping_s=round(time.monotonic() - stopping.t0, 3) if stopping else None,
+                )
+                self._wake_all()
+
+        task = asyncio.get_running_loop().create_task(watch(), name=f"stopping {name!r}")
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    @property
+    def stopping(self) -> dict[str, dict[str, Any]]:
+        """Components whose run has ended but whose worker threads still run."""
+        now = time.monotonic()
+        return {
+            name: {
+                "run_id": s.run_id,
+                "since": s.since,
+                "stopping_s": round(now - s.t0, 3),
+            }
+            for name, s in self._stopping.items()
+        }
 
     def cancel_component(self, name: str) -> bool:
         """Cancel a running component; it is recorded ``cancelled``. False if not running."""

@@ -7,11 +7,13 @@ asks them what to start, the status view asks them what would start.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Set
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from interlock import graph
 from interlock.config.model import Config
-from interlock.core.decisions import Decision, due_decision
+from interlock.core.decisions import Decision, due_decision, release_decision, upstream_hold
 from interlock.outcome import SkipReason
 from interlock.store.abc import ComponentState
 
@@ -74,6 +76,41 @@ def plan_components(
                 force=force,
             )
         )
+    return _second_stage(config, states, now, out, scheduled=requested is None, force=force)
+
+
+def _second_stage(
+    config: Config,
+    states: Mapping[str, ComponentState],
+    now: datetime,
+    decisions: list[Decision],
+    *,
+    scheduled: bool,
+    force: bool,
+) -> list[Decision]:
+    """For those that join the run with no upstream beside them: what stored state decides.
+
+    A scheduled run leaves out a component that waits for a failing or missing
+    upstream (its due time is kept for when the upstream succeeds); for the others
+    the release decision is foreseen (``unchanged``...) and shown by ``plan``.
+    """
+    joining = {d.component for d in decisions if d.run}
+    tz = config.runtime.timezone
+    overrides = config.overrides
+    out = []
+    for d in decisions:
+        spec = config.components[d.component]
+        if not d.run or any(dep in joining for dep in spec.dependencies):
+            out.append(d)
+            continue
+        state = states[d.component]
+        if scheduled and not (force or overrides.force_run_all or overrides.skip_dependency_check):
+            hold = upstream_hold(spec, state, states, now, tz)
+            if hold is not None:
+                out.append(replace(d, run=False, reason=hold[0], detail=hold[1], next_due=hold[2]))
+                continue
+        verdict = release_decision(spec, state, states, {}, overrides, force=force)
+        out.append(d if verdict is None else replace(d, then=verdict[0], then_detail=verdict[1]))
     return out
 
 
@@ -83,6 +120,20 @@ def earliest_wake(decisions: Iterable[Decision]) -> datetime | None:
         d.next_due
         for d in decisions
         if d.next_due is not None
-        and d.reason not in (SkipReason.PAUSED, SkipReason.ALREADY_RUNNING)
+        and d.reason not in (SkipReason.PAUSED, SkipReason.ALREADY_RUNNING, SkipReason.DISABLED)
     ]
     return min(times, default=None)
+
+
+def plan_row(d: Decision, config: Config) -> dict[str, Any]:
+    """One decision as ``plan`` reports it (the CLI's and the admin socket's shape)."""
+    run, reason, detail = d.shown()
+    tz = config.runtime.timezone
+    return {
+        "component": d.component,
+        "run": run,
+        "reason": reason.value if reason else None,
+        "detail": detail,
+        "next_due": d.next_due.astimezone(tz).isoformat() if d.next_due else None,
+        "dependencies": list(config.components[d.component].dependencies),
+    }

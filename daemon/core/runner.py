@@ -1,8 +1,9 @@
 """Runs one component once: timeout, retries with backoff, cleanup, and its outcome event.
 
-Whatever happens (success, failure, timeout, cancellation) exactly one terminal
-event is published and the component's context is closed, so worker threads have
-stopped and staged data is gone before the slot is released.
+Whatever the component does (returns anything, raises anything, hangs, blocks the
+loop, leaks a thread, is cancelled during its own cleanup) exactly one terminal
+event is published and ``done`` is called exactly once. Only cancellation leaves
+this module; every other exception ends here as the component's failure.
 """
 
 from __future__ import annotations
@@ -11,30 +12,28 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import aiohttp
 import structlog
 
 from interlock import events as ev
 from interlock.config.model import Config
 from interlock.config.registry import load_component_class
-from interlock.core.decisions import Settled, backoff_delay
-from interlock.errors import InterlockError, TransientError, ValidationFailedError
+from interlock.core.abc import ResourceSampler, RunProbe
+from interlock.core.cleanup import CleanupBudget, close_within
+from interlock.core.decisions import Settled
+from interlock.core.retry import GiveUp, attempt_until_done, first_line
+from interlock.core.runs import RunResult
+from interlock.core.steps import StepTimer, timed_steps
+from interlock.errors import InterlockError, ValidationFailedError
 from interlock.events import EventBus, utcnow
 from interlock.kit.context import ComponentContext, bind_component
 from interlock.kit.http import current_call_stats
+from interlock.kit.threads import WorkerThreads
 from interlock.outcome import Outcome, Status
 from interlock.store.abc import ComponentState
 
-if TYPE_CHECKING:
-    from interlock.core.abc import ResourceSampler, RunProbe
-    from interlock.core.runs import RunResult
-
 log = structlog.get_logger("interlock.runner")
-
-#: How long a cancelled component may spend in cleanup before it is abandoned.
-CLEANUP_LIMIT_S = 30.0
 
 _EVENT_FOR: dict[Status, type[ev.ComponentFinished]] = {
     Status.SUCCEEDED: ev.ComponentSucceeded,
@@ -42,22 +41,12 @@ _EVENT_FOR: dict[Status, type[ev.ComponentFinished]] = {
     Status.FAILED: ev.ComponentFailed,
     Status.TIMED_OUT: ev.ComponentTimedOut,
     Status.CANCELLED: ev.ComponentCancelled,
+    Status.NOT_STARTED: ev.ComponentNotStarted,
 }
 
-# Network-level failures that are worth another attempt.
-_TRANSIENT = (
-    TransientError,
-    aiohttp.ClientConnectionError,
-    aiohttp.ServerTimeoutError,
-    ConnectionError,
-    TimeoutError,
-)
-
-
-def first_line(exc: BaseException) -> str:
-    """An exception as one line: its type when the message says nothing."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return text or type(exc).__name__
+#: ``done(name, settled, lingering)``: how a component ended, and the futures of worker
+#: threads that outlived it (its slot stays taken until they end).
+Done = Callable[[str, Settled, set[asyncio.Future[Any]]], None]
 
 
 class ComponentRunner:
@@ -77,7 +66,9 @@ class ComponentRunner:
         self.states = states
         self.clock = clock
         self.services = services
+        self.budget = CleanupBudget(thread_grace_s=config.runtime.worker_stop_grace_s)
         self._instances: dict[str, Any] = {}
+        self._threads: dict[str, WorkerThreads] = {}
 
     def publish(self, event: ev.Event) -> None:
         """Apply the event to in-memory state, then hand it to the bus."""
@@ -98,22 +89,28 @@ class ComponentRunner:
             inst = self._instances[name] = cls(name, spec.settings)
         return inst
 
+    def threads_for(self, name: str) -> WorkerThreads:
+        """The worker threads of ``name`` (its own, kept across runs)."""
+        threads = self._threads.get(name)
+        if threads is None:
+            threads = self._threads[name] = WorkerThreads(name)
+        return threads
+
     def forget(self, name: str) -> None:
         """Drop the component object for ``name``; its next run builds a new one."""
         self._instances.pop(name, None)
 
-    def never_started(self, run_id: str, name: str, status: str, result: RunResult) -> None:
+    def never_started(self, run_id: str, name: str, why: str, result: RunResult) -> None:
         """Record a component whose run ended before it could be released."""
         now = self.clock()
-        result.outcomes[name] = Settled(Status(status))
-        event_type = _EVENT_FOR[Status(status)]
+        result.outcomes[name] = Settled(Status.NOT_STARTED, why)
         self.publish(
-            event_type(
+            ev.ComponentNotStarted(
                 at=now,
                 run_id=run_id,
                 component=name,
-                status=status,
-                reason="the run ended before this component was released",
+                status=Status.NOT_STARTED.value,
+                reason=why,
                 started_at=now,
                 duration_s=0.0,
                 attempts=0,
@@ -124,10 +121,60 @@ class ComponentRunner:
         self,
         run_id: str,
         name: str,
-        done: Callable[[str, Settled], None],
+        done: Done,
         run_expired: Callable[[], bool] = lambda: False,
     ) -> None:
-        """Run ``name`` with its timeout and retries; call ``done`` with how it ended."""
+        """Run ``name`` with its timeout and retries; call ``done`` once with how it ended."""
+        reported = False
+
+        def report(settled: Settled, lingering: set[asyncio.Future[Any]]) -> None:
+            nonlocal reported
+            if not reported:
+                reported = True
+                done(name, settled, lingering)
+
+        try:
+            await self._run(run_id, name, report, run_expired)
+        except asyncio.CancelledError:
+            if not reported:  # cancelled before anything could be recorded
+                self.record_bare(run_id, name, Status.CANCELLED, "cancelled", report)
+            raise
+        except BaseException as exc:  # a fault of ours: the component still ends, recorded
+            log.error("runner_failed", component=name, error=repr(exc), exc_info=True)
+            if not reported:
+                self.record_bare(run_id, name, Status.FAILED, f"internal error: {exc!r}", report)
+
+    def record_bare(
+        self,
+        run_id: str,
+        name: str,
+        status: Status,
+        error: str,
+        report: Callable[[Settled, set[asyncio.Future[Any]]], None],
+    ) -> None:
+        """Record ``name`` as ended with ``status`` before anything else was recorded."""
+        now = self.clock()
+        self.publish(
+            _EVENT_FOR[status](
+                at=now,
+                run_id=run_id,
+                component=name,
+                status=status.value,
+                reason=error,
+                started_at=now,
+                duration_s=0.0,
+                error=error,
+            )
+        )
+        report(Settled(status, error), set())
+
+    async def _run(
+        self,
+        run_id: str,
+        name: str,
+        report: Callable[[Settled, set[asyncio.Future[Any]]], None],
+        run_expired: Callable[[], bool],
+    ) -> None:
         spec = self.config.components[name]
         started = self.clock()
         t0 = time.perf_counter()
@@ -147,39 +194,41 @@ class ComponentRunner:
             emit=self.publish,
             clock=self.clock,
             services=self.services,
+            threads=self.threads_for(name),
         )
-        status, outcome, error, attempt = Status.FAILED, None, None, 1
+        attempts = [1]
+        steps = StepTimer(
+            lambda s: ctx.log.warning(
+                "event_loop_blocked", blocked_s=round(s, 3), limit_s=spec.timeout_s
+            )
+        )
+        status, outcome, error = Status.FAILED, None, None
+        cancelled: asyncio.CancelledError | None = None
         self.publish(ev.ComponentStarted(at=started, run_id=run_id, component=name, attempt=1))
         cm = asyncio.timeout(spec.timeout_s)
         try:
             async with cm:
-                outcome, attempt = await self._attempts(ctx, run_id, name)
-            status = outcome.status
-            if status not in (Status.SUCCEEDED, Status.UNCHANGED, Status.FAILED, Status.SKIPPED):
-                status = Status.FAILED
-                error = f"component returned an unexpected status {outcome.status!r}"
-            elif status is Status.FAILED:
-                error = outcome.reason or "the component reported a failure"
-        except TimeoutError:
-            if not cm.expired():
-                raise
-            status = Status.TIMED_OUT
-            error = f"timed out after {spec.timeout_s:g} s (timeout_minutes)"
-        except asyncio.CancelledError:
-            # The whole run timed out, an operator cancelled, or the daemon stops.
-            await self._close_shielded(ctx)
-            if run_expired():
-                status = Status.TIMED_OUT
-                error = (
-                    f"the run's global timeout ({self.config.runtime.global_timeout_s:g}"
-                    " s) expired while it ran"
+                outcome = await attempt_until_done(
+                    lambda: timed_steps(self.instance(name).run(ctx), steps),
+                    ctx,
+                    self.config.runtime,
+                    self.publish,
+                    attempts,
+                    clock=self.clock,
                 )
-            else:
-                status, error = Status.CANCELLED, "cancelled before it finished"
-            self._finish(
-                run_id, name, status, started, t0, attempt, None, error, inputs, ctx, done, probe
-            )
-            raise
+            status, error = _judge(outcome)
+        except asyncio.CancelledError as exc:
+            # The whole run timed out, an operator cancelled, or the daemon stops.
+            cancelled = exc
+            status, error = self._cancelled_status(run_expired)
+        except TimeoutError as exc:
+            if cm.expired():
+                status = Status.TIMED_OUT
+                error = f"timed out after {spec.timeout_s:g} s (timeout_minutes)"
+            else:  # the component's own timeout (an HTTP read, say), after its retries
+                error = first_line(exc)
+        except GiveUp as exc:
+            error = str(exc)
         except ValidationFailedError as exc:
             error = first_line(exc)
             outcome = Outcome(status=Status.FAILED, quality=exc.report or None)
@@ -190,58 +239,36 @@ class ComponentRunner:
         except Exception as exc:
             error = first_line(exc)
             ctx.log.error("component_error", error=repr(exc), exc_info=True)
-        await self._close_shielded(ctx)
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit... from a component
+            error = f"{type(exc).__name__} raised by the component: {first_line(exc)}"
+            ctx.log.error("component_error", error=repr(exc))
+        elapsed = time.perf_counter() - t0
+        if cancelled is None and status is not Status.TIMED_OUT and elapsed > spec.timeout_s:
+            # The timeout could not fire: the component held the event loop past its limit.
+            status = Status.TIMED_OUT
+            error = (
+                f"ran {elapsed:.1f} s, past its {spec.timeout_s:g} s limit (timeout_minutes); "
+                f"it blocked the event loop for {steps.total_blocked_s:.1f} s"
+            )
+            outcome = None
+        lingering, interrupted = await close_within(ctx, self.budget)
+        if interrupted is not None and cancelled is None:
+            # An operator's cancel (or the shutdown) arrived during cleanup: it wins.
+            cancelled = interrupted
+            status, error = self._cancelled_status(run_expired)
+            outcome = None
         self._finish(
-            run_id, name, status, started, t0, attempt, outcome, error, inputs, ctx, done, probe
+            run_id, name, status, started, t0, attempts[0], outcome, error, inputs, ctx, probe
         )
+        report(_settled(status, outcome, error), lingering)
+        if cancelled is not None:
+            raise cancelled
 
-    async def _attempts(self, ctx: ComponentContext, run_id: str, name: str) -> tuple[Outcome, int]:
-        spec = ctx.spec
-        rt = self.config.runtime
-        attempt = 1
-        while True:
-            try:
-                outcome = await self.instance(name).run(ctx)
-                if not isinstance(outcome, Outcome):
-                    raise TypeError(f"component {name!r} returned {outcome!r}, not an Outcome")
-                return outcome, attempt
-            except _TRANSIENT as exc:
-                if attempt > spec.retries:
-                    raise
-                retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-                delay = backoff_delay(
-                    attempt, rt.retry_backoff_s, rt.retry_backoff_max_s, retry_after
-                )
-                self.publish(
-                    ev.ComponentRetrying(
-                        at=self.clock(),
-                        run_id=run_id,
-                        component=name,
-                        attempt=attempt,
-                        delay_s=round(delay, 3),
-                        error=first_line(exc),
-                    )
-                )
-                await ctx.close()
-                ctx.cancel.clear()
-                await asyncio.sleep(delay)
-                attempt += 1
-                self.publish(
-                    ev.ComponentStarted(
-                        at=self.clock(), run_id=run_id, component=name, attempt=attempt
-                    )
-                )
-
-    async def _close_shielded(self, ctx: ComponentContext) -> None:
-        # Cleanup must finish even while this task is being cancelled, within a limit.
-        if ctx.idle:
-            return
-        task = asyncio.ensure_future(ctx.close())
-        try:
-            async with asyncio.timeout(CLEANUP_LIMIT_S):
-                await asyncio.shield(task)
-        except (TimeoutError, asyncio.CancelledError):
-            await asyncio.wait({task}, timeout=CLEANUP_LIMIT_S)
+    def _cancelled_status(self, run_expired: Callable[[], bool]) -> tuple[Status, str]:
+        if run_expired():
+            limit = self.config.runtime.global_timeout_s
+            return Status.TIMED_OUT, f"the run's global timeout ({limit:g} s) expired while it ran"
+        return Status.CANCELLED, "cancelled before it finished"
 
     def _finish(
         self,
@@ -255,39 +282,38 @@ class ComponentRunner:
         error: str | None,
         inputs: dict[str, str | None],
         ctx: ComponentContext,
-        done: Callable[[str, Settled], None],
         probe: RunProbe | None = None,
     ) -> None:
         metrics = outcome.metrics if outcome and outcome.metrics else None
         if probe is not None:
-            metrics = self.services["monitor"].finish(
-                probe,
-                records=outcome.records if outcome else 0,
-                attempts=attempts,
-                extra=metrics,
-            )
+            try:
+                metrics = self.services["monitor"].finish(
+                    probe,
+                    records=outcome.records if outcome else 0,
+                    attempts=attempts,
+                    extra=metrics,
+                )
+            except Exception as exc:  # measuring must never cost the outcome
+                log.error("monitor_finish_failed", component=name, error=repr(exc))
         if status is Status.SKIPPED and outcome is not None:
             # The component chose not to run (e.g. quota_exhausted): a skip, not a finish.
-            skip = outcome.reason or "skipped"
             self.publish(
                 ev.ComponentSkipped(
                     at=self.clock(),
                     run_id=run_id,
                     component=name,
-                    reason=skip,
+                    reason=outcome.reason or "skipped",
                     detail=outcome.detail or "",
                 )
             )
-            done(name, Settled(status, skip))
             return
         fingerprint = outcome.fingerprint if outcome else None
         if status is Status.SUCCEEDED and fingerprint is None:
             # Downstream change checks need something that differs per publish.
             fingerprint = f"run:{run_id}"
-        event_type = _EVENT_FOR[status]
         reason = (outcome.reason if outcome else None) or error
         self.publish(
-            event_type(
+            _EVENT_FOR[status](
                 at=self.clock(),
                 run_id=run_id,
                 component=name,
@@ -305,4 +331,18 @@ class ComponentRunner:
                 memory=ctx.remembered if status.ok else None,
             )
         )
-        done(name, Settled(status, reason))
+
+
+def _judge(outcome: Outcome) -> tuple[Status, str | None]:
+    status = outcome.status
+    if status not in (Status.SUCCEEDED, Status.UNCHANGED, Status.FAILED, Status.SKIPPED):
+        return Status.FAILED, f"component returned an unexpected status {outcome.status!r}"
+    if status is Status.FAILED:
+        return status, outcome.reason or "the component reported a failure"
+    return status, None
+
+
+def _settled(status: Status, outcome: Outcome | None, error: str | None) -> Settled:
+    if status is Status.SKIPPED and outcome is not None:
+        return Settled(status, outcome.reason or "skipped")
+    return Settled(status, (outcome.reason if outcome else None) or error)

@@ -31,6 +31,10 @@ __all__ = ["RunResult", "RunState", "Scheduler", "new_run_id"]
 log = structlog.get_logger("interlock.scheduler")
 
 
+#: After the grace period, how long cancelled components get to record and clean up.
+STOP_MARGIN_S = 3.0
+
+
 class RunState(enum.Enum):
     """Lifecycle of the scheduler."""
 
@@ -138,8 +142,13 @@ class Scheduler(RunExecutor):
     def _spawn(
         self, chosen: list[str], *, trigger: str, decisions: list[Decision], force: bool
     ) -> str:
-        """Start a run in the background (it ends on its own or at shutdown); its run id."""
+        """Start a run in the background (it ends on its own or at shutdown); its run id.
+
+        Its components are claimed here, before the run's task first runs, so a second
+        trigger a moment later is refused as ``already_running``.
+        """
         run_id = new_run_id(self.clock())
+        self._claimed.update(chosen)
         task = asyncio.create_task(
             self.execute(chosen, trigger=trigger, decisions=decisions, force=force, run_id=run_id),
             name=f"run {run_id} of {len(chosen)} components",
@@ -211,6 +220,7 @@ class Scheduler(RunExecutor):
             if kept
             else config
         )
+        self.runner.budget.thread_grace_s = config.runtime.worker_stop_grace_s
         for name, spec in old.components.items():
             if config.components.get(name) != spec:
                 self.runner.forget(name)
@@ -226,13 +236,29 @@ class Scheduler(RunExecutor):
             log.error("run_crashed", error=repr(task.exception()))
 
     async def shutdown(self, grace_s: float) -> None:
-        """Give running components ``grace_s`` to finish, then cancel them with cleanup."""
+        """Give running components ``grace_s`` to finish, then cancel them with cleanup.
+
+        Cancelled components get :data:`STOP_MARGIN_S` more to record their outcome and
+        clean up; whatever is still running then (a worker thread that ignores its
+        signal, a cleanup that hangs) is left behind, logged, so the daemon exits within
+        the grace period plus the margin.
+        """
         self.state = RunState.STOPPING
         runs = list(self._runs.values())
         if runs:
-            _, pending = await asyncio.wait(runs, timeout=grace_s)
-            for task in pending:
-                task.cancel("the daemon is stopping")
+            _, pending = await asyncio.wait(runs, timeout=max(0.0, grace_s))
             if pending:
-                await asyncio.wait(pending)
+                self.runner.budget.stop_by(STOP_MARGIN_S)
+                for task in pending:
+                    task.cancel("the daemon is stopping")
+                _, left = await asyncio.wait(pending, timeout=STOP_MARGIN_S + 1.0)
+                if left:
+                    log.error(
+                        "runs_abandoned_at_exit",
+                        runs=len(left),
+                        components=sorted(self._running),
+                        margin_s=STOP_MARGIN_S,
+                    )
+        if self._stopping:
+            log.error("worker_threads_left_at_exit", components=self.stopping)
         self.state = RunState.STOPPED

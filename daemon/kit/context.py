@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import structlog
+
 from interlock.events import Event, SignificantVolumeChange, utcnow
 from interlock.kit import quality
 from interlock.kit.change import ChangePolicy, volume_change
+from interlock.kit.threads import WorkerThreads
 from interlock.store.abc import ComponentState
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ class ComponentContext:
     _cancel: threading.Event | None = None
     remembered: dict[str, Any] | None = None
     _log: Any = None
+    threads: WorkerThreads | None = None
     _threads: set[asyncio.Future[Any]] = field(default_factory=set)
     _cleanups: list[Callable[[], Any]] = field(default_factory=list)
 
@@ -72,6 +75,11 @@ class ComponentContext:
     def idle(self) -> bool:
         """Whether closing has nothing to do (no threads started, no cleanups)."""
         return not self._threads and not self._cleanups
+
+    @property
+    def pending_threads(self) -> set[asyncio.Future[Any]]:
+        """Futures of this run's worker threads that have not ended yet."""
+        return {f for f in self._threads if not f.done()}
 
     @property
     def name(self) -> str:
@@ -158,14 +166,16 @@ class ComponentContext:
         self._cleanups.append(fn)
 
     async def to_thread(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run blocking ``fn`` in a worker thread that stops when this run is cancelled.
+        """Run blocking ``fn`` in one of this component's worker threads.
 
         ``fn`` must check :attr:`cancel` regularly. On cancellation the signal is set
-        and the thread is awaited (bounded) so cleanup never races a live writer.
+        and the thread is awaited (bounded) so cleanup never races a live writer; a
+        thread that ignores it keeps the component ``stopping`` until it ends.
         """
-        loop = asyncio.get_running_loop()
         ctxvars = contextvars.copy_context()
-        future = loop.run_in_executor(None, lambda: ctxvars.run(fn, *args, **kwargs))
+        if self.threads is None:
+            self.threads = WorkerThreads(self.spec.name)
+        future = await self.threads.start(lambda: ctxvars.run(fn, *args, **kwargs))
         self._threads.add(future)
         try:
             return await asyncio.shield(future)
@@ -176,23 +186,33 @@ class ComponentContext:
             if future.done():
                 self._threads.discard(future)
 
-    async def close(self) -> None:
-        """Stop worker threads, then run cleanups in reverse order. Never raises."""
+    def next_attempt(self) -> None:
+        """A fresh cancellation signal for a retry; the old one stays set for old threads."""
+        if self._cancel is not None and self._cancel.is_set():
+            self._cancel = threading.Event()
+
+    async def close(self, grace_s: float = THREAD_STOP_GRACE_S) -> set[asyncio.Future[Any]]:
+        """Stop worker threads, then run cleanups in reverse order. Never raises.
+
+        Returns the futures of threads still running after ``grace_s`` (they ignored
+        their signal): the caller keeps the component's slot until they end.
+        """
+        still: set[asyncio.Future[Any]] = set()
         if self._threads:
             self.cancel.set()
             pending = [f for f in self._threads if not f.done()]
             if pending:
-                _, still = await asyncio.wait(pending, timeout=THREAD_STOP_GRACE_S)
+                _, still = await asyncio.wait(pending, timeout=max(0.0, grace_s))
                 if still:
                     self.log.error(
                         "worker_thread_did_not_stop",
                         threads=len(still),
-                        grace_s=THREAD_STOP_GRACE_S,
+                        grace_s=round(grace_s, 3),
                     )
             for f in self._threads:
                 if f.done() and not f.cancelled():
                     f.exception()  # retrieved so asyncio does not warn; the outcome says why
-            self._threads.clear()
+            self._threads = set(still)
         for fn in reversed(self._cleanups):
             try:
                 result = fn()
@@ -201,6 +221,7 @@ class ComponentContext:
             except Exception as exc:
                 self.log.error("cleanup_failed", error=repr(exc))
         self._cleanups.clear()
+        return still
 
 
 def bind_component(run_id: str, component: str) -> None:

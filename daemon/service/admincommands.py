@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from interlock.core.decisions import Decision
+from interlock.core.planning import plan_row
 from interlock.errors import AdminRequestError, StateError
 from interlock.events import utcnow
 from interlock.service.admin import Command, Peer
@@ -127,16 +128,7 @@ class AdminCommands:
                 )
 
     def _decision(self, d: Decision) -> dict[str, Any]:
-        tz = self.orch.config.runtime.timezone
-        spec = self.orch.config.components[d.component]
-        return {
-            "component": d.component,
-            "run": d.run,
-            "reason": d.reason.value if d.reason else None,
-            "detail": d.detail,
-            "next_due": _iso(d.next_due, tz),
-            "dependencies": list(spec.dependencies),
-        }
+        return plan_row(d, self.orch.config)
 
     # --- read-only ------------------------------------------------------------
 
@@ -146,13 +138,16 @@ class AdminCommands:
         scheduler = orch.scheduler
         tz = orch.config.runtime.timezone
         running = scheduler.running
+        stopping = scheduler.stopping
         components = []
         for d in scheduler.plan(utcnow()):
             name = d.component
             spec = orch.config.components[name]
             st = scheduler.states[name]
             last = await orch.store.history(component=name, limit=1)
-            if name in running:
+            if name in stopping:
+                state = "stopping"  # its run ended; a worker thread has not yet
+            elif name in running:
                 state = "running"
             elif not spec.enabled:
                 state = "disabled"
@@ -178,6 +173,8 @@ class AdminCommands:
                     "records": st.records,
                     "next_due": _iso(d.next_due, tz) if spec.enabled else None,
                     "decision": d.detail,
+                    # How long a worker thread has outlived its run (None: not stopping).
+                    "stopping_s": stopping[name]["stopping_s"] if name in stopping else None,
                 }
             )
         quota = orch.services.get("quota")

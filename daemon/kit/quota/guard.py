@@ -208,17 +208,22 @@ class QuotaGuard:
         self.usage = count(usage, endpoint)
         self._changed()
         self._warn_if_crossed()
-        wait = at - stamp
-        if wait > 0:
-            try:
+        wait = max(0.0, at - stamp)
+        waited = 0.0
+        try:
+            while wait > 0:
                 await self.sleep(wait)
-            except BaseException:
-                self.spent[family] = give_back(self.spent.get(family, ()), at)
-                if self.usage is not None and self.usage.day == usage.day:
-                    self.usage = count(self.usage, endpoint, -1)
-                self._changed()
-                raise
-        return max(0.0, wait)
+                waited += wait
+                # A 429 that arrived while this caller waited (penalise) holds it too: no
+                # call goes out inside a Retry-After window, however early it queued.
+                wait = self.blocked.get(family, 0.0) - self.clock().timestamp()
+        except BaseException:
+            self.spent[family] = give_back(self.spent.get(family, ()), at)
+            if self.usage is not None and self.usage.day == usage.day:
+                self.usage = count(self.usage, endpoint, -1)
+            self._changed()
+            raise
+        return waited
 
     def penalise(self, family: str, seconds: float) -> None:
         """Hold every token of ``family`` for ``seconds`` (the source answered 429)."""
