@@ -23,7 +23,7 @@ from interlock import graph
 from interlock.config.model import Config
 from interlock.core import loglevel
 from interlock.core.decisions import Decision, Settled, release_decision
-from interlock.core.runner import ComponentRunner, Done
+from interlock.core.runner import ComponentRunner
 from interlock.core.runs import RunResult, new_run_id
 from interlock.events import EventBus, utcnow
 from interlock.outcome import SkipReason, Status
@@ -240,7 +240,7 @@ class RunExecutor:
                             continue
                         self._running[name] = run_id
                         self._tasks[name] = tg.create_task(
-                            self._contained(run_id, name, done, run_expired),
+                            self.runner.run(run_id, name, done, run_expired),
                             name=f"component {name!r}",
                         )
                     ready.extend(blocked)
@@ -250,35 +250,6 @@ class RunExecutor:
                     await wake.wait()
         finally:
             self._run_wakes.discard(wake)
-
-    async def _contained(
-        self,
-        run_id: str,
-        name: str,
-        done: Done,
-        run_expired: Callable[[], bool],
-    ) -> None:
-        """The runner's task, with nothing but cancellation let out into the TaskGroup.
-
-        The runner contains every component fault itself; this is the last line, so
-        that even a fault of ours cannot cancel the component's siblings.
-        """
-        try:
-            await self.runner.run(run_id, name, done, run_expired)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
-            log.error("component_task_failed", component=name, error=repr(exc), exc_info=True)
-        finally:
-            if self._tasks.get(name) is asyncio.current_task():
-                # The runner never reported: record the component so the run can end.
-                self.runner.record_bare(
-                    run_id,
-                    name,
-                    Status.FAILED,
-                    "internal error: its task ended unrecorded",
-                    lambda settled, lingering: done(name, settled, lingering),
-                )
 
     def _wake_all(self) -> None:
         for w in self._run_wakes:

@@ -40,8 +40,8 @@ class StepTimer:
             self.on_block(seconds)
 
 
-class _Timed:
-    """An awaitable that forwards every step of ``coro`` and times it."""
+class timed_steps:
+    """Await ``coro``, timing each of its steps with ``timer`` (an awaitable, no extra task)."""
 
     __slots__ = ("coro", "timer")
 
@@ -69,9 +69,3 @@ class _Timed:
                 send, throw = (yield yielded), None
             except BaseException as exc:  # cancellation and friends go to the component
                 send, throw = None, exc
-
-
-async def timed_steps(coro: Coroutine[Any, Any, T], timer: StepTimer) -> T:
-    """Await ``coro``, timing each of its steps with ``timer``."""
-    result: T = await _Timed(coro, timer)
-    return result
