@@ -1,22 +1,24 @@
 """Events and the bus that carries them to history, logs, metrics and notifications.
 
 Events are frozen keyword-only dataclasses with a timestamp. Each subscriber has
-its own bounded queue drained by its own task: a subscriber that raises is logged
-and keeps its place; one that stalls loses events (counted and logged) rather
-than ever blocking the scheduler.
+its own queue drained by its own task (:mod:`interlock.delivery`): a subscriber that
+raises is logged and keeps its place; one that stalls loses events (counted and
+logged) rather than ever blocking the scheduler, except a lossless one (history),
+which keeps every event and retries a failed batch until it lands.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+
+from interlock.delivery import Backoff, LosslessSubscriber, Subscriber, SubscriberStats
 
 log = structlog.get_logger("interlock.events")
 
@@ -312,91 +314,49 @@ def component_state_changes(e: Event) -> tuple[str, dict[str, Any]] | None:
 Handler = Callable[[Sequence[Event]], Awaitable[None]]
 
 
-class _Subscriber:
-    """One subscriber's pending events and the task that hands them over in batches.
-
-    A plain deque plus two events rather than an ``asyncio.Queue``: publishing is
-    on the scheduler's hot path, and this costs an append per event and one wake-up
-    per batch instead of a future per event.
-    """
-
-    def __init__(self, name: str, handler: Handler, maxsize: int) -> None:
-        self.name = name
-        self.handler = handler
-        self.maxsize = maxsize
-        self.pending: deque[Event] = deque()
-        self.ready = asyncio.Event()  # set while events wait to be handled
-        self.idle = asyncio.Event()  # set when nothing is pending or being handled
-        self.idle.set()
-        self.dropped = 0
-        self.busy = False
-        self.task: asyncio.Task[None] | None = None
-
-    def offer(self, event: Event) -> bool:
-        """Queue ``event``; False (and nothing queued) when the subscriber is full."""
-        if len(self.pending) >= self.maxsize:
-            return False
-        self.pending.append(event)
-        if not self.ready.is_set():
-            self.ready.set()
-            self.idle.clear()
-        return True
-
-
 class EventBus:
-    """Fan-out of events to independent subscribers, each with its own bounded queue.
+    """Fan-out of events to independent subscribers, each with its own queue and task.
 
     Handlers receive batches (everything queued when they wake) so a writer can
-    commit many events in one transaction.
+    commit many events in one transaction. How a batch reaches its handler, and what
+    a lossless subscriber does when it fails, is :mod:`interlock.delivery`.
     """
 
     def __init__(self) -> None:
-        self._subs: list[_Subscriber] = []
+        self._subs: list[Subscriber[Event]] = []
         self._closed = False
 
-    def subscribe(self, name: str, handler: Handler, *, maxsize: int = 10_000) -> None:
-        """Add a subscriber; its task starts at once if a loop is running."""
-        sub = _Subscriber(name, handler, maxsize)
-        self._subs.append(sub)
-        sub.task = asyncio.get_running_loop().create_task(
-            self._drain(sub), name=f"subscriber {name!r}"
+    def subscribe(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        maxsize: int = 10_000,
+        lossless: bool = False,
+        backoff: Backoff | None = None,
+    ) -> None:
+        """Add a subscriber; its task starts at once (a loop must be running).
+
+        A ``lossless`` subscriber (history) never drops an event: its queue has no
+        bound (``maxsize`` does not apply) and a batch its handler fails is handed
+        over again after ``backoff`` until it lands.
+        """
+        sub: Subscriber[Event] = (
+            LosslessSubscriber(name, handler, backoff=backoff)
+            if lossless
+            else Subscriber(name, handler, maxsize)
         )
+        self._subs.append(sub)
+        sub.task = asyncio.get_running_loop().create_task(sub.drain(), name=f"subscriber {name!r}")
 
     def publish(self, event: Event) -> None:
         """Queue ``event`` for every subscriber; never blocks, never raises."""
         for sub in self._subs:
-            if not sub.offer(event):
-                sub.dropped += 1
-                if sub.dropped == 1 or sub.dropped % 1000 == 0:
-                    log.warning(
-                        "subscriber_overflow",
-                        subscriber=sub.name,
-                        dropped=sub.dropped,
-                        event_name=event.name,
-                    )
+            sub.offer(event)
 
-    async def _drain(self, sub: _Subscriber) -> None:
-        while True:
-            await sub.ready.wait()
-            # Step aside once: whatever the publisher woke meanwhile (the scheduler
-            # releasing the next components) runs first, and the batch grows.
-            await asyncio.sleep(0)
-            sub.ready.clear()
-            batch = list(sub.pending)
-            sub.pending.clear()
-            sub.busy = True
-            try:
-                await sub.handler(batch)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.error(
-                    "subscriber_failed", subscriber=sub.name, error=repr(exc), events=len(batch)
-                )
-            finally:
-                sub.busy = False
-                if not sub.pending:
-                    sub.idle.set()
+    def stats(self) -> dict[str, SubscriberStats]:
+        """Each subscriber's queued, dropped, retried and lost events, by name."""
+        return {sub.name: sub.stats() for sub in self._subs}
 
     async def flush(self, limit_s: float = 10.0) -> bool:
         """Wait until every subscriber has handled what was queued; False on timeout."""
@@ -405,17 +365,27 @@ class EventBus:
                 for sub in self._subs:
                     await sub.idle.wait()
         except TimeoutError:
-            stalled = [s.name for s in self._subs if not s.idle.is_set()]
-            log.warning("subscriber_flush_timeout", subscribers=stalled, timeout_s=limit_s)
+            stalled = [s for s in self._subs if not s.idle.is_set()]
+            log.warning(
+                "subscriber_flush_timeout",
+                subscribers=[s.name for s in stalled],
+                unwritten={s.name: s.unwritten for s in stalled},
+                timeout_s=limit_s,
+            )
             return False
         return True
 
     async def close(self, limit_s: float = 10.0) -> None:
-        """Flush, then stop every subscriber task. Idempotent."""
+        """Flush (at most ``limit_s``), then stop every subscriber task. Idempotent.
+
+        What a lossless subscriber could not write by then is counted in an error.
+        """
         if self._closed:
             return
         self._closed = True
-        await self.flush(limit_s)
+        if not await self.flush(limit_s):
+            for sub in self._subs:
+                sub.give_up(limit_s)
         for sub in self._subs:
             if sub.task is not None:
                 sub.task.cancel()

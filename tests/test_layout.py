@@ -23,7 +23,7 @@ SOURCES = {
 #: The rooms of the daemon, top to bottom: a room imports only from rooms below it.
 ROOMS = ("cli", "service", "observe", "core", "kit", "store", "config")
 #: Modules that import nothing of ours (or only each other) and that every room may use.
-LEAVES = frozenset({"errors", "events", "outcome", "cadence", "graph", "secrets"})
+LEAVES = frozenset({"errors", "events", "delivery", "outcome", "cadence", "graph", "secrets"})
 MAX_LINES = 400
 
 

@@ -108,7 +108,8 @@ class Orchestrator:
             self._clean_staging()
             states = await self.store.component_states()
             self.bus = EventBus()
-            self.bus.subscribe("history", self._write_history, maxsize=100_000)
+            # Outcomes and component state must survive a busy store: lossless, retried.
+            self.bus.subscribe("history", self._write_history, lossless=True)
             if self.log_events:
                 self.bus.subscribe("log", log_subscriber())
             # The quota guard paces API calls; its day counters live in the state store.
@@ -161,6 +162,7 @@ class Orchestrator:
         return True
 
     async def _write_history(self, batch: Sequence[ev.Event]) -> None:
+        # Raising hands the same batch over again (the bus retries it): only the write may.
         await self.store.record_events(batch)
         keep_days = self.config.runtime.history_retention_days
         now = self.clock()
@@ -168,7 +170,11 @@ class Orchestrator:
             # History grows by a row per component run (a 60 s poller: half a million a
             # year); it is kept for history_retention_days, checked at most hourly.
             self._pruned_at = now
-            deleted = await self.store.prune_history(now - timedelta(days=keep_days))
+            try:
+                deleted = await self.store.prune_history(now - timedelta(days=keep_days))
+            except Exception as exc:  # pruning waits for the next hour; the batch landed
+                log.warning("history_prune_failed", error=repr(exc))
+                return
             if deleted:
                 log.info("history_pruned", rows=deleted, retention_days=keep_days)
 
