@@ -71,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.log_level,
         args.log_format,
         stream=sys.stdout if args.command in ("serve", "run") else sys.stderr,
+        off_loop=args.command in ("serve", "run"),
     )
     try:
         return COMMANDS[args.command](args)

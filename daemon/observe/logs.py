@@ -1,12 +1,15 @@
 """Structured logging: one JSON object per line for journald, or a console view.
 
 Processors are plain functions; the redactor masks every resolved secret and any
-value under a key that names a secret, wherever it appears in an event.
+value under a key that names a secret, wherever it appears in an event. The daemon
+writes its lines off the event loop (:mod:`.logwriter`): a stalled stdout drops lines,
+counted in a ``log_lines_dropped`` line, and never blocks the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import re
 import sys
@@ -19,6 +22,12 @@ import structlog
 from interlock import events as ev
 from interlock import secrets
 from interlock.core import loglevel
+from interlock.observe.logwriter import (
+    LineLoggerFactory,
+    LineWriter,
+    console_summary,
+    json_summary,
+)
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -40,6 +49,10 @@ _JSON_TRACEBACKS = structlog.processors.ExceptionRenderer(
 #: The level set by :func:`configure`; hot paths check it before building debug fields.
 current_level = logging.INFO
 _stream: TextIO = sys.stdout
+#: The off-loop writer, when :func:`configure` was asked for one.
+_writer: LineWriter | None = None
+#: How long the last lines may take at exit before a stalled stdout is given up on.
+EXIT_FLUSH_S = 2.0
 
 
 def _current_level() -> int:
@@ -106,15 +119,28 @@ def redact_secrets(
     return event_dict
 
 
-def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
-    """Set up structlog for this process: ``fmt`` is json, console, or auto (console on a TTY)."""
-    global current_level
+def configure(
+    level: str = "info",
+    fmt: str = "auto",
+    stream: TextIO | None = None,
+    *,
+    off_loop: bool = False,
+) -> None:
+    """Set up structlog for this process: ``fmt`` is json, console, or auto (console on a TTY).
+
+    ``off_loop`` (the daemon: ``serve`` and ``run``) hands lines to a writer thread
+    with a bounded queue, flushed at exit; without it lines are written as they come.
+    """
+    global current_level, _stream, _writer
     current_level = LEVELS[level]
     stream = stream or sys.stdout
     if fmt == "auto":
         fmt = "console" if stream.isatty() else "json"
-    global _stream
     _stream = stream
+    stop(EXIT_FLUSH_S)
+    if off_loop:
+        _writer = LineWriter(stream, summary=console_summary if fmt == "console" else json_summary)
+        atexit.register(flush, EXIT_FLUSH_S)
     renderer: Any
     if fmt == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
@@ -130,9 +156,26 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=(
+            structlog.PrintLoggerFactory(stream) if _writer is None else LineLoggerFactory(_writer)
+        ),
         cache_logger_on_first_use=False,
     )
+
+
+def flush(timeout_s: float = EXIT_FLUSH_S) -> bool:
+    """Wait (at most ``timeout_s``) until the off-loop writer has written every line."""
+    writer = _writer
+    return True if writer is None else writer.flush(timeout_s)
+
+
+def stop(timeout_s: float = EXIT_FLUSH_S) -> None:
+    """Write what is queued (at most ``timeout_s``) and stop the off-loop writer, if any."""
+    global _writer
+    writer, _writer = _writer, None
+    if writer is not None:
+        atexit.unregister(flush)
+        writer.close(timeout_s)
 
 
 _LEVEL_FOR = {
@@ -158,6 +201,7 @@ def log_subscriber() -> Any:
     processors = list(structlog.get_config()["processors"])
     threshold = current_level
     stream = _stream
+    writer = _writer
 
     async def handle(batch: Sequence[ev.Event]) -> None:
         lines: list[str] = []
@@ -179,7 +223,11 @@ def log_subscriber() -> Any:
             for processor in processors:
                 line = processor(None, level, line)
             lines.append(line)
-        if lines:
+        if not lines:
+            return
+        if writer is not None:
+            writer.write_lines(lines)
+        else:
             stream.write("\n".join(lines) + "\n")
             stream.flush()
 

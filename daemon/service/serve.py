@@ -30,6 +30,7 @@ from interlock.config.loader import load_config
 from interlock.config.model import Config
 from interlock.errors import AdminRequestError, InterlockError
 from interlock.events import utcnow
+from interlock.observe import logs
 from interlock.service.admin import READ_TIMEOUT_S, AdminServer
 from interlock.service.app import Orchestrator
 from interlock.service.sdnotify import Notifier
@@ -310,4 +311,9 @@ def serve(
 ) -> int:
     """Run the service in a new event loop; its exit code."""
     service = Service(config_path, overrides=overrides, grace_s=grace_s, socket_path=socket_path)
-    return asyncio.run(service.run())
+    try:
+        return asyncio.run(service.run())
+    finally:
+        # The last lines ("stopped") go out before the process does; a stalled stdout
+        # holds the exit for at most this long.
+        logs.flush(logs.EXIT_FLUSH_S)
