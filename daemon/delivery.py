@@ -51,12 +51,18 @@ class Backoff:
 
 
 def is_busy(exc: BaseException) -> bool:
-    """Whether ``exc`` says another connection holds the database: worth waiting for, always."""
+    """Whether ``exc`` is worth waiting for, always: another connection holds the database,
+    or the disk is full (space comes back; history must not be dropped meanwhile)."""
     if not isinstance(exc, sqlite3.OperationalError):
         return False
     code = getattr(exc, "sqlite_errorname", None) or ""
     text = str(exc).lower()
-    return code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text or "busy" in text
+    return (
+        code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL"))
+        or "locked" in text
+        or "busy" in text
+        or "disk is full" in text
+    )
 
 
 @dataclass(frozen=True)

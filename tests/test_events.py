@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 import structlog
+
 from interlock import events as ev
 from interlock.events import EventBus
-
 from tests.conftest import component
 from tests.testcomponents import PROBE
 

@@ -19,8 +19,10 @@ import pytest
 
 from tests.conftest import component
 from tests.faultcomponents import LEAKED
-from tests.test_service import Daemon, daemons, short_dir  # noqa: F401 - fixtures
+from tests.test_service import Daemon, daemons, short_dir
 from tests.testcomponents import PROBE
+
+__all__ = ["daemons", "short_dir"]  # fixtures shared with test_service
 
 SHORT = 0.005  # timeout_minutes: 0.3 s
 
@@ -81,8 +83,9 @@ async def test_run_once_survives(kind: str, make_config, open_orch) -> None:
         (plan,) = [d for d in orch.scheduler.plan(names=["bad"]) if d.component == "bad"]
         assert plan.reason is not None and plan.reason.value == "already_running"
         assert await asyncio.to_thread(LEAKED[row["run_id"]].wait, 5)
+        # The thread has ended; the slot is released as its completion reaches the loop.
         async with asyncio.timeout(5):
-            while orch.scheduler.stopping:
+            while orch.scheduler.stopping:  # noqa: ASYNC110 - no event to wait on from here
                 await asyncio.sleep(0.01)
     assert orch.scheduler.running == {}
     again = await asyncio.wait_for(orch.scheduler.run_once(["bad"], trigger="test"), 10)

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import structlog
+
 from interlock import events as ev
 from interlock import secrets
 from interlock.observe import logs
 from interlock.service.app import Orchestrator
-
 from tests.conftest import component
 from tests.testcomponents import PROBE
 

@@ -207,9 +207,11 @@ async def test_a_caller_already_waiting_is_held_by_a_later_retry_after() -> None
     clock = FakeClock(utc("2025-02-01T10:00:00+11:00"))
     opened = asyncio.Event()
     calls: list[float] = []
+    waiting = asyncio.Event()
 
     async def sleep(seconds: float) -> None:
         calls.append(seconds)
+        waiting.set()
         if len(calls) == 1:
             await opened.wait()  # the 429 lands while this caller sleeps for its token
         clock.now += timedelta(seconds=seconds)
@@ -217,8 +219,7 @@ async def test_a_caller_already_waiting_is_held_by_a_later_retry_after() -> None
     g = QuotaGuard({"rate_limit": {"calls": 1, "per_seconds": 60}}, MEL, clock=clock, sleep=sleep)
     await g.acquire("a", family="opendata")
     waiter = asyncio.create_task(g.acquire("b", family="opendata"))
-    while not calls:
-        await asyncio.sleep(0)
+    await asyncio.wait_for(waiting.wait(), 5)
     g.penalise("opendata", 300)  # Retry-After: 300, from the call "a" made
     opened.set()
     waited = await asyncio.wait_for(waiter, 5)

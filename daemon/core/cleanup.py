@@ -73,8 +73,8 @@ async def close_within(
         return ctx.pending_threads, interrupted
     if task.cancelled():
         return set(), interrupted
-    exc = task.exception()
-    if exc is not None:  # close() never raises; if it does, say so and carry on
-        ctx.log.error("cleanup_failed", error=repr(exc))
+    failure = task.exception()
+    if failure is not None:  # close() never raises; if it does, say so and carry on
+        ctx.log.error("cleanup_failed", error=repr(failure))
         return set(), interrupted
     return task.result(), interrupted
