@@ -340,13 +340,14 @@ def test_the_retry_delay_doubles_from_50_ms_to_at_most_2_s(attempt: int, delay: 
         (sqlite3.OperationalError("database is locked"), True),
         (sqlite3.OperationalError("database table is locked: runs"), True),
         (sqlite3.OperationalError("database is busy"), True),
+        (sqlite3.OperationalError("database or disk is full"), True),
         (sqlite3.OperationalError("no such table: runs"), False),
         (sqlite3.IntegrityError("UNIQUE constraint failed"), False),
         (OverflowError("Python int too large to convert to SQLite INTEGER"), False),
         (RuntimeError("database is locked"), False),
     ],
 )
-def test_only_a_locked_or_busy_database_is_waited_for_indefinitely(
+def test_only_a_locked_busy_or_full_database_is_waited_for_indefinitely(
     error: BaseException, busy: bool
 ) -> None:
     """Which errors are retried until they land."""
