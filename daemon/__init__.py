@@ -2,6 +2,7 @@
 
 Rooms, top to bottom (a module imports only from rooms below its own): ``cli`` ->
 ``service`` -> ``observe`` -> ``core`` -> ``kit`` -> ``store`` -> ``config`` -> the shared
-leaves (``errors``, ``events``, ``outcome``, ``cadence``, ``graph``, ``secrets``).
+leaves (``errors``, ``events``, ``delivery``, ``outcome``, ``cadence``, ``graph``,
+``secrets``).
 Components (``interlock.components``) import only ``kit``, ``config`` and the leaves.
 """
