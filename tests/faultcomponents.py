@@ -82,7 +82,16 @@ class Misbehaves:
             finally:
                 ended.set()
 
-        await ctx.to_thread(ignore_cancel)
+        threads = int(self.settings.get("threads", 1))
+        await asyncio.gather(*(ctx.to_thread(ignore_cancel) for _ in range(threads)))
+        return Outcome.published(records=1, fingerprint=f"{self.name}-{time.time_ns()}")
+
+    async def quick_thread(self, ctx: ComponentContext) -> Outcome:
+        await ctx.to_thread(time.sleep, 0.01)
+        return Outcome.published(records=1, fingerprint=f"{self.name}-{time.time_ns()}")
+
+    async def hangs_in_cleanup(self, ctx: ComponentContext) -> Outcome:
+        ctx.on_cleanup(asyncio.Event().wait)
         return Outcome.published(records=1, fingerprint=f"{self.name}-{time.time_ns()}")
 
     async def cancelled_in_cleanup(self, ctx: ComponentContext) -> Outcome:
@@ -110,5 +119,7 @@ KINDS = {
         "blocks_loop",
         "leaks_thread",
         "cancelled_in_cleanup",
+        "quick_thread",
+        "hangs_in_cleanup",
     )
 }

@@ -275,3 +275,63 @@ def test_sigterm_exits_within_the_grace_whatever_a_thread_does(
     assert time.monotonic() - t0 < 0.5 + 3.0 + 2.0
     (row,) = d.history()
     assert row["status"] == "cancelled"
+
+
+async def test_leaked_threads_never_starve_another_component(make_config, open_orch) -> None:
+    """Eight threads that ignore their signal hold only their own component's places."""
+    cfg = make_config(
+        {
+            "bad": fault("leaks_thread", retries=0, threads=8, seconds=2),
+            "innocent": fault("quick_thread", retries=0, timeout_minutes=0.02),
+        },
+        runtime_settings={"worker_stop_grace_seconds": 0.05},
+    )
+    orch = await open_orch(cfg)
+    first = await asyncio.wait_for(orch.scheduler.run_once(["bad"], trigger="test"), 10)
+    assert first.outcomes["bad"].status.value == "timed_out"
+    assert "bad" in orch.scheduler.stopping
+    second = await asyncio.wait_for(orch.scheduler.run_once(["innocent"], trigger="test"), 10)
+    assert second.outcomes["innocent"].status.value == "succeeded"
+
+
+async def test_a_hanging_cleanup_is_abandoned_after_one_limit(make_config, open_orch) -> None:
+    """Cleanup gets one limit, not two; then it is cancelled and the slot released."""
+    cfg = make_config({"bad": fault("hangs_in_cleanup", retries=0, timeout_minutes=1)})
+    orch = await open_orch(cfg)
+    orch.scheduler.runner.budget.limit_s = 0.3
+    t0 = time.monotonic()
+    result = await asyncio.wait_for(orch.scheduler.run_once(), 10)
+    assert 0.3 <= time.monotonic() - t0 < 1.5
+    assert result.outcomes["bad"].status.value == "succeeded"
+    assert orch.scheduler.running == {} and orch.scheduler.stopping == {}
+
+
+@pytest.mark.slow
+def test_run_once_cli_survives_the_whole_matrix(tmp_path: Path) -> None:
+    """`interlock run --once` with every fault at once: exit 1, one exact row per component."""
+    import json
+    import sqlite3
+
+    from tests.test_cli import interlock, write_config
+
+    comps = {f"bad_{k}": fault(k) for k in MATRIX}
+    comps["bad_blocks_loop"]["settings"]["seconds"] = 0.6
+    comps["ok"] = component("Publishes")
+    short = {"hangs", "blocks_loop", "leaks_thread"}
+    for kind in MATRIX:
+        comps[f"bad_{kind}"]["timeout_minutes"] = SHORT if kind in short else 0.1
+    path = write_config(
+        tmp_path,
+        comps,
+        runtime_settings={"max_concurrent_components": 16, "worker_stop_grace_seconds": 0.1},
+    )
+    proc = interlock("run", "--once", "--config", str(path), timeout=60)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    conn = sqlite3.connect(tmp_path / "state" / "state.sqlite")
+    rows = conn.execute("SELECT component, status, attempts FROM component_runs").fetchall()
+    conn.close()
+    got = {name: (status, attempts) for name, status, attempts in rows}
+    assert len(rows) == len(comps)
+    assert got == {"ok": ("succeeded", 1), **{f"bad_{k}": v for k, v in MATRIX.items()}}
+    assert json.loads(interlock("history", "--json", "--config", str(path)).stdout)
