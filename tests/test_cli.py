@@ -497,3 +497,31 @@ def test_plan_without_a_daemon_honours_a_saved_pause(tmp_path: Path) -> None:
     rows = {r["component"]: r for r in json.loads(proc.stdout)}
     assert (rows["a"]["run"], rows["a"]["reason"]) == (False, "paused")
     assert rows["b"]["run"] is True
+
+
+def test_version_prints_the_installed_version() -> None:
+    """`interlock --version` answers without a subcommand and exits 0."""
+    proc = interlock("--version")
+    assert proc.returncode == 0, proc.stderr
+    name, version = proc.stdout.split()
+    assert name == "interlock" and version[0].isdigit()
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path: Path) -> None:
+    """`interlock plan --json | head -c 100`: no traceback, the SIGPIPE exit status."""
+    path = write_config(tmp_path, {f"c{i:04}": component("Publishes") for i in range(1500)})
+    env = {k: v for k, v in os.environ.items() if k != "INTERLOCK_CONFIG"}
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "interlock.cli", "plan", "--json", "--config", str(path)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100)
+    proc.stdout.close()  # the reader goes away with most of the output unread
+    err = proc.stderr.read().decode()
+    assert proc.wait(30) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err

@@ -9,9 +9,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from interlock.config.loader import load_config
 from interlock.config.model import OVERRIDE_FLAGS, Config, default_config_path
-from interlock.observe import logs
+
+#: The log levels (``interlock.observe.logs.LEVELS``), here so that parsing the
+#: arguments does not import the logging setup: ``--help`` stays instant.
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_NO_DAEMON = 0, 1, 2, 3
 
@@ -43,7 +45,7 @@ def add_log_options(
     p: argparse.ArgumentParser, *, level: str = "info", log_format: str = "auto"
 ) -> None:
     """``--log-level`` and ``--log-format`` with the given defaults."""
-    p.add_argument("--log-level", choices=sorted(logs.LEVELS), default=level)
+    p.add_argument("--log-level", choices=LOG_LEVELS, default=level)
     p.add_argument(
         "--log-format",
         choices=["json", "console", "auto"],
@@ -65,6 +67,8 @@ def add_socket_option(p: argparse.ArgumentParser) -> None:
 
 def load_args_config(args: argparse.Namespace) -> Config:
     """The config these arguments name, with their override flags applied."""
+    from interlock.config.loader import load_config  # jsonschema: only when a config is read
+
     path = args.config or default_config_path()
     config = load_config(path)
     if any(hasattr(args, f) for f in OVERRIDE_FLAGS):

@@ -8,6 +8,8 @@ unknown component) print a clear message and exit 2; they never show a traceback
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,7 +17,15 @@ from pathlib import Path
 from interlock.cli import admin, history, pipeline, report
 from interlock.cli.common import EXIT_CONFIG, add_log_options
 from interlock.errors import ConfigError, InterlockError
-from interlock.observe import logs
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("interlock")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keeps Victoria's public-transport open data fresh, correct and cheap "
         "to fetch.",
     )
+    parser.add_argument("--version", action="version", version=f"interlock {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     pipeline.add_parsers(sub)
     history.add_parsers(sub)
@@ -67,6 +78,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``interlock`` console script."""
     args = build_parser().parse_args(argv)
+    from interlock.observe import logs  # after parsing: --help and usage errors stay instant
+
     logs.configure(
         args.log_level,
         args.log_format,
@@ -83,3 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`interlock history | head -2`): stop quietly, as Unix
+        # tools do on SIGPIPE, and keep Python from complaining when it flushes stdout.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE

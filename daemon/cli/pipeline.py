@@ -25,7 +25,6 @@ from interlock.cli.common import (
     load_args_config,
     print_table,
 )
-from interlock.config.loader import load_config
 from interlock.config.model import OVERRIDE_FLAGS, Config, default_config_path
 from interlock.errors import AdminError
 
@@ -69,6 +68,8 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from interlock.config.loader import load_config
+
     path = args.file or args.config or default_config_path()
     config = load_config(path)
     disabled = [s for s in config.components.values() if not s.enabled]

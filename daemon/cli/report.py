@@ -24,8 +24,6 @@ from interlock.cli.common import (
     print_table,
 )
 from interlock.errors import AdminError
-from interlock.observe.report import collect, parse_since
-from interlock.store.sqlite import STATE_DB
 
 
 def _fmt_s(value: float | None) -> str:
@@ -100,6 +98,9 @@ def add_parsers(sub: Any) -> None:
 
 def cmd_report(args: Any) -> int:
     """``interlock report``: exit 0, or 2 for a bad --since or component."""
+    from interlock.observe.report import collect, parse_since
+    from interlock.store.sqlite import STATE_DB
+
     config = load_args_config(args) if args.state_dir is None or args.config else None
     state_dir = args.state_dir or (config.runtime.state_dir if config else Path("."))
     now = datetime.now(UTC)
