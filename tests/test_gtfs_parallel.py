@@ -190,6 +190,27 @@ def test_awkward_late_lines_give_the_serial_result(tmp_path: Path, late: str) ->
     load_both(feed, tmp_path)
 
 
+def test_lenient_values_late_in_the_file_give_the_serial_result(tmp_path: Path) -> None:
+    """Padded values (bare and quoted), HHH times and huge integers in late chunks: the
+    workers trim, warn and refuse exactly as the serial load does."""
+    lines = stop_time_lines(150)
+    lines[2500] = "T125, 08:00:00,08:00:20 ,S1 ,1,0.0\n"  # trimmed silently
+    lines[2600] = 'T130,"08:00:00 ",08:00:20,"S1\t",1,0.0\n'  # trimmed with two warnings
+    lines[2700] = "T135,100:00:00,100:00:20,S1,1,0.0\n"  # a valid time
+    lines[2800] = "T140,08:00:00,08:00:20,S1,99999999999999999999,0.0\n"  # invalid_integer
+    feed = write_zip(
+        tmp_path / "f.zip",
+        {**BASE, "trips.txt": trips_txt(150), "stop_times.txt": ST_HEADER + "".join(lines)},
+    )
+    serial, _ = load_both(feed, tmp_path)
+    found = counts(serial)
+    assert found.get("leading_or_trailing_whitespaces") == 2
+    assert found.get("invalid_integer") == 1 and "invalid_time" not in found
+    with sqlite3.connect(tmp_path / "parallel.db") as conn:
+        got = conn.execute("SELECT arrival_time_secs, stop_id FROM stop_times WHERE rowid = 2502")
+        assert got.fetchone() == (8 * 3600, "S1")
+
+
 def test_bad_utf8_late_in_the_file_fails_the_member_as_serially(tmp_path: Path) -> None:
     """Undecodable bytes in a late chunk give the serial csv_parsing_failed, message and all."""
     lines = stop_time_lines(150)

@@ -169,13 +169,15 @@ def test_empty_member_is_empty_file(tmp_path: Path) -> None:
 
 
 def test_quoted_values_and_bom_in_a_single_folder(tmp_path: Path) -> None:
-    """A flat feed inside one top folder with a BOM and quoted commas/newlines loads."""
+    """A flat feed inside one top folder with a BOM and quoted commas/newlines loads; the
+    newline is gtfs-validator's new_line_in_value ERROR, and its row still loads."""
     members: dict[str, str | bytes] = {f"feed/{k}": v for k, v in GOOD.items()}
     members["feed/stops.txt"] = (
         '\ufeffstop_id,stop_name,stop_lat,stop_lon,extra\r\n"S1","One, Two\nThree",1,2,x\r\n'
         '"S2","Two",1,2,y\r\n'
     )
     result = load_feed(make_zip(tmp_path / "f.zip", members), tmp_path / "f.db")
-    assert result.report["error_count"] == 0
+    assert result.report["error_count"] == 1
+    assert counts(result)["new_line_in_value"] == 1
     assert result.record_counts["stops"] == 2
     assert counts(result)["unknown_column"] == 1

@@ -13,9 +13,10 @@ import sqlite3
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import islice, repeat, tee
 from multiprocessing.connection import Connection
 
+from interlock.components.gtfs_schedule.cells import settle
 from interlock.components.gtfs_schedule.csvstream import BLOCK_CHARS, CSV_ERRORS, Block, plain_lines
 from interlock.components.gtfs_schedule.notices import Notice, NoticeBook
 from interlock.components.gtfs_schedule.order import MAX_SEQUENCE, OrderTracker
@@ -79,19 +80,20 @@ def _csv_blocks(text: str) -> Iterator[Block]:
     A quoted newline would make the chunk's rows depend on the previous chunk's last
     line; a sentinel blank line catches a quote still open at the chunk's end.
     """
-    reader = csv.reader(_with_sentinel(text))
-    records = 0
+    lines, raw = tee(_with_sentinel(text))  # each block's own lines, for settle
+    reader = csv.reader(lines)
+    records = seen = 0
     block: list[list[str]] = []
     for row in reader:
         records += 1
         if row:
             block.append(row)
             if len(block) >= 5_000:
-                yield block
-                block = []
+                yield settle(block, list(islice(raw, reader.line_num - seen)))
+                block, seen = [], reader.line_num
     if reader.line_num != records:
         raise _Unfit("a quoted value spans lines")
-    yield block
+    yield settle(block, list(islice(raw, reader.line_num - seen)))
 
 
 def _with_sentinel(text: str) -> Iterator[str]:
@@ -132,6 +134,8 @@ def convert_chunk(task: ChunkTask, caches: Caches) -> ChunkResult:
         text = task.data.decode("utf-8")
     except UnicodeDecodeError:
         return ChunkResult(unfit="the chunk is not valid UTF-8")
+    if "\x00" in text:  # the serial reader names it in a notice (csv itself takes NUL)
+        return ChunkResult(unfit="the chunk holds a NUL byte")
     if text and not text.endswith("\n"):
         text += "\n"  # the member's last line; the serial reader adds the newline too
     order = OrderTracker(task.examples) if table.name == "stop_times" else None
@@ -159,7 +163,7 @@ def convert_chunk(task: ChunkTask, caches: Caches) -> ChunkResult:
             for block in _blocks(text):
                 out: list[object] = []
                 raw: list[RawNotice] = []
-                rowno, n = conv.convert(block, rowno, out, raw)
+                rowno, n = conv.run(block, rowno, out, raw)
                 nulls += n
                 for code, row, name, value in raw:
                     book.add(Notice(code, file, row, name, value, task.mode))

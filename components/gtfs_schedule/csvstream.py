@@ -13,8 +13,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from itertools import islice, repeat
+from itertools import islice, repeat, tee
 from typing import IO
+
+from interlock.components.gtfs_schedule.cells import settle, trim_unquoted
 
 # Raised while iterating the blocks; the caller turns them into csv_parsing_failed.
 CSV_ERRORS: tuple[type[Exception], ...] = (UnicodeDecodeError, csv.Error)
@@ -51,6 +53,7 @@ def plain_lines(body: str) -> list[str] | None:
         body = body.replace("\r\n", "\n")
         if "\r" in body:  # a lone CR ends a line for csv; rare enough to leave to it
             return None
+    body = trim_unquoted(body)  # as univocity, which gtfs-validator reads CSV with
     lines = body.split("\n")
     lines.pop()  # body ends with a newline: the last piece is empty
     # csv refuses fields over its limit; no line over it means no field over it.
@@ -95,9 +98,13 @@ def _csv_lines(buffered: str, text: IO[str]) -> Iterator[str]:
 
 
 def _csv_blocks(lines: Iterator[str]) -> Iterator[Block]:
+    lines, raw = tee(lines)  # each block's own lines, for settle
     reader = csv.reader(lines)
+    seen = 0
     while True:
         block = list(islice(reader, _CSV_BLOCK_ROWS))
         if not block:
             return
-        yield [row for row in block if row]
+        text = list(islice(raw, reader.line_num - seen))
+        seen = reader.line_num
+        yield settle([row for row in block if row], text)

@@ -144,7 +144,7 @@ class FeedLoader:
                     check_cancel(self.cancel)
                     out: list[object] = []
                     raw: list[RawNotice] = []
-                    rowno, nulls = conv.convert(block, rowno, out, raw)
+                    rowno, nulls = conv.run(block, rowno, out, raw)
                     for code, row, field, value in raw:
                         self.book.add(Notice(code, file, row, field, value, mode))
                     insert.run(self.conn, out)

@@ -26,6 +26,8 @@ SEVERITIES: dict[str, str] = {
     "missing_calendar_and_calendar_date_files": "ERROR",
     "csv_parsing_failed": "ERROR",
     "stop_time_with_arrival_before_previous_departure_time": "ERROR",
+    "new_line_in_value": "ERROR",
+    "leading_or_trailing_whitespaces": "WARNING",
     "missing_recommended_file": "WARNING",
     "unknown_file": "INFO",
     "unknown_column": "INFO",
@@ -45,6 +47,7 @@ PARSE_ERRORS: frozenset[str] = frozenset(
         "invalid_float",
         "number_out_of_range",
         "csv_parsing_failed",
+        "new_line_in_value",
     }
 )
 

@@ -14,11 +14,13 @@ from interlock.components.gtfs_schedule.notices import Notice, NoticeBook
 from interlock.components.gtfs_schedule.validate import ROWID_BITS
 
 CODE = "stop_time_with_arrival_before_previous_departure_time"
-# Departure seconds (< 2**21, i.e. 582 h) are packed under stop_sequence so one MAX()
-# window finds the departure of the latest earlier stop that has one.
-_DEP_BITS = 21
-# Rows outside this stop_sequence range (or without a trip) take no part in the check.
-MAX_SEQUENCE = (1 << 41) - 1
+# Departure seconds (< 2**22, i.e. 1165 h: times go up to 999:59:59) are packed under
+# stop_sequence so one MAX() window finds the departure of the latest earlier stop that
+# has one.
+_DEP_BITS = 22
+# Rows outside this stop_sequence range (or without a trip) take no part in the check;
+# stop_sequence is a 32-bit integer, as in gtfs-validator, so this spares every row.
+MAX_SEQUENCE = (1 << 40) - 1
 _ROW_MASK = (1 << ROWID_BITS) - 1
 
 _Found = tuple[int, str, str | None]  # (csv_row, arrival_time, mode)

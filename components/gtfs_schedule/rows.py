@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from interlock.components.gtfs_schedule.cells import Padded, clean, java_double, parse_int
 from interlock.components.gtfs_schedule.order import OrderTracker
 from interlock.components.gtfs_schedule.schema import Bound, Field, Kind, Table
 
@@ -20,17 +21,14 @@ RawNotice = tuple[str, int, str | None, str | int | float | None]
 # the row values one after another (a flat list: no tuple per row stays alive).
 ConvertFn = Callable[[Iterable[list[str]], int, list[object], list[RawNotice]], tuple[int, int]]
 
-_INT_RE = re.compile(r"[+-]?[0-9]+")
-_TIME_RE = re.compile(r"([0-9]{1,2}):([0-5][0-9]):([0-5][0-9])")
+# gtfs-validator's GtfsTime pattern (\d{1,3}):(\d\d):(\d\d), ASCII digits: "100:00:00" is a
+# time, "1:2:3" is not (the gtfs-guru oracle accepts it; the Java validator does not).
+_TIME_RE = re.compile(r"([0-9]{1,3}):([0-5][0-9]):([0-5][0-9])")
 _DATE_RE = re.compile(r"[0-9]{8}")
 _COLOR_RE = re.compile(r"[0-9A-Fa-f]{6}")
 # Bounded so that memory stays flat however varied a feed's values are: real feeds
 # repeat a few thousand times and dates, so the hit rate barely suffers.
 _MAX_CACHE = 16_384
-
-
-def parse_int(v: str) -> int | None:
-    return int(v) if _INT_RE.fullmatch(v) else None
 
 
 def parse_time(v: str) -> tuple[str, int] | None:
@@ -90,6 +88,16 @@ class Converter:
     columns: tuple[str, ...]
     required_fields: int
     convert: ConvertFn
+    # The same, trimming each value and reporting the whitespace or newline it held.
+    convert_clean: ConvertFn
+
+    def run(
+        self, block: Iterable[list[str]], rowno: int, out: list[object], notices: list[RawNotice]
+    ) -> tuple[int, int]:
+        """Convert ``block``, through :attr:`convert_clean` when it is :class:`.cells.Padded`."""
+        if type(block) is Padded:
+            return self.convert_clean(block, rowno, out, notices)
+        return self.convert(block, rowno, out, notices)
 
 
 def _cell(f: Field, src: str, out: str) -> list[str]:
@@ -118,10 +126,12 @@ def _cell(f: Field, src: str, out: str) -> list[str]:
         body = [f"{out} = iget(v)", f"if {out} is None:", f"    {out} = parse_int(v)"]
         body += [f"if {out} is None:", *("    " + s for s in invalid("invalid_integer"))]
     elif f.kind in (Kind.FLOAT, Kind.LATITUDE, Kind.LONGITUDE):
-        # Inline rather than a call per cell. float() accepts "nan", "inf" and "1_0";
-        # GTFS numbers are finite decimals.
-        body = ["try:", f"    {out} = float(v)", "except ValueError:", f"    {out} = None"]
-        body += [f"if {out} is None or {out} - {out} != 0.0 or '_' in v:"]
+        # Inline rather than a call per cell. float() accepts "nan", "inf", "1_0" and
+        # "٣", which Java's Double.parseDouble refuses; it refuses "1d" and "0x1p3",
+        # which Java reads. Those (rare) values take the Java grammar instead.
+        body = ["try:", f"    {out} = float(v)", "except ValueError:", f"    {out} = jdouble(v)"]
+        body += ["else:", f"    if {out} - {out} != 0.0 or '_' in v or not v.isascii():"]
+        body += [f"        {out} = jdouble(v)", f"if {out} is None:"]
         body += ["    " + s for s in invalid("invalid_float")]
     elif f.kind is Kind.TIME:
         body = ["t = tget(v) or ctime(v)", "if t is None:"]
@@ -164,6 +174,22 @@ def build_converter(
     found later by SQL can cite the CSV row. With ``order`` (stop_times only), kept
     rows also feed its streaming stop-time order check.
     """
+    args = (table, header, mode, rowid_base, caches, order)
+    plain = _generate(*args, cleaning=False)
+    columns, required, convert = plain
+    return Converter(columns, required, convert, _generate(*args, cleaning=True)[2])
+
+
+def _generate(
+    table: Table,
+    header: list[str],
+    mode: str | None,
+    rowid_base: int,
+    caches: Caches,
+    order: OrderTracker | None,
+    *,
+    cleaning: bool,
+) -> tuple[tuple[str, ...], int, ConvertFn]:
     positions: dict[str, int] = {}
     for i, name in enumerate(header):
         positions.setdefault(name, i)
@@ -176,6 +202,12 @@ def build_converter(
     for k, (f, idx) in enumerate(present):
         var = f"c{k}"
         variables[f.name] = var
+        if cleaning:
+            x = f"x{idx}"
+            body += [
+                f"if {x} and ({x}[0] <= ' ' or {x}[-1] <= ' ' or '\\n' in {x} or '\\r' in {x}):"
+            ]
+            body += [f"    {x} = clean({x}, rowno, {f.name!r}, bad)"]
         body += _cell(f, f"x{idx}", var)
         columns.append(f.name)
         values.append(var)
@@ -212,6 +244,8 @@ def build_converter(
         "order": order,
         "iget": caches.ints.get,
         "parse_int": parse_int,
+        "jdouble": java_double,
+        "clean": clean,
         "tget": caches.times.get,
         "ctime": caches.time,
         "dget": caches.dates.get,
@@ -224,4 +258,4 @@ def build_converter(
     convert = namespace["convert"]
     assert callable(convert)
     required = sum(1 for f, _ in present if f.required)
-    return Converter(tuple(columns), required, convert)
+    return tuple(columns), required, convert
