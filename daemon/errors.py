@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from interlock.secrets import mask
+
 
 class InterlockError(Exception):
-    """Base of every error interlock raises on purpose."""
+    """Base of every error interlock raises on purpose.
+
+    Its message is masked as it is made: text from outside (an error page that quotes
+    the request) may echo a secret, and an error is stored, served and sent.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(mask(a) if isinstance(a, str) else a for a in args))
 
 
 # --- configuration -----------------------------------------------------------------
@@ -22,7 +31,7 @@ class ConfigError(InterlockError):
 
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
-        self.problems = list(problems)
+        self.problems = [mask(p) for p in problems]
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"configuration {source!r} is invalid:\n{lines}")
 

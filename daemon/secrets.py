@@ -1,20 +1,23 @@
-"""Secret placeholders in configuration values, and the registry the log redactor reads.
+"""Secret placeholders in configuration values, the registry of resolved secrets, and the mask.
 
 Shipped configs never hold a secret literally: they say ``${ENV_VAR}`` or
 ``${credential:NAME}`` (a file in ``$CREDENTIALS_DIRECTORY``, as systemd's
-``LoadCredential=`` provides). Every value resolved here is remembered so the
-logging pipeline can mask it wherever it turns up.
+``LoadCredential=`` provides). Every value resolved here is remembered, and
+:func:`mask` hides it (and any ``signature=`` query value) in text from outside:
+errors, reasons, stored history and notifications all pass through it.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 _PLACEHOLDER = re.compile(r"\$\{(?:(credential):)?([A-Za-z_][A-Za-z0-9_.-]*)\}")
 
@@ -47,6 +50,48 @@ def longest_first(known: frozenset[str]) -> tuple[str, ...]:
 def known_secrets() -> frozenset[str]:
     """The secret values resolved so far in this process."""
     return _known
+
+
+MASK = "***"
+# A signed request's signature lets anyone replay that request: PTV's ``signature=<hex>``.
+_SIGNATURE = re.compile(r"(?i)(\bsignature=)[^&\s\"'<>#]+")
+
+
+@functools.lru_cache(maxsize=8)
+def _spellings(known: frozenset[str]) -> tuple[str, ...]:
+    """Each secret as sent and as quoted in a URL or a JSON string, longest first."""
+    forms = set(known)
+    for secret in known:
+        forms.add(quote(secret, safe=""))
+        forms.add(json.dumps(secret)[1:-1])
+    return longest_first(frozenset(forms))
+
+
+def mask(text: str) -> str:
+    """``text`` with every resolved secret and every ``signature=`` value replaced by ``***``.
+
+    Longest first, as the log redactor does: a secret that extends another must not
+    leave its tail behind.
+    """
+    known = _known
+    if known:
+        for secret in _spellings(known):
+            if secret in text:
+                text = text.replace(secret, MASK)
+    if "ignature=" in text or "IGNATURE=" in text:
+        text = _SIGNATURE.sub(r"\1" + MASK, text)
+    return text
+
+
+def mask_all(value: Any) -> Any:
+    """``value`` with :func:`mask` applied to every string in it (lists and dicts walked)."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {mask_all(key): mask_all(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_all(item) for item in value]
+    return value
 
 
 def _lookup(kind: str | None, name: str, env: Mapping[str, str]) -> str | None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from interlock.components.gtfs_realtime.rows import FeedRows
+from interlock.kit.files import DATA_FILE, restrict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
@@ -90,6 +91,7 @@ def connect(db: Path) -> sqlite3.Connection:
     db.parent.mkdir(parents=True, exist_ok=True)
     # Used from worker threads one at a time (PollWriter serialises its callers).
     conn = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
+    restrict(db, DATA_FILE)  # before the WAL: SQLite gives -wal and -shm the file's mode
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(SCHEMA)

@@ -18,6 +18,7 @@ from interlock.components.gtfs_realtime.decode import FeedLimits, decode_feed
 from interlock.components.gtfs_realtime.rows import FeedRows, feed_record, feed_rows
 from interlock.errors import FeedRejectedError, FetchError, QuotaExhaustedError, TransientError
 from interlock.kit import ComponentContext, HttpClient, QuotaGuard, RawArchive
+from interlock.kit.files import PRIVATE_FILE, private_dir, restrict
 
 
 @dataclass
@@ -202,9 +203,10 @@ def _read(path: Path) -> bytes:
 
 
 def _archive(src: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent, target.parent.parent)  # <data_dir>/raw/<component>: 0700
     if target.exists():
         src.unlink(missing_ok=True)
         os.utime(target)
     else:
         os.replace(src, target)
+    restrict(target, PRIVATE_FILE)

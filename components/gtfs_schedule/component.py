@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -34,9 +33,12 @@ from interlock.kit import (
     quarantine,
     same_payload,
 )
+from interlock.kit.files import copy_regular_file
 from interlock.outcome import Outcome
 
 MB = 1 << 20
+#: How a zip starts: a local file header, or the end record of an empty archive.
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 SETTINGS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -301,9 +303,16 @@ class GtfsScheduleComponent:
             )
 
     def _from_path(self, path: Path, download: Path) -> FetchResult:
-        if not path.is_file():
-            raise FetchError(f"GTFS source file {str(path)!r} does not exist or is not a file")
-        shutil.copyfile(path, download)
+        # Only a regular zip file is copied: never /proc/self/environ, a FIFO or a device.
+        copy_regular_file(
+            path,
+            download,
+            max_bytes=self.max_bytes,
+            what="GTFS source file",
+            hint="point settings.source.path at a GTFS zip",
+            magic=ZIP_MAGIC,
+            kind="zip",
+        )
         return FetchResult(
             url=f"file://{path.resolve()}",
             status=200,

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from interlock.components.ptv_timetable.model import Poll
+from interlock.kit.files import DATA_FILE, restrict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS route_types (
@@ -61,6 +62,7 @@ def _stamp(moment: datetime) -> str:
 def _connect(db: Path) -> sqlite3.Connection:
     db.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(db, isolation_level=None, timeout=30)
+    restrict(db, DATA_FILE)  # before the WAL: SQLite gives -wal and -shm the file's mode
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(SCHEMA)

@@ -90,6 +90,8 @@ async def plan_fault(fault: Fault, request: web.Request, handler: Handler) -> Pl
                 body=corrupt_zip_bytes(int(params["size"])),
                 content_type="application/zip",
             )
+        case FaultKind.ECHO_REQUEST:
+            return web.Response(status=int(params["status"]), text=echoed(request))
         case FaultKind.SLOW:
             return Streamed(
                 response=await _real_response(request, handler),
@@ -104,6 +106,22 @@ async def plan_fault(fault: Fault, request: web.Request, handler: Handler) -> Pl
                 length, fraction=params["fraction"], keep_bytes=params["keep_bytes"]
             )
             return Streamed(response=response, keep=keep)
+
+
+#: Headers every client sends; an echo page leaves them out to get to the interesting ones.
+_PLAIN_HEADERS = frozenset(
+    h.lower() for h in (hdrs.HOST, hdrs.USER_AGENT, hdrs.ACCEPT, hdrs.ACCEPT_ENCODING)
+)
+
+
+def echoed(request: web.BaseRequest) -> str:
+    """An error page quoting ``request`` back: the credential headers first, then the query."""
+    headers = [
+        f"{name}: {value}"
+        for name, value in request.headers.items()
+        if name.lower() not in _PLAIN_HEADERS
+    ]
+    return f"Denied {' '.join(headers)} for {request.method} {request.raw_path}\n"
 
 
 def truncated_length(length: int, *, fraction: float, keep_bytes: float) -> int:

@@ -22,6 +22,7 @@ class FaultKind(enum.StrEnum):
     TRUNCATE = "truncate"
     WRONG_CONTENT_TYPE = "wrong_content_type"
     CORRUPT_ZIP = "corrupt_zip"
+    ECHO_REQUEST = "echo_request"
 
 
 # Accepted parameters per fault, with their defaults:
@@ -31,6 +32,8 @@ class FaultKind(enum.StrEnum):
 # - truncate: keep_bytes, bytes of the body sent before the connection is closed; when
 #   unset (-1), fraction of the body is sent. Never the whole body.
 # - corrupt_zip: size, bytes of garbage sent.
+# - echo_request: status, the error status of a page that quotes the request back
+#   (its query and headers, credentials included), as a careless gateway's does.
 FAULT_PARAMS: Mapping[FaultKind, Mapping[str, float]] = {
     FaultKind.STATUS_500: {},
     FaultKind.STATUS_429: {"retry_after": 1},
@@ -38,6 +41,7 @@ FAULT_PARAMS: Mapping[FaultKind, Mapping[str, float]] = {
     FaultKind.TRUNCATE: {"fraction": 0.5, "keep_bytes": -1},
     FaultKind.WRONG_CONTENT_TYPE: {},
     FaultKind.CORRUPT_ZIP: {"size": 2048},
+    FaultKind.ECHO_REQUEST: {"status": 403},
 }
 
 

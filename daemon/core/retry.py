@@ -21,6 +21,7 @@ from interlock.core.decisions import backoff_delay
 from interlock.errors import TransientError
 from interlock.kit.context import ComponentContext
 from interlock.outcome import Outcome
+from interlock.secrets import mask
 
 # Network-level failures that are worth another attempt.
 TRANSIENT = (
@@ -37,9 +38,9 @@ class GiveUp(Exception):
 
 
 def first_line(exc: BaseException) -> str:
-    """An exception as one line: its type when the message says nothing."""
+    """An exception as one line (its type when the message says nothing), secrets masked."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return text or type(exc).__name__
+    return mask(text) or type(exc).__name__
 
 
 async def attempt_until_done(

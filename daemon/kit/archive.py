@@ -1,13 +1,16 @@
 """The raw archive: every payload stored once, by its SHA-256, with a retention limit.
 
 Any publish (or rejected payload) can be replayed from here; a payload seen
-before is not stored twice.
+before is not stored twice. Payloads are 0600 in 0700 folders: what a source sent
+is kept as it was, and it may hold anything.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from interlock.kit.files import PRIVATE_FILE, private_dir, restrict
 
 
 class RawArchive:
@@ -24,12 +27,13 @@ class RawArchive:
     def store(self, component: str, sha256: str, file: Path, suffix: str = "") -> Path:
         """Move ``file`` into the archive (or drop it if already archived); return its path."""
         target = self.path_for(component, sha256, suffix)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent, self.root)
         if target.exists():
             file.unlink(missing_ok=True)
             os.utime(target)  # seen again: it counts as recent for retention
         else:
             os.replace(file, target)
+        restrict(target, PRIVATE_FILE)
         self.prune(component)
         return target
 

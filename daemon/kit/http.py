@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from interlock.errors import FetchError, PayloadTooLargeError, TransientError
+from interlock.kit.files import private_opener
 
 USER_AGENT = "interlock/0.1 (+https://github.com/interlock/interlock)"
 CHUNK = 1 << 16
@@ -179,7 +180,8 @@ class HttpClient:
                     )
                 digest = hashlib.sha256()
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                with open(partial, "wb") as out:  # noqa: ASYNC230 - chunked writes of 64 KiB
+                # 0600: it becomes a raw payload. noqa ASYNC230: chunked writes of 64 KiB.
+                with open(partial, "wb", opener=private_opener) as out:  # noqa: ASYNC230
                     async for chunk in resp.content.iter_chunked(CHUNK):
                         size += len(chunk)
                         if size > max_bytes:

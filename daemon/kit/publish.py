@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock.errors import PublishError
+from interlock.kit.files import DATA_FILE, PRIVATE_FILE, private_dir, restrict, write_private
 
 STAGING = ".staging"
 
@@ -39,8 +40,7 @@ class SnapshotDataset:
 
     def staging_path(self, run_id: str) -> Path:
         """A fresh path to build the next version at (the directory is created)."""
-        staging = self.data_dir / STAGING
-        staging.mkdir(parents=True, exist_ok=True)
+        staging = private_dir(self.data_dir / STAGING, self.data_dir / STAGING)
         path = staging / f"{self.name}-{run_id}.sqlite"
         discard(path)
         return path
@@ -56,6 +56,7 @@ class SnapshotDataset:
         try:
             with open(staged, "rb") as f:
                 os.fsync(f.fileno())
+            restrict(staged, DATA_FILE)  # whatever the umask: the group may read, no one else
             if self.live.exists():
                 link = self.previous.with_name(self.previous.name + ".tmp")
                 link.unlink(missing_ok=True)
@@ -93,14 +94,14 @@ def quarantine(
 ) -> Path:
     """Keep a rejected payload and its report for inspection; returns the folder."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    folder = data_dir / "quarantine" / component / stamp
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(data_dir / "quarantine" / component / stamp, data_dir / "quarantine")
     if payload is not None and payload.exists():
         target = folder / payload.name
         try:
             os.link(payload, target)  # the archive keeps the original; a link costs nothing
         except OSError:
             shutil.copy2(payload, target)
+        restrict(target, PRIVATE_FILE)
     body = {
         "component": component,
         "reason": reason,
@@ -108,5 +109,5 @@ def quarantine(
         "payload": payload.name if payload else None,
         "report": report,
     }
-    (folder / "report.json").write_text(json.dumps(body, indent=2, default=str))
+    write_private(folder / "report.json", json.dumps(body, indent=2, default=str))
     return folder

@@ -1,7 +1,8 @@
 """Notification messages: one structure, rendered as plain text, HTML and Slack blocks.
 
 Written to be read on a phone: a short title, then what failed, why (the error's
-first line), since when, the next attempt, and the command that shows more.
+first line), since when, the next attempt, and the command that shows more. Every
+text is masked as the message is made: no channel ever carries a resolved secret.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
+
+from interlock.secrets import mask
 
 Kind = Literal["failure", "still_failing", "recovery", "threshold", "run_summary", "quota"]
 
@@ -35,6 +38,12 @@ class Message:
     component: str | None = None
     urgent: bool = False  # never held back by a rate limit (recoveries)
     notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # The "Why" is an error from outside: an upstream's page may have quoted a key.
+        object.__setattr__(self, "title", mask(self.title))
+        object.__setattr__(self, "lines", tuple((k, mask(v)) for k, v in self.lines))
+        object.__setattr__(self, "notes", tuple(mask(n) for n in self.notes))
 
     @property
     def subject(self) -> str:

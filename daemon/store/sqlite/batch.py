@@ -2,7 +2,9 @@
 
 The history subscriber hands the store events in batches; each batch becomes one
 transaction of at most a handful of statements, which keeps the cost per
-scheduling decision in microseconds.
+scheduling decision in microseconds. Error, reason and quality text is masked on
+the way in (defence in depth: it was masked where it was made), so no history row
+holds a secret that an upstream echoed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from interlock import events as ev
+from interlock.secrets import mask, mask_all
 from interlock.store.sqlite.schema import to_json
 
 INSERT_RUN = (
@@ -23,6 +26,20 @@ END_COMPONENT = (
     "finished_at, duration_s, records, attempts, error, fingerprint, inputs, quality, metrics) "
     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+#: Component-state fields that carry text from outside.
+_TEXT_STATE = frozenset({"last_error"})
+
+
+def _text(value: str | None) -> str | None:
+    return None if value is None else mask(value)
+
+
+def _json_text(value: Any) -> str | None:
+    """``value`` as stored JSON, with any secret in its strings masked."""
+    text = to_json(value)
+    if text is not None and mask(text) != text:  # rare: walk it only when it holds one
+        text = to_json(mask_all(value))
+    return text
 
 
 class EventBatch:
@@ -53,17 +70,17 @@ class EventBatch:
                     e.run_id,
                     e.component,
                     e.status,
-                    e.reason,
+                    _text(e.reason),
                     e.started_at.isoformat(),
                     at,
                     e.duration_s,
                     e.records,
                     e.attempts,
-                    e.error,
+                    _text(e.error),
                     e.fingerprint,
                     inputs,
-                    to_json(e.quality),
-                    to_json(e.metrics),
+                    _json_text(e.quality),
+                    _json_text(e.metrics),
                 )
             )
         elif isinstance(e, ev.ComponentSkipped):
@@ -72,13 +89,13 @@ class EventBatch:
                     e.run_id,
                     e.component,
                     "skipped",
-                    e.reason,
+                    _text(e.reason),
                     at,
                     at,
                     0.0,
                     0,
                     0,
-                    e.detail,
+                    _text(e.detail),
                     None,
                     None,
                     None,
@@ -97,6 +114,8 @@ class EventBatch:
                     v = done.get(id(v)) or (
                         v.isoformat() if isinstance(v, datetime) else to_json(v)
                     )
+                elif k in _TEXT_STATE and isinstance(v, str):
+                    v = mask(v)
                 fields[k] = v
 
     def statements(self) -> list[tuple[str, list[tuple[Any, ...]]]]:
