@@ -212,3 +212,11 @@ async def test_debug_level_traces_decisions_of_scheduled_runs(make_config, tmp_p
                 await orch.scheduler.shutdown(5)
     decisions = [e for e in captured if e["event"] == "decision"]
     assert [(d["component"], d["run"]) for d in decisions] == [("a", True)]
+
+
+def test_a_ptv_signature_is_masked_in_log_lines() -> None:
+    """A signed PTV URL in a log field loses its signature value even with no secret known."""
+    line = logs.redact_secrets(
+        None, "info", {"event": "x", "url": "/v3/routes?devid=1&signature=ABCDEF0123"}
+    )
+    assert "ABCDEF0123" not in str(line) and "signature=" in line["url"]

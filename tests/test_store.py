@@ -306,3 +306,23 @@ async def test_the_daemon_prunes_history_past_its_retention(tmp_path, make_confi
         await asyncio.wait_for(orch.bus.flush(), 10)
         rows = await orch.store.history(limit=10)
     assert [r["started_at"] for r in rows] == [now[0].isoformat()]
+
+
+async def test_a_new_state_database_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    """state.sqlite and its WAL files are created 0600 even under umask 022."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "state" / STATE_DB
+        async with SqliteStateStore(path) as store:
+            await asyncio.wait_for(store.set_meta("k", 1), 5)
+            modes = {
+                p.name: stat.S_IMODE(p.stat().st_mode)
+                for p in path.parent.iterdir()
+                if p.name.startswith(STATE_DB)
+            }
+    finally:
+        os.umask(old)
+    assert modes and set(modes.values()) == {0o600}, modes

@@ -65,11 +65,8 @@ loglevel.read_level_from(_current_level)
 
 def _mask(value: Any, known: frozenset[str]) -> Any:
     if isinstance(value, str):
-        # Longest first: a secret that extends another must not leave its tail behind.
-        for secret in secrets.longest_first(known):
-            if secret in value:
-                value = value.replace(secret, MASK)
-        return value
+        # The one mask (longest first, quoted spellings, PTV signature= values).
+        return secrets.mask(value)
     if isinstance(value, dict):
         return {
             k: MASK if _SECRET_KEYS.search(str(k)) and v else _mask(v, known)
@@ -112,8 +109,8 @@ def redact_secrets(
         if secret_key and value:
             event_dict[key] = MASK
         elif value.__class__ is str:
-            if known:
-                event_dict[key] = _mask(value, known)
+            if known or "ignature=" in value:
+                event_dict[key] = secrets.mask(value)
         elif isinstance(value, dict | list | tuple):
             event_dict[key] = _mask(value, known)
     return event_dict

@@ -7,6 +7,7 @@ characters name the UTC hour), small structures as compact JSON.
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,9 @@ async def connect_writer(path: Path) -> aiosqlite.Connection:
     """The daemon's connection: the file created if need be, WAL, the schema in place."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # History holds error texts from outside: the file (and SQLite's -wal and -shm,
+        # which copy its mode) is the service user's alone, whatever the umask.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         db = await aiosqlite.connect(path)
     except (OSError, aiosqlite.Error) as exc:
         raise StoreError(
