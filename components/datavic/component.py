@@ -26,6 +26,7 @@ from interlock.kit import (
     ChangePolicy,
     ComponentContext,
     HttpClient,
+    PublishStamp,
     RawArchive,
     SnapshotDataset,
     discard,
@@ -195,8 +196,12 @@ class _PatronageComponent:
         )
         if self.joins_gtfs:
             report["gtfs_join"] = join
-        await ctx.to_thread(dataset.publish, staged)
         info["records"] = len(parsed.rows)
+        stamp = PublishStamp.of(
+            ctx, fingerprint=info["fingerprint"], records=len(parsed.rows), memory=info
+        )
+        await ctx.to_thread(dataset.stamp, staged, stamp)
+        await ctx.to_thread(dataset.publish, staged)
         ctx.remember(info)
         ctx.log.info(
             "dataset_published",

@@ -26,6 +26,7 @@ from interlock.kit import (
     ComponentContext,
     FetchResult,
     HttpClient,
+    PublishStamp,
     RawArchive,
     SnapshotDataset,
     conditional_headers,
@@ -239,10 +240,14 @@ class GtfsScheduleComponent:
         lap("quality")
         info["modes"] = result.modes_loaded
         info["published_at"] = datetime.now(UTC).isoformat()
+        info["records"] = result.total_records
         await ctx.to_thread(_write_provenance, staged, info, result.record_counts)
+        stamp = PublishStamp.of(
+            ctx, fingerprint=fetched.sha256, records=result.total_records, memory=info
+        )
+        await ctx.to_thread(dataset.stamp, staged, stamp)
         await ctx.to_thread(dataset.publish, staged)
         lap("publish")
-        info["records"] = result.total_records
         ctx.remember(info)
         ctx.log.info(
             "dataset_published",

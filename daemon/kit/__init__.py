@@ -14,7 +14,7 @@ from interlock.kit.change import ChangePolicy, conditional_headers, same_payload
 from interlock.kit.component import Component
 from interlock.kit.context import ComponentContext
 from interlock.kit.http import FetchResult, HttpClient, parse_retry_after
-from interlock.kit.publish import SnapshotDataset, discard, quarantine
+from interlock.kit.publish import PublishStamp, SnapshotDataset, discard, quarantine
 from interlock.kit.quota import QuotaGuard
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "ComponentContext",
     "FetchResult",
     "HttpClient",
+    "PublishStamp",
     "QuotaGuard",
     "RawArchive",
     "SnapshotDataset",

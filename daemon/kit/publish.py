@@ -4,6 +4,10 @@ A snapshot dataset is built in ``<data_dir>/.staging`` and swapped in with one
 ``rename``: readers see the old file or the new one, never a mix. The previous
 version stays beside it (``<name>.previous.sqlite``) for a one-step rollback.
 Rejected payloads go to ``<data_dir>/quarantine/<component>/`` with their report.
+
+Every snapshot carries its publish stamp (:class:`PublishStamp`, table
+``_interlock_publish``), written into the staged file before the swap: what the run
+will report, so a crash that loses the outcome does not lose the publish.
 """
 
 from __future__ import annotations
@@ -11,14 +15,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interlock.errors import PublishError
 from interlock.kit.files import DATA_FILE, PRIVATE_FILE, private_dir, restrict, write_private
 
+if TYPE_CHECKING:
+    from interlock.kit.context import ComponentContext
+
 STAGING = ".staging"
+
+#: The table inside every published snapshot that holds its publish stamp (one row).
+STAMP_TABLE = "_interlock_publish"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -27,6 +39,111 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishStamp:
+    """What a publish will report, kept inside the dataset it publishes.
+
+    ``fingerprint``, ``records`` and ``memory`` are exactly what the run's outcome
+    and ``ctx.remember()`` report, and ``inputs`` the upstream fingerprints it ran
+    on: from them start-up rebuilds the component's state when a crash lost the
+    outcome of a publish that happened.
+    """
+
+    component: str
+    run_id: str
+    fingerprint: str
+    records: int
+    published_at: datetime
+    memory: dict[str, Any]
+    inputs: dict[str, str | None]
+
+    @classmethod
+    def of(
+        cls, ctx: ComponentContext, *, fingerprint: str, records: int, memory: dict[str, Any]
+    ) -> PublishStamp:
+        """The stamp of this run's publish (on the run's clock, as its outcome will be)."""
+        return cls(
+            component=ctx.name,
+            run_id=ctx.run_id,
+            fingerprint=fingerprint,
+            records=records,
+            published_at=ctx.clock(),
+            memory=memory,
+            inputs={name: state.fingerprint for name, state in ctx.upstream.items()},
+        )
+
+
+def write_stamp(db: Path, stamp: PublishStamp) -> None:
+    """Put ``stamp`` into the SQLite file ``db`` (blocking), replacing any stamp there."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute(f"DROP TABLE IF EXISTS {STAMP_TABLE}")
+        conn.execute(
+            f"CREATE TABLE {STAMP_TABLE} (component TEXT NOT NULL, run_id TEXT NOT NULL, "
+            "fingerprint TEXT NOT NULL, records INTEGER NOT NULL, published_at TEXT NOT NULL, "
+            "memory_json TEXT NOT NULL, inputs_json TEXT NOT NULL)"
+        )
+        conn.execute(
+            f"INSERT INTO {STAMP_TABLE} VALUES (?,?,?,?,?,?,?)",
+            (
+                stamp.component,
+                stamp.run_id,
+                stamp.fingerprint,
+                stamp.records,
+                stamp.published_at.astimezone(UTC).isoformat(),
+                # As the state store keeps memory, so the round trip gives the same value.
+                json.dumps(stamp.memory, default=str, separators=(",", ":")),
+                json.dumps(stamp.inputs, separators=(",", ":")),
+            ),
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def read_stamp(db: Path) -> PublishStamp | None:
+    """The publish stamp inside ``db`` (blocking); None when there is no file or no stamp.
+
+    Raises :class:`PublishError` when the file or its stamp cannot be read.
+    """
+    if not db.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (STAMP_TABLE,)
+            ).fetchone()
+            if found is None:
+                return None  # an append dataset, or one published before stamps existed
+            rows = conn.execute(
+                "SELECT component, run_id, fingerprint, records, published_at, memory_json, "
+                f"inputs_json FROM {STAMP_TABLE}"
+            ).fetchall()
+        finally:
+            conn.close()
+        (row,) = rows
+        published_at = datetime.fromisoformat(row[4])
+        if published_at.tzinfo is None:
+            raise ValueError(f"published_at {row[4]!r} has no time zone")
+        memory, inputs = json.loads(row[5]), json.loads(row[6])
+        if not isinstance(memory, dict) or not isinstance(inputs, dict):
+            raise ValueError("memory_json and inputs_json must hold JSON objects")
+        return PublishStamp(
+            component=row[0],
+            run_id=row[1],
+            fingerprint=row[2],
+            records=int(row[3]),
+            published_at=published_at,
+            memory=memory,
+            inputs=inputs,
+        )
+    except (sqlite3.Error, ValueError, TypeError) as exc:
+        raise PublishError(
+            f"cannot read the publish stamp of {str(db)!r}: {exc}; the dataset is left as it is"
+        ) from None
 
 
 class SnapshotDataset:
@@ -44,6 +161,20 @@ class SnapshotDataset:
         path = staging / f"{self.name}-{run_id}.sqlite"
         discard(path)
         return path
+
+    def stamp(self, staged: Path, stamp: PublishStamp) -> None:
+        """Write ``stamp`` into ``staged`` before :meth:`publish` (blocking).
+
+        The stamp is then part of the swap: the dataset is live with its stamp, or not
+        live at all.
+        """
+        if not staged.is_file():
+            raise PublishError(f"staged dataset {str(staged)!r} does not exist; nothing stamped")
+        write_stamp(staged, stamp)
+
+    def read_stamp(self) -> PublishStamp | None:
+        """The live dataset's publish stamp (blocking); None without one."""
+        return read_stamp(self.live)
 
     def publish(self, staged: Path) -> None:
         """Swap ``staged`` in as the live dataset (blocking: call from a worker thread).

@@ -1,8 +1,9 @@
 """Wires the pieces into one running orchestrator: store, bus, subscribers, scheduler.
 
 ``async with Orchestrator(config) as orch:`` opens the state store, records runs a
-crash left behind as interrupted, starts the history and log subscribers and
-builds the scheduler; leaving the block flushes history and closes everything.
+crash left behind as interrupted, reconciles the state with the live datasets'
+publish stamps, starts the history and log subscribers and builds the scheduler;
+leaving the block flushes history and closes everything.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from interlock.kit.quota import QuotaGuard
 from interlock.observe.logs import log_subscriber
 from interlock.observe.monitor import ResourceSampler
 from interlock.observe.observers import Observers
+from interlock.service.reconcile import reconcile
 from interlock.store.abc import PAUSED_KEY
 from interlock.store.lock import StateLock
 from interlock.store.sqlite import STATE_DB, SqliteStateStore
@@ -105,6 +107,8 @@ class Orchestrator:
                     component=component,
                     reason="the daemon stopped while it ran",
                 )
+            # A publish whose outcome the crash lost is in its dataset's stamp.
+            await reconcile(self.config, self.store)
             self._clean_staging()
             states = await self.store.component_states()
             self.bus = EventBus()
