@@ -76,8 +76,8 @@ CASES = [
     Case(
         "four_digit_hour",
         _stop("1000:00:00", "08:10:00"),
-        {"invalid_time": 1},
-        {"invalid_time": 0},
+        {"invalid_time": 1, "start_and_end_range_out_of_order": 0},
+        {"invalid_time": 0, "start_and_end_range_out_of_order": 1},
         JAVA_TIME,
     ),
     Case("sixty_minutes", _stop("08:60:00", "08:10:00"), {"invalid_time": 1}),

@@ -14,7 +14,7 @@ from interlock.errors import UnsafeArchiveError
 
 AGENCY = "agency_id,agency_name,agency_url,agency_timezone\nA,Ag,http://a.example,UTC\n"
 STOPS = "stop_id,stop_name,stop_lat,stop_lon\nS1,One,1.0,2.0\nS2,Two,1.5,2.5\n"
-ROUTES = "route_id,agency_id,route_type\nR1,A,700\n"
+ROUTES = "route_id,agency_id,route_short_name,route_type\nR1,A,1,700\n"
 TRIPS = "route_id,service_id,trip_id\nR1,C1,T1\n"
 STOP_TIMES = (
     "trip_id,arrival_time,departure_time,stop_id,stop_sequence\r\n"

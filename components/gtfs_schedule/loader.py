@@ -19,6 +19,7 @@ from interlock.components.gtfs_schedule.layout import flat_prefix, inner_zips, m
 from interlock.components.gtfs_schedule.members import FeedLoader, Progress, Tally, check_cancel
 from interlock.components.gtfs_schedule.notices import NoticeBook
 from interlock.components.gtfs_schedule.parallel import Tuning
+from interlock.components.gtfs_schedule.rules import check_rows, check_trip_edges
 from interlock.components.gtfs_schedule.schema import create_table_sql
 from interlock.components.gtfs_schedule.spec import TABLES
 from interlock.components.gtfs_schedule.validate import (
@@ -155,7 +156,9 @@ def load_feed(
             if clean:
                 build_indexes(conn, moded)
             check_foreign_keys(conn, feeds, book)
+            check_rows(conn, feeds, book)
             keyed, dups = build_primary_keys(conn, moded, book, done)
+            check_trip_edges(conn, feeds, book)
             if not clean:
                 build_indexes(conn, moded)
             loader.order.check(conn, moded, book)

@@ -255,9 +255,17 @@ def judge_header(table: Table, header: list[str], mode: str | None) -> tuple[lis
     """The header's notices, and whether its rows can load (no required column missing)."""
     file = table.filename
     known = {f.name for f in table.fields}
-    notices = [
-        Notice("unknown_column", file, 1, col, mode=mode) for col in header if col not in known
-    ]
+    notices: list[Notice] = []
+    seen: set[str] = set()
+    for col in header:
+        if not col:
+            notices.append(Notice("empty_column_name", file, 1, col, mode=mode))
+            continue
+        if col in seen:
+            notices.append(Notice("duplicated_column", file, 1, col, mode=mode))
+        seen.add(col)
+        if col not in known:
+            notices.append(Notice("unknown_column", file, 1, col, mode=mode))
     missing = [f.name for f in table.fields if f.required and f.name not in header]
     notices += [Notice("missing_required_column", file, 1, col, mode=mode) for col in missing]
     return notices, not missing

@@ -12,6 +12,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from interlock.components.gtfs_schedule.cells import Padded, clean, java_double, parse_int
+from interlock.components.gtfs_schedule.formats import (
+    FormatCheck,
+    currency_ok,
+    email_ok,
+    timezone_ok,
+    url_ok,
+)
 from interlock.components.gtfs_schedule.order import OrderTracker
 from interlock.components.gtfs_schedule.schema import Bound, Field, Kind, Table
 
@@ -26,6 +33,13 @@ ConvertFn = Callable[[Iterable[list[str]], int, list[object], list[RawNotice]], 
 _TIME_RE = re.compile(r"([0-9]{1,3}):([0-5][0-9]):([0-5][0-9])")
 _DATE_RE = re.compile(r"[0-9]{8}")
 _COLOR_RE = re.compile(r"[0-9A-Fa-f]{6}")
+# Text kinds whose format is checked: the notice for a bad value, and the check.
+FORMATS: dict[Kind, tuple[str, Callable[[str], bool]]] = {
+    Kind.TIMEZONE: ("invalid_timezone", timezone_ok),
+    Kind.URL: ("invalid_url", url_ok),
+    Kind.EMAIL: ("invalid_email", email_ok),
+    Kind.CURRENCY: ("invalid_currency", currency_ok),
+}
 # Bounded so that memory stays flat however varied a feed's values are: real feeds
 # repeat a few thousand times and dates, so the hit rate barely suffers.
 _MAX_CACHE = 16_384
@@ -60,6 +74,7 @@ class Caches:
         self.times: dict[str, tuple[str, int]] = {}
         self.dates: dict[str, str] = {}
         self.colors: dict[str, str] = {}
+        self.formats = {kind: FormatCheck(test) for kind, (_, test) in FORMATS.items()}
 
     def time(self, v: str) -> tuple[str, int] | None:
         t = parse_time(v)
@@ -120,6 +135,18 @@ def _cell(f: Field, src: str, out: str) -> list[str]:
         if not f.required:
             return [f"{out} = {src} or None"]
         return [f"{out} = {src}", f"if not {out}:", *("    " + s for s in miss)]
+    if f.kind in FORMATS:
+        # Like gtfs-guru, a value of the wrong format is reported and its row kept.
+        k = f.kind.name.lower()
+        code = FORMATS[f.kind][0]
+        return [
+            f"{out} = {src}",
+            f"if {out}:",
+            f"    if {out} not in ok_{k} and not check_{k}({out}):",
+            f"        bad(({code!r}, rowno, {name}, {out}))",
+            "else:",
+            *("    " + s for s in miss),
+        ]
     lines = [f"v = {src}", "if v:"]
     body: list[str]
     if f.kind is Kind.INTEGER:
@@ -156,6 +183,24 @@ def _cell(f: Field, src: str, out: str) -> list[str]:
     if f.kind is Kind.TIME:
         lines.append(f"    {out}_s = None")
     return lines
+
+
+def _stop_time_checks(variables: dict[str, str]) -> list[str]:
+    """Converter lines for gtfs-validator's checks of one stop_times row on its own: an
+    arrival after the departure, and one of the two times without the other."""
+    arr, dep = variables.get("arrival_time", "None"), variables.get("departure_time", "None")
+    arr_s = variables.get("arrival_time_secs", "None")
+    dep_s = variables.get("departure_time_secs", "None")
+    only = "'stop_time_with_only_arrival_or_departure_time'"
+    return [
+        f"if {arr_s} is not None and {dep_s} is not None and {arr_s} > {dep_s}:",
+        f"    bad(('start_and_end_range_out_of_order', rowno, 'arrival_time', {arr}))",
+        f"if ({arr} is None) != ({dep} is None):",
+        f"    if {arr} is None:",
+        f"        bad(({only}, rowno, 'departure_time', {dep}))",
+        "    else:",
+        f"        bad(({only}, rowno, 'arrival_time', {arr}))",
+    ]
 
 
 def build_converter(
@@ -218,6 +263,7 @@ def _generate(
     # One unpacking instead of a subscript per cell; unused columns go to "_".
     unpack = ", ".join(f"x{i}" if i in used else "_" for i in range(len(header)))
     tracked = order.source(variables) if order is not None else ([], [], [])
+    checks = _stop_time_checks(variables) if table.name == "stop_times" else []
     src = [
         "def convert(block, rowno, out, notices):",
         "    bad = notices.append",
@@ -234,6 +280,7 @@ def _generate(
         *("        " + s for s in body),
         "        if drop == rowno:",
         "            continue",
+        *("        " + s for s in checks),
         *("        " + s for s in tracked[1]),
         f"        add(({', '.join(values)},))",  # flat: the writer slices rows back out
         *("    " + s for s in tracked[2]),
@@ -245,6 +292,8 @@ def _generate(
         "iget": caches.ints.get,
         "parse_int": parse_int,
         "jdouble": java_double,
+        **{f"ok_{k.name.lower()}": c.valid for k, c in caches.formats.items()},
+        **{f"check_{k.name.lower()}": c for k, c in caches.formats.items()},
         "clean": clean,
         "tget": caches.times.get,
         "ctime": caches.time,

@@ -20,6 +20,11 @@ class Kind(enum.Enum):
     DATE = "DATE"
     TIME = "TIME"
     COLOR = "COLOR"
+    # Text that must have a format (checked, reported, and kept as is).
+    TIMEZONE = "TIMEZONE"
+    URL = "URL"
+    EMAIL = "EMAIL"
+    CURRENCY = "CURRENCY"
 
     @property
     def sql_type(self) -> str:

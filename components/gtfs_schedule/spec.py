@@ -14,6 +14,7 @@ def _f(name: str, kind: Kind = Kind.TEXT, *, req: bool = False, bound: Bound = B
 
 
 _I, _F, _D, _T, _C = Kind.INTEGER, Kind.FLOAT, Kind.DATE, Kind.TIME, Kind.COLOR
+_TZ, _URL, _MAIL, _CUR = Kind.TIMEZONE, Kind.URL, Kind.EMAIL, Kind.CURRENCY
 _NN, _POS = Bound.NON_NEGATIVE, Bound.POSITIVE
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -23,12 +24,12 @@ TABLES: tuple[Table, ...] = (
         (
             _f("agency_id"),
             _f("agency_name", req=True),
-            _f("agency_url", req=True),
-            _f("agency_timezone", req=True),
+            _f("agency_url", _URL, req=True),
+            _f("agency_timezone", _TZ, req=True),
             _f("agency_lang"),
             _f("agency_phone"),
-            _f("agency_fare_url"),
-            _f("agency_email"),
+            _f("agency_fare_url", _URL),
+            _f("agency_email", _MAIL),
         ),
         primary_key=("agency_id",),
         required_file=True,
@@ -44,10 +45,10 @@ TABLES: tuple[Table, ...] = (
             _f("stop_lat", Kind.LATITUDE),
             _f("stop_lon", Kind.LONGITUDE),
             _f("zone_id"),
-            _f("stop_url"),
+            _f("stop_url", _URL),
             _f("location_type", _I),
             _f("parent_station"),
-            _f("stop_timezone"),
+            _f("stop_timezone", _TZ),
             _f("wheelchair_boarding", _I),
             _f("level_id"),
             _f("platform_code"),
@@ -70,7 +71,7 @@ TABLES: tuple[Table, ...] = (
             _f("route_desc"),
             # Victoria uses Google's extended types (e.g. 400, 700); any integer loads.
             _f("route_type", _I, req=True),
-            _f("route_url"),
+            _f("route_url", _URL),
             _f("route_color", _C),
             _f("route_text_color", _C),
             _f("route_sort_order", _I, bound=_NN),
@@ -154,7 +155,7 @@ TABLES: tuple[Table, ...] = (
         (
             _f("fare_id", req=True),
             _f("price", _F, req=True, bound=_NN),
-            _f("currency_type", req=True),
+            _f("currency_type", _CUR, req=True),
             _f("payment_method", _I, req=True),
             _f("transfers", _I),
             _f("agency_id"),
@@ -263,14 +264,14 @@ TABLES: tuple[Table, ...] = (
         "feed_info",
         (
             _f("feed_publisher_name", req=True),
-            _f("feed_publisher_url", req=True),
+            _f("feed_publisher_url", _URL, req=True),
             _f("feed_lang", req=True),
             _f("default_lang"),
             _f("feed_start_date", _D),
             _f("feed_end_date", _D),
             _f("feed_version"),
-            _f("feed_contact_email"),
-            _f("feed_contact_url"),
+            _f("feed_contact_email", _MAIL),
+            _f("feed_contact_url", _URL),
         ),
     ),
     Table(
@@ -296,8 +297,8 @@ TABLES: tuple[Table, ...] = (
             _f("is_producer", _I),
             _f("is_operator", _I),
             _f("is_authority", _I),
-            _f("attribution_url"),
-            _f("attribution_email"),
+            _f("attribution_url", _URL),
+            _f("attribution_email", _MAIL),
             _f("attribution_phone"),
         ),
         foreign_keys=(
@@ -341,7 +342,7 @@ TABLES: tuple[Table, ...] = (
             _f("rider_category_id"),
             _f("fare_media_id"),
             _f("amount", _F, req=True),
-            _f("currency", req=True),
+            _f("currency", _CUR, req=True),
         ),
         foreign_keys=(ForeignKey("fare_media_id", "fare_media", "fare_media_id"),),
     ),

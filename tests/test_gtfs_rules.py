@@ -1,0 +1,290 @@
+"""MobilityData's ERROR rules, each on a feed that must raise it and a near miss that
+must not, counted as the gtfs-guru oracle counts them (or, where gtfs-guru departs
+from the Java gtfs-validator, as Java does, with gtfs-guru's count recorded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.gtfs_mutate import BASE, Case, check
+
+pytest.importorskip("gtfs_guru", reason="gtfs-guru (test extra) is not installed")
+
+AGENCY = "agency_id,agency_name,agency_url,agency_timezone,agency_email\n"
+STOPS = "stop_id,stop_name,stop_lat,stop_lon,location_type,parent_station,stop_url\n"
+ROUTES = "route_id,agency_id,route_short_name,route_long_name,route_type\n"
+CAL = "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
+FREQ = "trip_id,start_time,end_time,headway_secs\n"
+FEED_INFO = "feed_publisher_name,feed_publisher_url,feed_lang,feed_start_date,feed_end_date\n"
+FARES = "fare_id,price,currency_type,payment_method,transfers\n"
+SHAPES = "shape_id,shape_pt_lat,shape_pt_lon,shape_pt_sequence\n"
+JAVA_ZONE = (
+    "Java's ZoneId.of takes fixed offsets (+10:00, UTC+10, Z) and not EST; gtfs-guru the reverse"
+)
+
+
+def agency(
+    tz: str = "Australia/Melbourne", url: str = "http://a.example", email: str = ""
+) -> dict[str, str | None]:
+    return {"agency.txt": AGENCY + f"A,Agency,{url},{tz},{email}\n"}
+
+
+def stops(*rows: str) -> dict[str, str | None]:
+    """stops.txt with S1 and S2 (which the base stop_times use) and ``rows``."""
+    base = "S1,One,-37.1,144.1,,,\nS2,Two,-37.2,144.2,,,\n"
+    return {"stops.txt": STOPS + base + "".join(r + "\n" for r in rows)}
+
+
+def routes(*rows: str) -> dict[str, str | None]:
+    return {"routes.txt": ROUTES + "".join(r + "\n" for r in rows)}
+
+
+CASES = [
+    Case("bad_timezone", agency(tz="Mars/Base"), {"invalid_timezone": 1}),
+    Case("lowercase_timezone", agency(tz="australia/melbourne"), {"invalid_timezone": 1}),
+    Case("etc_timezone", agency(tz="Etc/GMT+10"), {"invalid_timezone": 0}),
+    Case(
+        "offset_timezone",
+        agency(tz="+10:00"),
+        {"invalid_timezone": 0},
+        {"invalid_timezone": 1},
+        JAVA_ZONE,
+    ),
+    Case(
+        "utc_offset_timezone",
+        agency(tz="UTC+10"),
+        {"invalid_timezone": 0},
+        {"invalid_timezone": 1},
+        JAVA_ZONE,
+    ),
+    Case(
+        "est_timezone",
+        agency(tz="EST"),
+        {"invalid_timezone": 1},
+        {"invalid_timezone": 0},
+        JAVA_ZONE,
+    ),
+    Case(
+        "stop_timezone",
+        {
+            "stops.txt": BASE["stops.txt"]
+            .replace("stop_lon\n", "stop_lon,stop_timezone\n")
+            .replace("144.1\n", "144.1,Nowhere/City\n")
+            .replace("144.2\n", "144.2,UTC\n")
+        },
+        {"invalid_timezone": 1},
+    ),
+    Case("url_without_scheme", agency(url="www.a.example"), {"invalid_url": 1}),
+    Case("url_without_host", stops("S3,Three,-37.3,144.3,,,http://"), {"invalid_url": 1}),
+    Case(
+        "url_port_too_big",
+        stops("S3,Three,-37.3,144.3,,,http://a.example:65536"),
+        {"invalid_url": 1},
+    ),
+    Case(
+        "url_port_max",
+        stops("S3,Three,-37.3,144.3,,,http://a.example:65535/x?y=1"),
+        {"invalid_url": 0},
+    ),
+    Case("url_space_in_host", agency(url="http://a b.example"), {"invalid_url": 1}),
+    Case("url_other_scheme", agency(url="mailto:info@a.example"), {"invalid_url": 0}),
+    Case("email_without_dot", agency(email="info@a"), {"invalid_email": 1}),
+    Case("email_with_space", agency(email="in fo@a.example"), {"invalid_email": 1}),
+    Case("email_fine", agency(email="info@a.example"), {"invalid_email": 0}),
+    Case(
+        "currency_lowercase",
+        {"fare_attributes.txt": FARES + "F1,1.5,aud,0,0\n"},
+        {"invalid_currency": 1},
+    ),
+    Case(
+        "currency_unknown",
+        {"fare_attributes.txt": FARES + "F1,1.5,BTC,0,0\n"},
+        {"invalid_currency": 1},
+    ),
+    Case(
+        "currency_withdrawn",
+        {"fare_attributes.txt": FARES + "F1,1.5,HRK,0,0\n"},
+        {"invalid_currency": 0},
+    ),
+    Case(
+        "duplicated_column",
+        {
+            "routes.txt": "route_id,agency_id,route_short_name,route_short_name,route_long_name,"
+            "route_type\nR1,A,1,1,,3\n"
+        },
+        {"duplicated_column": 1},
+    ),
+    Case(
+        "duplicated_unknown_column",
+        {
+            "routes.txt": "route_id,agency_id,route_short_name,x,x,x,route_long_name,route_type\n"
+            "R1,A,1,1,1,1,,3\n"
+        },
+        {"duplicated_column": 2, "unknown_column": 3},
+    ),
+    Case(
+        "empty_column_name",
+        {
+            "routes.txt": "route_id,agency_id,route_short_name,,route_long_name,route_type,\n"
+            "R1,A,1,1,,3,\n"
+        },
+        {"empty_column_name": 2, "unknown_column": 0},
+    ),
+    Case("route_without_names", routes("R1,A,,,3"), {"route_both_short_and_long_name_missing": 1}),
+    Case(
+        "route_long_name_only",
+        routes("R1,A,,Long,3"),
+        {"route_both_short_and_long_name_missing": 0},
+    ),
+    Case(
+        "calendar_reversed",
+        {"calendar.txt": CAL + "C1,1,1,1,1,1,0,0,20261231,20250101\n"},
+        {"start_and_end_range_out_of_order": 1},
+    ),
+    Case(
+        "calendar_one_day",
+        {"calendar.txt": CAL + "C1,1,1,1,1,1,0,0,20251212,20251212\n"},
+        {"start_and_end_range_out_of_order": 0},
+    ),
+    Case(
+        "frequency_reversed",
+        {"frequencies.txt": FREQ + "T1,10:00:00,09:00:00,600\n"},
+        {"start_and_end_range_out_of_order": 1, "start_and_end_range_equal": 0},
+    ),
+    Case(
+        "frequency_empty",
+        {"frequencies.txt": FREQ + "T1,10:00:00,10:00:00,600\n"},
+        {"start_and_end_range_out_of_order": 0, "start_and_end_range_equal": 1},
+    ),
+    Case(
+        "frequency_one_second",
+        {"frequencies.txt": FREQ + "T1,10:00:00,10:00:01,600\n"},
+        {"start_and_end_range_out_of_order": 0, "start_and_end_range_equal": 0},
+    ),
+    Case(
+        "feed_info_reversed",
+        {"feed_info.txt": FEED_INFO + "P,http://p.example,en,20261231,20250101\n"},
+        {"start_and_end_range_out_of_order": 1},
+    ),
+    Case(
+        "feed_info_one_day",
+        {"feed_info.txt": FEED_INFO + "P,http://p.example,en,20251212,20251212\n"},
+        {"start_and_end_range_out_of_order": 0},
+    ),
+    Case("stop_near_origin", stops("S3,Three,0.5,-1.0,,,"), {"point_near_origin": 1}),
+    Case("stop_off_origin", stops("S3,Three,1.01,0,,,"), {"point_near_origin": 0}),
+    Case("stop_near_pole", stops("S3,Three,-89.0,144,,,"), {"point_near_pole": 1}),
+    Case("stop_off_pole", stops("S3,Three,88.99,144,,,"), {"point_near_pole": 0}),
+    Case(
+        "shape_near_origin_and_pole",
+        {"shapes.txt": SHAPES + "SH1,0.1,0.1,1\nSH1,-37,144,2\nSH1,89.5,1,3\n"},
+        {"point_near_origin": 1, "point_near_pole": 1},
+    ),
+    Case(
+        "station_with_parent",
+        stops("P,Par,-37.1,144.1,1,Q,", "Q,Q,-37.1,144.1,1,,"),
+        {"station_with_parent_station": 1},
+    ),
+    Case(
+        "entrance_node_boarding_without_parent",
+        stops("E,Ent,-37.1,144.1,2,,", "N,Node,,,3,,", "B,Board,,,4,,"),
+        {"location_without_parent_station": 3},
+    ),
+    Case("stop_under_stop", stops("S3,Three,-37.3,144.3,0,S1,"), {"wrong_parent_location_type": 1}),
+    Case(
+        "stop_under_station",
+        stops("S3,Three,-37.3,144.3,0,P,", "P,Par,-37.1,144.1,1,,"),
+        {"wrong_parent_location_type": 0},
+    ),
+    Case(
+        "boarding_area_under_station",
+        stops("B,Board,,,4,P,", "P,Par,-37.1,144.1,1,,"),
+        {"wrong_parent_location_type": 1},
+    ),
+    Case(
+        "stops_without_location",
+        stops("S3,Three,,,0,,", "S4,Four,-37.2,,,,", "N,Node,,,3,P,", "P,Par,-37.1,144.1,1,,"),
+        {"stop_without_location": 2},
+    ),
+    Case(
+        "stops_without_name",
+        stops("S3,,-37.3,144.3,0,,", "N,,-37.1,144.1,3,P,", "P,,-37.1,144.1,1,,"),
+        {"missing_stop_name": 2},
+    ),
+    Case(
+        "agencies_in_three_zones",
+        {
+            "agency.txt": AGENCY
+            + "A,Ag,http://a.example,UTC,\nB,Bg,http://b.example,Australia/Melbourne,\nC,Cg,http://c.example,Australia/Sydney,\n"
+        },
+        {"inconsistent_agency_timezone": 2},
+    ),
+    Case(
+        "agencies_in_one_zone",
+        {"agency.txt": AGENCY + "A,Ag,http://a.example,UTC,\nB,Bg,http://b.example,UTC,\n"},
+        {"inconsistent_agency_timezone": 0, "missing_required_agency_id": 0},
+    ),
+    Case(
+        "agencies_without_ids",
+        {
+            "agency.txt": AGENCY + "A,Ag,http://a.example,UTC,\n,Bg,http://b.example,UTC,\n",
+            **routes("R1,A,1,,3", "R2,,2,,3"),
+        },
+        {"missing_required_agency_id": 2},
+    ),
+    Case(
+        "one_agency_without_id",
+        {"agency.txt": AGENCY + ",Ag,http://a.example,UTC,\n", **routes("R1,,1,,3")},
+        {"missing_required_agency_id": 0},
+    ),
+]
+
+
+ST = "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+
+
+def stop_times(*rows: str) -> dict[str, str | None]:
+    return {"stop_times.txt": ST + "".join(r + "\n" for r in rows)}
+
+
+FIRST, LAST = "T1,08:00:00,08:00:00,S1,1", "T1,08:10:00,08:10:00,S2,3"
+ONLY = "stop_time_with_only_arrival_or_departure_time"
+EDGE = "missing_trip_edge"
+OUT_OF_ORDER = "start_and_end_range_out_of_order"
+CASES += [
+    Case(
+        "arrival_after_departure",
+        stop_times(FIRST, "T1,08:06:00,08:05:00,S2,2", LAST),
+        {OUT_OF_ORDER: 1},
+    ),
+    Case(
+        "arrival_at_departure",
+        stop_times(FIRST, "T1,08:05:00,08:05:00,S2,2", LAST),
+        {OUT_OF_ORDER: 0},
+    ),
+    Case(
+        "arrival_after_departure_twice",
+        stop_times(FIRST, "T1,08:06:00,08:05:00,S2,2", "T1,08:06:00,08:05:00,S2,2", LAST),
+        {OUT_OF_ORDER: 2, "duplicate_key": 1},
+    ),
+    Case("only_arrival", stop_times(FIRST, "T1,08:05:00,,S2,2", LAST), {ONLY: 1, EDGE: 0}),
+    Case("only_departure", stop_times(FIRST, "T1,,08:05:00,S2,2", LAST), {ONLY: 1, EDGE: 0}),
+    Case("no_times_between", stop_times(FIRST, "T1,,,S2,2", LAST), {ONLY: 0, EDGE: 0}),
+    Case("last_only_arrival", stop_times(FIRST, "T1,08:10:00,,S2,3"), {ONLY: 1, EDGE: 1}),
+    Case("last_without_times", stop_times(FIRST, "T1,,,S2,3"), {EDGE: 2}),
+    Case("first_without_times", stop_times("T1,,,S1,1", LAST), {EDGE: 2}),
+    Case("one_stop_without_times", stop_times("T1,,,S1,1"), {EDGE: 4}),
+    Case(
+        "edges_by_stop_sequence_not_file_order",
+        stop_times(LAST, "T1,,,S2,2", FIRST, "T2,,,S1,5", "T2,08:00:00,08:00:00,S2,9"),
+        {EDGE: 2, "foreign_key_violation": 2},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_rule_matches_the_reference(case: Case, tmp_path: Path) -> None:
+    """Each mutation raises its rule (or, a near miss, does not) as gtfs-validator does."""
+    check(case, tmp_path)
