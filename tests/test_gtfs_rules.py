@@ -284,6 +284,167 @@ CASES += [
 ]
 
 
+FTR = (
+    "from_leg_group_id,to_leg_group_id,transfer_count,duration_limit,duration_limit_type,"
+    "fare_transfer_type,fare_product_id\n"
+)
+TF = "timeframe_group_id,start_time,end_time,service_id\n"
+TRANSFERS = (
+    "from_stop_id,to_stop_id,from_route_id,to_route_id,from_trip_id,to_trip_id,"
+    "transfer_type,min_transfer_time\n"
+)
+PATHWAYS = "pathway_id,from_stop_id,to_stop_id,pathway_mode,is_bidirectional\n"
+# S1 and S2 platforms of station P (S1 with a boarding area B), and an entrance E.
+STATION = stops("E,Ent,-37.1,144.1,2,P,", "P,Par,-37.1,144.1,1,,", "B,Board,,,4,S1,")
+STATION["stops.txt"] = (
+    (STATION["stops.txt"] or "")
+    .replace("S1,One,-37.1,144.1,,,", "S1,One,-37.1,144.1,0,P,")
+    .replace("S2,Two,-37.2,144.2,,,", "S2,Two,-37.2,144.2,0,P,")
+)
+GATE = "fare_transfer_rule_duration_limit_type_without_duration_limit"
+JAVA_FARES = "Java's FareTransferRuleValidator reports a limit type without a limit; gtfs-guru not"
+STATION_S3 = {"stops.txt": (STATION["stops.txt"] or "") + "S3,Three,-37.3,144.3,0,P,\n"}
+
+
+def ftr(row: str) -> dict[str, str | None]:
+    return {"fare_transfer_rules.txt": FTR + row + "\n"}
+
+
+CASES += [
+    Case("ftr_limit_type_alone", ftr("L1,L2,,,1,0,"), {GATE: 1}, {GATE: 0}, JAVA_FARES),
+    Case(
+        "ftr_limit_alone",
+        ftr("L1,L2,,600,,0,"),
+        {"fare_transfer_rule_duration_limit_without_type": 1},
+    ),
+    Case(
+        "ftr_limit_and_type",
+        ftr("L1,L2,,600,1,0,"),
+        {"fare_transfer_rule_duration_limit_without_type": 0, GATE: 0},
+    ),
+    Case("ftr_count_zero", ftr("L1,L1,0,,,0,"), {"fare_transfer_rule_invalid_transfer_count": 1}),
+    Case(
+        "ftr_count_below_minus_one",
+        ftr("L1,L1,-2,,,0,"),
+        {"fare_transfer_rule_invalid_transfer_count": 1},
+    ),
+    Case(
+        "ftr_count_unlimited",
+        ftr("L1,L1,-1,,,0,"),
+        {"fare_transfer_rule_invalid_transfer_count": 0},
+    ),
+    Case(
+        "ftr_count_between_legs",
+        ftr("L1,L2,1,,,0,"),
+        {"fare_transfer_rule_with_forbidden_transfer_count": 1},
+    ),
+    Case(
+        "ftr_no_count_same_leg",
+        ftr("L1,L1,,,,0,"),
+        {"fare_transfer_rule_without_transfer_count": 1},
+    ),
+    Case("ftr_no_legs", ftr(",,,,,0,"), {"fare_transfer_rule_without_transfer_count": 0}),
+    Case(
+        "ftr_legs_and_product_known",
+        {
+            **ftr("L1,L2,,,,0,P1"),
+            "fare_leg_rules.txt": "leg_group_id,fare_product_id\nL1,P1\nL2,P9\n",
+            "fare_products.txt": "fare_product_id,amount,currency\nP1,2.5,AUD\n",
+        },
+        {"foreign_key_violation": 0},
+    ),
+    Case(
+        "timeframe_start_only",
+        {"timeframes.txt": TF + "G,10:00:00,,C1\n"},
+        {"timeframe_only_start_or_end_time_specified": 1},
+    ),
+    Case(
+        "timeframe_all_day",
+        {"timeframes.txt": TF + "G,,,C1\n"},
+        {"timeframe_only_start_or_end_time_specified": 0},
+    ),
+    Case(
+        "timeframe_past_midnight",
+        {"timeframes.txt": TF + "G,24:00:01,24:00:02,C1\n"},
+        {"timeframe_start_or_end_time_greater_than_twenty_four_hours": 2},
+    ),
+    Case(
+        "timeframe_to_midnight",
+        {"timeframes.txt": TF + "G,10:00:00,24:00:00,C1\n"},
+        {"timeframe_start_or_end_time_greater_than_twenty_four_hours": 0},
+    ),
+    Case(
+        "transfer_from_entrance",
+        {**STATION, "transfers.txt": TRANSFERS + "S2,E,,,,,0,\n"},
+        {"transfer_with_invalid_stop_location_type": 1},
+    ),
+    Case(
+        "transfer_from_station",
+        {**STATION, "transfers.txt": TRANSFERS + "P,S2,,,,,0,\n"},
+        {"transfer_with_invalid_stop_location_type": 0},
+    ),
+    Case(
+        "transfer_trip_of_another_route",
+        {**routes("R1,A,1,,3", "R2,A,2,,3"), "transfers.txt": TRANSFERS + "S1,S2,R2,R1,T1,T1,0,\n"},
+        {"transfer_with_invalid_trip_and_route": 1},
+    ),
+    Case(
+        "transfer_trip_not_at_stop",
+        {**STATION_S3, "transfers.txt": TRANSFERS + "S3,S2,,,T1,,1,\n"},
+        {"transfer_with_invalid_trip_and_stop": 1},
+    ),
+    # An entrance is the wrong type of stop, which is the only notice it gets.
+    Case(
+        "transfer_trip_at_entrance",
+        {**STATION, "transfers.txt": TRANSFERS + "E,S2,,,T1,,1,\n"},
+        {"transfer_with_invalid_trip_and_stop": 0, "transfer_with_invalid_stop_location_type": 1},
+    ),
+    Case(
+        "transfer_trip_at_station",
+        {**STATION, "transfers.txt": TRANSFERS + "P,S2,,,T1,T1,1,\n"},
+        {"transfer_with_invalid_trip_and_stop": 0},
+    ),
+    Case(
+        "exit_gate_both_ways",
+        {**STATION, "pathways.txt": PATHWAYS + "W1,E,S2,7,1\nW2,S2,E,7,0\n"},
+        {"bidirectional_exit_gate": 1},
+    ),
+    Case(
+        "pathway_to_station",
+        {**STATION, "pathways.txt": PATHWAYS + "W1,E,P,1,1\nW2,P,E,1,1\n"},
+        {"pathway_to_wrong_location_type": 2},
+    ),
+    Case(
+        "pathway_to_platform_with_boarding_area",
+        {**STATION, "pathways.txt": PATHWAYS + "W1,E,S1,1,1\nW2,E,S2,1,1\n"},
+        {"pathway_to_platform_with_boarding_areas": 1},
+    ),
+    Case(
+        "stop_time_at_station_and_entrance",
+        {
+            **STATION,
+            **stop_times(
+                "T1,08:00:00,08:00:00,P,1", "T1,08:10:00,08:10:00,E,2", "T1,08:20:00,08:20:00,S1,3"
+            ),
+        },
+        {"location_with_unexpected_stop_time": 2},
+    ),
+    Case(
+        "frequencies_overlap",
+        {
+            "frequencies.txt": FREQ
+            + "T1,08:00:00,12:00:00,600\nT1,09:00:00,10:00:00,600\nT1,10:30:00,11:00:00,600\n"
+        },
+        {"overlapping_frequency": 1},
+    ),
+    Case(
+        "frequencies_touch",
+        {"frequencies.txt": FREQ + "T1,10:00:00,11:00:00,600\nT1,08:00:00,10:00:00,600\n"},
+        {"overlapping_frequency": 0},
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule_matches_the_reference(case: Case, tmp_path: Path) -> None:
     """Each mutation raises its rule (or, a near miss, does not) as gtfs-validator does."""

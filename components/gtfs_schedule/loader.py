@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interlock.components.gtfs_schedule.layout import flat_prefix, inner_zips, mode_key
+from interlock.components.gtfs_schedule.linkrules import LINK_RULES, check_frequencies
 from interlock.components.gtfs_schedule.members import FeedLoader, Progress, Tally, check_cancel
 from interlock.components.gtfs_schedule.notices import NoticeBook
 from interlock.components.gtfs_schedule.parallel import Tuning
-from interlock.components.gtfs_schedule.rules import check_rows, check_trip_edges
+from interlock.components.gtfs_schedule.rules import ROW_RULES, check_rows, check_trip_edges
 from interlock.components.gtfs_schedule.schema import create_table_sql
 from interlock.components.gtfs_schedule.spec import TABLES
 from interlock.components.gtfs_schedule.validate import (
@@ -156,7 +157,8 @@ def load_feed(
             if clean:
                 build_indexes(conn, moded)
             check_foreign_keys(conn, feeds, book)
-            check_rows(conn, feeds, book)
+            check_rows(conn, feeds, book, ROW_RULES + LINK_RULES)
+            check_frequencies(conn, feeds, book)
             keyed, dups = build_primary_keys(conn, moded, book, done)
             check_trip_edges(conn, feeds, book)
             if not clean:

@@ -7,6 +7,7 @@ mode) whose files it reads did not parse cleanly, as gtfs-validator skips it.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,12 +37,17 @@ def _parent(cond: str) -> str:
     """A predicate on a stop's parent row (same mode), as ``p``."""
     return (
         "EXISTS (SELECT 1 FROM stops p WHERE p.stop_id = stops.parent_station "
-        f"AND {_SAME_MODE} AND {cond})"
+        f"AND {same('p')} AND {cond})"
     )
 
 
-# Stands for "p.mode IS stops.mode" in a zip of zips (ids are unique per mode only).
-_SAME_MODE = "@same-mode@"
+def same(alias: str) -> str:
+    """Stands for "``alias``.mode IS <rule table>.mode" in a zip of zips (where ids are
+    unique per mode only), for "1" in a flat feed."""
+    return f"@same({alias})@"
+
+
+_SAME = re.compile(r"@same\((\w+)\)@")
 _NEAR_ORIGIN = "abs({lat}) <= 1.0 AND abs({lon}) <= 1.0"
 _NEAR_POLE = "abs({lat}) >= 89.0"
 
@@ -143,7 +149,9 @@ ROW_RULES: tuple[RowRule, ...] = (
 )
 
 
-def _modes(book: NoticeBook, feeds: Sequence[FeedFiles], tables: Sequence[str]) -> set[str | None]:
+def modes_parsed(
+    book: NoticeBook, feeds: Sequence[FeedFiles], tables: Sequence[str]
+) -> set[str | None]:
     """The feeds (modes) holding every one of ``tables``' files, each parsed cleanly."""
     files = [f"{t}.txt" for t in tables]
     return {
@@ -168,14 +176,23 @@ def _report(
             book.add(Notice(code, f"{table}.txt", rowid & _ROW_MASK, field, value, mode))
 
 
-def check_rows(conn: sqlite3.Connection, feeds: Sequence[FeedFiles], book: NoticeBook) -> None:
-    """Every rule of :data:`ROW_RULES`, then the rules over a table's rows together."""
+def _same_mode(where: str, table: str, moded: bool) -> str:
+    return _SAME.sub(lambda m: f"{m[1]}.mode IS {table}.mode" if moded else "1", where)
+
+
+def check_rows(
+    conn: sqlite3.Connection,
+    feeds: Sequence[FeedFiles],
+    book: NoticeBook,
+    rules: Sequence[RowRule] = ROW_RULES,
+) -> None:
+    """Every rule of ``rules``, then the rules over the agencies together."""
     moded = bool(feeds) and feeds[0].mode is not None
     mode = "mode" if moded else "NULL"
-    for rule in ROW_RULES:
-        modes = _modes(book, feeds, (rule.table, *rule.reads))
+    for rule in rules:
+        modes = modes_parsed(book, feeds, (rule.table, *rule.reads))
         if modes:
-            where = rule.where.replace(_SAME_MODE, "p.mode IS stops.mode" if moded else "1")
+            where = _same_mode(rule.where, rule.table, moded)
             sql = (
                 f"SELECT rowid, {mode}, {rule.value} FROM {rule.table} WHERE {where} ORDER BY rowid"
             )
@@ -190,7 +207,7 @@ def _check_agencies(
     and missing_required_agency_id (agencies or routes without one among several)."""
     mode = "mode" if moded else "NULL"
     same = "a.mode IS agency.mode" if moded else "1"
-    modes = _modes(book, feeds, ("agency",))
+    modes = modes_parsed(book, feeds, ("agency",))
     if not modes:
         return
     first = f"(SELECT a.agency_timezone FROM agency a WHERE {same} ORDER BY a.rowid LIMIT 1)"
@@ -206,7 +223,7 @@ def _check_agencies(
         f"WHERE agency_id IS NULL AND {several} ORDER BY rowid"
     )
     _report(conn, book, modes, "missing_required_agency_id", "agency", "agency_id", sql)
-    route_modes = modes & _modes(book, feeds, ("routes",))
+    route_modes = modes & modes_parsed(book, feeds, ("routes",))
     same = "a.mode IS routes.mode" if moded else "1"
     sql = (
         f"SELECT rowid, {mode}, route_id FROM routes WHERE agency_id IS NULL AND "
@@ -226,7 +243,7 @@ def check_trip_edges(
     each trip's edges, then a lookup per edge.
     """
     moded = bool(feeds) and feeds[0].mode is not None
-    modes = _modes(book, feeds, ("stop_times",))
+    modes = modes_parsed(book, feeds, ("stop_times",))
     if not modes:
         return
     m = "mode, " if moded else ""

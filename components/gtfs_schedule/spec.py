@@ -374,6 +374,11 @@ TABLES: tuple[Table, ...] = (
             _f("fare_transfer_type", _I, req=True),
             _f("fare_product_id"),
         ),
+        foreign_keys=(
+            ForeignKey("from_leg_group_id", "fare_leg_rules", "leg_group_id"),
+            ForeignKey("to_leg_group_id", "fare_leg_rules", "leg_group_id"),
+            ForeignKey("fare_product_id", "fare_products", "fare_product_id"),
+        ),
     ),
     Table(
         "timeframes",

@@ -1,0 +1,209 @@
+"""gtfs-validator's rules on rows of the smaller tables that look at other rows: fare
+transfer rules, timeframes, transfers, pathways, frequencies, and stop_times rows that
+name a stop which is not one. Each is SQL over the loaded feed (see :mod:`.rules`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from interlock.components.gtfs_schedule.notices import Notice, NoticeBook
+from interlock.components.gtfs_schedule.rules import RowRule, modes_parsed, same
+from interlock.components.gtfs_schedule.validate import ROWID_BITS, FeedFiles
+
+_ROW_MASK = (1 << ROWID_BITS) - 1
+_SAME_LEGS = "from_leg_group_id = to_leg_group_id"
+_DAY = 24 * 3600
+
+
+def _stop(table: str, field: str, cond: str) -> str:
+    """A predicate on the stop that ``table.field`` names, as ``p`` (same mode)."""
+    return (
+        f"EXISTS (SELECT 1 FROM stops p WHERE p.stop_id = {table}.{field} "
+        f"AND {same('p')} AND {cond})"
+    )
+
+
+def _trip_misses_stop(side: str) -> str:
+    """transfers' ``side`` trip exists and calls neither at its stop (a stop or station:
+    other types are another notice) nor, for a station, at any stop of the station."""
+    trip, stop = f"transfers.{side}_trip_id", f"transfers.{side}_stop_id"
+    return (
+        f"{trip} IS NOT NULL AND {stop} IS NOT NULL "
+        f"AND EXISTS (SELECT 1 FROM trips t WHERE t.trip_id = {trip} AND {same('t')}) "
+        f"AND EXISTS (SELECT 1 FROM stops p WHERE p.stop_id = {stop} AND {same('p')} "
+        "AND coalesce(p.location_type, 0) IN (0, 1)) "
+        f"AND NOT EXISTS (SELECT 1 FROM stop_times st WHERE st.trip_id = {trip} AND {same('st')} "
+        f"AND (st.stop_id = {stop} OR st.stop_id IN (SELECT c.stop_id FROM stops c "
+        f"WHERE c.parent_station = {stop} AND {same('c')})))"
+    )
+
+
+def _transfer_rules(side: str) -> tuple[RowRule, ...]:
+    stop, trip, route = f"{side}_stop_id", f"{side}_trip_id", f"{side}_route_id"
+    return (
+        RowRule(
+            "transfer_with_invalid_stop_location_type",
+            "transfers",
+            stop,
+            _stop("transfers", stop, "coalesce(p.location_type, 0) NOT IN (0, 1)"),
+            stop,
+            ("stops",),
+        ),
+        RowRule(
+            "transfer_with_invalid_trip_and_route",
+            "transfers",
+            trip,
+            f"{trip} IS NOT NULL AND {route} IS NOT NULL AND EXISTS (SELECT 1 FROM trips t "
+            f"WHERE t.trip_id = transfers.{trip} AND {same('t')} "
+            f"AND t.route_id IS NOT transfers.{route})",
+            trip,
+            ("trips",),
+        ),
+        RowRule(
+            "transfer_with_invalid_trip_and_stop",
+            "transfers",
+            trip,
+            _trip_misses_stop(side),
+            trip,
+            ("trips", "stops", "stop_times"),
+        ),
+    )
+
+
+def _pathway_rules(end: str) -> tuple[RowRule, ...]:
+    field = f"{end}_stop_id"
+    platform_with_boarding = (
+        "coalesce(p.location_type, 0) = 0 AND EXISTS (SELECT 1 FROM stops b "
+        f"WHERE b.parent_station = p.stop_id AND b.location_type = 4 AND {same('b')})"
+    )
+    return (
+        RowRule(
+            "pathway_to_wrong_location_type",
+            "pathways",
+            field,
+            _stop("pathways", field, "p.location_type = 1"),
+            "pathway_id",
+            ("stops",),
+        ),
+        RowRule(
+            "pathway_to_platform_with_boarding_areas",
+            "pathways",
+            field,
+            _stop("pathways", field, platform_with_boarding),
+            "pathway_id",
+            ("stops",),
+        ),
+    )
+
+
+LINK_RULES: tuple[RowRule, ...] = (
+    RowRule(
+        "fare_transfer_rule_duration_limit_type_without_duration_limit",
+        "fare_transfer_rules",
+        "duration_limit_type",
+        "duration_limit_type IS NOT NULL AND duration_limit IS NULL",
+        "duration_limit_type",
+    ),
+    RowRule(
+        "fare_transfer_rule_duration_limit_without_type",
+        "fare_transfer_rules",
+        "duration_limit",
+        "duration_limit IS NOT NULL AND duration_limit_type IS NULL",
+        "duration_limit",
+    ),
+    RowRule(
+        "fare_transfer_rule_invalid_transfer_count",
+        "fare_transfer_rules",
+        "transfer_count",
+        f"{_SAME_LEGS} AND (transfer_count = 0 OR transfer_count < -1)",
+        "transfer_count",
+    ),
+    RowRule(
+        "fare_transfer_rule_with_forbidden_transfer_count",
+        "fare_transfer_rules",
+        "transfer_count",
+        f"transfer_count IS NOT NULL AND NOT coalesce({_SAME_LEGS}, 0)",
+        "transfer_count",
+    ),
+    RowRule(
+        "fare_transfer_rule_without_transfer_count",
+        "fare_transfer_rules",
+        "transfer_count",
+        f"{_SAME_LEGS} AND transfer_count IS NULL",
+        "from_leg_group_id",
+    ),
+    RowRule(
+        "timeframe_only_start_or_end_time_specified",
+        "timeframes",
+        "start_time",
+        "(start_time IS NULL) != (end_time IS NULL)",
+        "timeframe_group_id",
+    ),
+    RowRule(
+        "timeframe_start_or_end_time_greater_than_twenty_four_hours",
+        "timeframes",
+        "start_time",
+        f"start_time_secs > {_DAY}",
+        "start_time",
+    ),
+    RowRule(
+        "timeframe_start_or_end_time_greater_than_twenty_four_hours",
+        "timeframes",
+        "end_time",
+        f"end_time_secs > {_DAY}",
+        "end_time",
+    ),
+    *_transfer_rules("from"),
+    *_transfer_rules("to"),
+    RowRule(
+        "bidirectional_exit_gate",
+        "pathways",
+        "pathway_mode",
+        "pathway_mode = 7 AND is_bidirectional = 1",
+        "pathway_id",
+    ),
+    *_pathway_rules("from"),
+    *_pathway_rules("to"),
+    RowRule(
+        "location_with_unexpected_stop_time",
+        "stop_times",
+        "stop_id",
+        _stop("stop_times", "stop_id", "coalesce(p.location_type, 0) != 0"),
+        "stop_id",
+        ("stops",),
+    ),
+)
+
+
+def check_frequencies(
+    conn: sqlite3.Connection, feeds: Sequence[FeedFiles], book: NoticeBook
+) -> None:
+    """overlapping_frequency: a trip's frequency (by start time) starting before the
+    previous one ends."""
+    modes = modes_parsed(book, feeds, ("frequencies",))
+    if not modes:
+        return
+    moded = feeds[0].mode is not None
+    part = "mode, trip_id" if moded else "trip_id"
+    sql = f"""
+        SELECT rowid, m, start_time FROM (
+            SELECT rowid, {"mode" if moded else "NULL"} AS m, start_time, start_time_secs AS s,
+                   lag(end_time_secs) OVER (PARTITION BY {part}
+                                            ORDER BY start_time_secs, rowid) AS previous_end
+            FROM frequencies WHERE trip_id IS NOT NULL AND start_time_secs IS NOT NULL)
+        WHERE previous_end > s ORDER BY rowid
+    """
+    for rowid, mode, start in conn.execute(sql):
+        if mode in modes:
+            book.add(
+                Notice(
+                    "overlapping_frequency",
+                    "frequencies.txt",
+                    rowid & _ROW_MASK,
+                    "start_time",
+                    start,
+                    mode,
+                )
+            )
