@@ -190,10 +190,11 @@ class ConfigReloaded(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ComponentPaused(Event):
-    """An operator paused a component (``uid`` from the admin socket's peer credentials)."""
+    """An operator paused a component (``actor``: who, through what; ``uid``: the admin peer's)."""
 
     component: str
     uid: int | None = None
+    actor: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,6 +203,7 @@ class ComponentResumed(Event):
 
     component: str
     uid: int | None = None
+    actor: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

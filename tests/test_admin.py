@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pwd
 import socket
 import stat
 import subprocess
@@ -118,6 +119,19 @@ def test_pause_holds_a_component_until_resume(ticking: Daemon) -> None:
     assert ticking.request("resume", component="tick")["ok"]
     next_event(stream, event="component_resumed")
     next_event(stream, event="component_started", component="tick")
+
+
+def test_pause_and_trigger_record_who_asked(ticking: Daemon) -> None:
+    """The admin peer's uid and name are in the pause and resume events and the run's trigger."""
+    actor = f"admin uid {os.getuid()} ({pwd.getpwuid(os.getuid()).pw_name})"
+    stream = ticking.events(["component_paused", "component_resumed", "run_started"])
+    assert ticking.request("pause", component="tick")["ok"]
+    assert next_event(stream, event="component_paused")["actor"] == actor
+    settle(ticking)  # paused: nothing starts by itself now, so the trigger cannot collide
+    run_id = ticking.request("trigger", component="tick", force=True)["result"]["run_id"]
+    assert next_event(stream, event="run_started", run_id=run_id)["trigger"] == actor
+    assert ticking.request("resume", component="tick")["ok"]
+    assert next_event(stream, event="component_resumed")["actor"] == actor
 
 
 def test_cancel_a_component_and_a_run(short_dir: Path, daemons: list[Daemon]) -> None:

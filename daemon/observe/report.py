@@ -25,19 +25,37 @@ _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+#: How far back a report reaches at most (its previous period, as far again, must fit too).
+MAX_SINCE = timedelta(days=100 * 365)
+
+
 def parse_since(text: str, now: datetime) -> datetime:
-    """``7d``, ``12h``, ``30m``, ``2w`` before ``now``, or an ISO date/time (UTC if naive)."""
+    """``7d``, ``12h``, ``30m``, ``2w`` before ``now``, or an ISO date/time (UTC if naive).
+
+    Raises ValueError for a time after ``now`` or more than 100 years before it.
+    """
     m = _SPAN.match(text)
     if m:
-        return now - timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+        if not seconds <= MAX_SINCE.total_seconds():  # also catches inf
+            raise ValueError(
+                f"--since {text[:40]!r} reaches more than 100 years back; use a shorter span "
+                "such as '30d'"
+            )
+        return now - timedelta(seconds=seconds)
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(
-            f"--since {text!r} is neither a span like '7d', '12h', '30m', '2w' nor an ISO "
+            f"--since {text[:40]!r} is neither a span like '7d', '12h', '30m', '2w' nor an ISO "
             "date such as '2025-05-01'"
         ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    if when > now:
+        raise ValueError(f"--since {text!r} is in the future; give a time before now")
+    if now - when > MAX_SINCE:
+        raise ValueError(f"--since {text!r} is more than 100 years back; give a later date")
+    return when
 
 
 def _p(values: Sequence[float], q: float) -> float | None:

@@ -1,9 +1,11 @@
 """The admin Unix socket: newline-delimited JSON requests in, one JSON response line each.
 
 The server is deliberately defensive: a line has a size limit, a client that sends
-nothing is dropped after a timeout, and beyond a cap of concurrent clients new
-ones get a ``busy`` error at once. Every command is logged with the peer's uid and
-pid (SO_PEERCRED). ``watch`` turns a connection into a live stream of events.
+nothing is dropped after a timeout, and beyond a cap of concurrent clients the one
+idle longest makes room; when none is idle, ``status`` still has a slot of its own
+and anything else gets a ``busy`` error at once. Requests are checked by
+:mod:`interlock.service.adminrequest`. Every command is logged with the peer's uid
+and pid (SO_PEERCRED). ``watch`` turns a connection into a live stream of events.
 The protocol is documented in the README ("Admin protocol").
 """
 
@@ -11,21 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
+import pwd
 import socket
 import stat
 import struct
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from interlock import events as ev
 from interlock.errors import AdminError, AdminRequestError
 from interlock.events import EventBus
+from interlock.service.adminrequest import decode, envelope, request_id
+from interlock.service.adminwatch import Watchers
 
 log = structlog.get_logger("interlock.admin")
 
@@ -34,7 +39,8 @@ READ_TIMEOUT_S = 10.0
 WRITE_TIMEOUT_S = 10.0
 MAX_CLIENTS = 32
 BUSY_READ_S = 1.0
-WATCH_QUEUE = 1000
+#: With every slot taken, a connection idle this long is closed to make room.
+IDLE_GRACE_S = 1.0
 SOCKET_MODE = 0o660
 #: Request arguments worth a place in the log line (anything else may be large or junk).
 _LOGGED_ARGS = frozenset(
@@ -52,6 +58,22 @@ class Peer:
     pid: int | None
     uid: int | None
     gid: int | None
+
+    @property
+    def actor(self) -> str:
+        """Who acted, as events and run triggers record it: ``admin uid 1000 (alice)``."""
+        if self.uid is None:
+            return "admin"
+        name = _user_name(self.uid)
+        return f"admin uid {self.uid} ({name})" if name else f"admin uid {self.uid}"
+
+
+@functools.lru_cache(maxsize=64)
+def _user_name(uid: int) -> str | None:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid with no passwd entry (a container's, say)
+        return None
 
 
 def peer_of(writer: asyncio.StreamWriter) -> Peer:
@@ -104,13 +126,6 @@ def prepare_path(path: Path) -> None:
     )
 
 
-def _end_stream(queue: asyncio.Queue[ev.Event | None]) -> None:
-    """Put the end marker, dropping queued events if that is what makes room."""
-    while queue.full():
-        queue.get_nowait()
-    queue.put_nowait(None)
-
-
 class AdminServer:
     """Serves ``commands`` on a Unix socket; ``watch`` streams events from ``bus``."""
 
@@ -123,16 +138,21 @@ class AdminServer:
         max_line: int = MAX_LINE_BYTES,
         read_timeout_s: float = READ_TIMEOUT_S,
         max_clients: int = MAX_CLIENTS,
+        idle_grace_s: float = IDLE_GRACE_S,
     ) -> None:
         self.path = path
         self.commands = commands
         self.max_line = max_line
         self.read_timeout_s = read_timeout_s
         self.max_clients = max_clients
+        self.idle_grace_s = idle_grace_s
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.Task[None]] = set()
-        self._watchers: dict[asyncio.Queue[ev.Event | None], frozenset[str] | None] = {}
-        bus.subscribe("admin_watch", self._fan_out, maxsize=WATCH_QUEUE * 10)
+        # Connections waiting for their next request: a future that closes one, and since when.
+        self._idle: dict[asyncio.Future[None], float] = {}
+        # Over the cap, one ``status`` at a time is still answered.
+        self._status_slot = asyncio.Lock()
+        self._watchers = Watchers(bus)
 
     async def start(self) -> None:
         """Bind the socket (mode 0660) and start accepting clients."""
@@ -155,8 +175,7 @@ class AdminServer:
             return
         server, self._server = self._server, None
         server.close()
-        for queue in list(self._watchers):
-            _end_stream(queue)
+        self._watchers.end_all()
         if self._clients:
             _, pending = await asyncio.wait(self._clients, timeout=1.0)
             for task in pending:
@@ -181,20 +200,8 @@ class AdminServer:
     ) -> None:
         peer = peer_of(writer)
         try:
-            if len(self._clients) > self.max_clients:
-                log.warning("admin_client_refused", reason="busy", uid=peer.uid, pid=peer.pid)
-                # Take the request off the socket first: closing over unread data would
-                # reset the connection and the client would never see the reason.
-                with contextlib.suppress(TimeoutError, ValueError):
-                    await asyncio.wait_for(reader.readline(), BUSY_READ_S)
-                await self._write(
-                    writer,
-                    error_reply(
-                        "busy",
-                        f"the daemon already serves {self.max_clients} admin clients; "
-                        "try again in a moment",
-                    ),
-                )
+            if len(self._clients) > self.max_clients and not self._close_one_idle():
+                await self._over_capacity(reader, writer, peer)
                 return
             await self._conversation(reader, writer, peer)
         except (ConnectionError, TimeoutError):
@@ -204,12 +211,78 @@ class AdminServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
 
+    def _close_one_idle(self) -> bool:
+        """Close the connection idle longest (at least ``idle_grace_s``); whether one was."""
+        now = asyncio.get_running_loop().time()
+        waiting = [(since, f) for f, since in self._idle.items() if not f.done()]
+        if not waiting:
+            return False
+        since, oldest = min(waiting, key=lambda item: item[0])
+        if now - since < self.idle_grace_s:
+            return False
+        oldest.set_result(None)
+        self._idle.pop(oldest, None)
+        return True
+
+    async def _over_capacity(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
+    ) -> None:
+        """Every slot is busy: answer a ``status`` in the slot kept for it, refuse the rest."""
+        # Take the request off the socket first: closing over unread data would
+        # reset the connection and the client would never see the reason.
+        line = b""
+        with contextlib.suppress(TimeoutError, ValueError):
+            line = await asyncio.wait_for(reader.readline(), BUSY_READ_S)
+        value = request = None
+        with contextlib.suppress(AdminRequestError):
+            value = decode(line)
+            request = envelope(value, self.commands)
+        if request and request["command"] == "status" and not self._status_slot.locked():
+            async with self._status_slot:
+                log.info("admin_command", command="status", uid=peer.uid, pid=peer.pid, slot=1)
+                await self._write(writer, await self._run(request, peer))
+            return
+        log.warning("admin_client_refused", reason="busy", uid=peer.uid, pid=peer.pid)
+        await self._write(
+            writer,
+            error_reply(
+                "busy",
+                f"the daemon already serves {self.max_clients} admin clients; "
+                "try again in a moment",
+                request_id(value),
+            ),
+        )
+
+    async def _next_line(self, reader: asyncio.StreamReader) -> bytes | None:
+        """The next request line; None when the connection is closed to make room.
+
+        Raises TimeoutError after ``read_timeout_s``, ValueError for a line too long.
+        """
+        loop = asyncio.get_running_loop()
+        closed: asyncio.Future[None] = loop.create_future()
+        self._idle[closed] = loop.time()
+        read = asyncio.ensure_future(reader.readline())
+        either: set[asyncio.Future[Any]] = {read, closed}
+        try:
+            await asyncio.wait(
+                either, timeout=self.read_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            self._idle.pop(closed, None)
+            if not read.done():
+                read.cancel()
+        if read.done() and not read.cancelled():
+            return read.result()
+        if closed.done():
+            return None
+        raise TimeoutError
+
     async def _conversation(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
     ) -> None:
         while True:
             try:
-                line = await asyncio.wait_for(reader.readline(), self.read_timeout_s)
+                line = await self._next_line(reader)
             except TimeoutError:
                 log.warning(
                     "admin_client_timeout",
@@ -235,16 +308,28 @@ class AdminServer:
                     ),
                 )
                 return
+            if line is None:
+                log.info("admin_client_closed_idle", uid=peer.uid, pid=peer.pid)
+                await self._write(
+                    writer,
+                    error_reply(
+                        "timeout",
+                        f"closing this idle connection: all {self.max_clients} admin client "
+                        "slots are taken",
+                    ),
+                )
+                return
             if not line:
                 return  # the client closed
             if not line.strip():
                 continue
-            request, reply = self._parse(line)
-            if request is None:
-                log.warning(
-                    "admin_bad_request", code=reply["error"]["code"], uid=peer.uid, pid=peer.pid
-                )
-                await self._write(writer, reply)
+            value = None
+            try:
+                value = decode(line)
+                request = envelope(value, [*self.commands, "watch"])
+            except AdminRequestError as exc:
+                log.warning("admin_bad_request", code=exc.code, uid=peer.uid, pid=peer.pid)
+                await self._write(writer, error_reply(exc.code, str(exc), request_id(value)))
                 continue
             command = request["command"]
             log.info(
@@ -255,28 +340,9 @@ class AdminServer:
                 **{k: v for k, v in request.items() if k in _LOGGED_ARGS},
             )
             if command == "watch":
-                await self._watch(reader, writer, request)
+                await self._watchers.stream(reader, writer, request, self._write)
                 return
             await self._write(writer, await self._run(request, peer))
-
-    def _parse(self, line: bytes) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        try:
-            request = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return None, error_reply("invalid_json", f"the request is not valid JSON: {exc}")
-        if not isinstance(request, dict):
-            return None, error_reply(
-                "invalid_request", 'a request is a JSON object like {"command": "status"}'
-            )
-        command = request.get("command")
-        if command != "watch" and command not in self.commands:
-            known = ", ".join(sorted([*self.commands, "watch"]))
-            return None, error_reply(
-                "unknown_command",
-                f"unknown command {command!r}; known: {known}",
-                request.get("id"),
-            )
-        return request, {}
 
     async def _run(self, request: dict[str, Any], peer: Peer) -> dict[str, Any]:
         request_id = request.get("id")
@@ -299,65 +365,3 @@ class AdminServer:
     async def _write(self, writer: asyncio.StreamWriter, message: Mapping[str, Any]) -> None:
         writer.write(encode(message))
         await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT_S)
-
-    # --- watch ------------------------------------------------------------------
-
-    async def _fan_out(self, batch: Sequence[ev.Event]) -> None:
-        for queue, wanted in list(self._watchers.items()):
-            for event in batch:
-                if wanted is not None and event.name not in wanted:
-                    continue
-                try:
-                    queue.put_nowait(event)
-                except asyncio.QueueFull:
-                    # A watcher that cannot keep up is cut off rather than slowing the bus.
-                    self._watchers.pop(queue, None)
-                    _end_stream(queue)
-                    break
-
-    async def _watch(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: dict[str, Any]
-    ) -> None:
-        names = request.get("events")
-        known = set(ev._NAMES.values())
-        if names is not None and (
-            not isinstance(names, list) or not all(n in known for n in names)
-        ):
-            await self._write(
-                writer,
-                error_reply(
-                    "invalid_argument",
-                    f"'events' must be a list of event names; known: {', '.join(sorted(known))}",
-                    request.get("id"),
-                ),
-            )
-            return
-        queue: asyncio.Queue[ev.Event | None] = asyncio.Queue(WATCH_QUEUE)
-        self._watchers[queue] = frozenset(names) if names is not None else None
-        reply: dict[str, Any] = {"ok": True, "result": {"watching": names or "all"}}
-        if request.get("id") is not None:
-            reply["id"] = request["id"]
-        closed = asyncio.ensure_future(reader.read())  # EOF: the client went away
-        try:
-            await self._write(writer, reply)
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    getter.cancel()
-                    return
-                event = getter.result()
-                if event is None:
-                    if queue not in self._watchers and self._server is not None:
-                        await self._write(
-                            writer,
-                            error_reply(
-                                "overflow",
-                                f"this watcher fell {WATCH_QUEUE} events behind and was cut off",
-                            ),
-                        )
-                    return
-                await self._write(writer, event.to_dict(skip=frozenset({"memory"})))
-        finally:
-            self._watchers.pop(queue, None)
-            closed.cancel()

@@ -18,11 +18,36 @@ from interlock.core.planning import plan_row
 from interlock.errors import AdminRequestError, StateError
 from interlock.events import utcnow
 from interlock.service.admin import Command, Peer
+from interlock.service.adminrequest import BOOLEAN, INTEGER, NAMES, STRING, check_arguments
 
 if TYPE_CHECKING:
     from interlock.service.app import Orchestrator
 
 HISTORY_LIMIT_MAX = 1000
+_SELECT = {"component": STRING, "components": NAMES}
+#: What each command takes and of what JSON type; anything else is refused at the socket.
+ARGUMENTS: dict[str, dict[str, str]] = {
+    "status": {},
+    "plan": {**_SELECT, "with_deps": BOOLEAN, "force": BOOLEAN},
+    "trigger": {**_SELECT, "with_deps": BOOLEAN, "force": BOOLEAN},
+    "pause": _SELECT,
+    "resume": _SELECT,
+    "cancel": {**_SELECT, "run_id": STRING},
+    "history": {"component": STRING, "limit": INTEGER},
+    "report": {"since": STRING, "component": STRING},
+    "reload": {},
+}
+
+
+def _checked(handler: Command, arguments: dict[str, str]) -> Command:
+    """``handler``, called only with a request whose arguments have the declared types."""
+
+    async def checked(request: dict[str, Any], peer: Peer) -> Any:
+        check_arguments(request, arguments)
+        return await handler(request, peer)
+
+    checked.__doc__ = handler.__doc__
+    return checked
 
 
 def _iso(value: datetime | None, tz: Any) -> str | None:
@@ -98,8 +123,8 @@ class AdminCommands:
         self.service = service
 
     def table(self) -> dict[str, Command]:
-        """Command name -> handler."""
-        return {
+        """Command name -> handler (its arguments checked against ``ARGUMENTS`` first)."""
+        handlers: dict[str, Command] = {
             "status": self.status,
             "plan": self.plan,
             "trigger": self.trigger,
@@ -110,6 +135,7 @@ class AdminCommands:
             "report": self.report,
             "reload": self.reload,
         }
+        return {name: _checked(h, ARGUMENTS[name]) for name, h in handlers.items()}
 
     @property
     def orch(self) -> Orchestrator:
@@ -263,7 +289,7 @@ class AdminCommands:
                 names,
                 with_deps=_flag(request, "with_deps"),
                 force=_flag(request, "force"),
-                trigger=f"admin (uid {peer.uid})" if peer.uid is not None else "admin",
+                trigger=peer.actor,
             )
         except StateError as exc:
             raise AdminRequestError("stopping", str(exc)) from None
@@ -285,7 +311,11 @@ class AdminCommands:
         names = _names(request, required=True)
         assert names is not None
         self._known(names)
-        changed = [n for n in names if await self.orch.set_paused(n, paused, uid=peer.uid)]
+        changed = [
+            n
+            for n in names
+            if await self.orch.set_paused(n, paused, uid=peer.uid, actor=peer.actor)
+        ]
         return {"paused": sorted(self.orch.scheduler.paused), "changed": changed}
 
     async def pause(self, request: dict[str, Any], peer: Peer) -> dict[str, Any]:
@@ -324,4 +354,4 @@ class AdminCommands:
 
     async def reload(self, request: dict[str, Any], peer: Peer) -> dict[str, Any]:
         """Load the config file again; applied if valid, else the old one stays."""
-        return await self.service.reload(f"admin (uid {peer.uid})")
+        return await self.service.reload(peer.actor)

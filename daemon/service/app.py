@@ -146,8 +146,12 @@ class Orchestrator:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def set_paused(self, name: str, paused: bool, *, uid: int | None = None) -> bool:
+    async def set_paused(
+        self, name: str, paused: bool, *, uid: int | None = None, actor: str | None = None
+    ) -> bool:
         """Pause or resume ``name``, persisted in the state store; whether anything changed.
+
+        ``actor`` (who asked, through what) is recorded in the event.
 
         Unknown names raise KeyError (with the known ones in the message).
         """
@@ -162,7 +166,7 @@ class Orchestrator:
         await self.store.set_meta(PAUSED_KEY, sorted(scheduler.paused))
         event = ev.ComponentPaused if paused else ev.ComponentResumed
         if self.bus is not None:
-            self.bus.publish(event(at=self.clock(), component=name, uid=uid))
+            self.bus.publish(event(at=self.clock(), component=name, uid=uid, actor=actor))
         return True
 
     async def _write_history(self, batch: Sequence[ev.Event]) -> None:
