@@ -1,7 +1,8 @@
 """``performance_monitoring.dashboard`` from the config: parsed, with the loopback rule.
 
-The dashboard has no login of its own, so it only ever listens on a loopback
-address; operators reach it from elsewhere through an SSH tunnel.
+Its pages are open to whoever reaches the port (only its buttons need the install's
+token), so it only ever listens on a loopback address; operators reach it from
+elsewhere through an SSH tunnel. The Host-header rule here guards /metrics too.
 """
 
 from __future__ import annotations
@@ -12,17 +13,22 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_LISTEN = "127.0.0.1:8765"
+#: A page holds two or three connections; 64 is a room full of operators, far from any
+#: file-descriptor limit.
+DEFAULT_MAX_CONNECTIONS = 64
 WHERE = "$.performance_monitoring.dashboard"
 
 
 @dataclass(frozen=True)
 class DashboardSettings:
-    """Whether the dashboard runs, where it listens, and whether its buttons act."""
+    """Whether the dashboard runs, where it listens, whether its buttons act, how many
+    connections it holds open at most."""
 
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 8765
     actions_enabled: bool = False
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @property
     def listen(self) -> str:
@@ -39,6 +45,7 @@ class DashboardSettings:
             host=host,
             port=port,
             actions_enabled=bool(section.get("actions_enabled", False)),
+            max_connections=int(section.get("max_connections", DEFAULT_MAX_CONNECTIONS)),
         )
 
 
@@ -70,6 +77,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_allowed(header: str, listen_host: str) -> bool:
+    """Whether a Host header names this machine (``listen_host`` or a loopback name).
+
+    A DNS-rebinding page reaches a loopback port under its own name
+    (``evil.example:8765``); refusing that name keeps it from reading the answer.
+    """
+    if header.startswith("["):
+        host = header[1:].partition("]")[0]
+    else:
+        host = header.rpartition(":")[0] if header.count(":") == 1 else header
+    return bool(host) and (is_loopback(host) or host == listen_host)
+
+
 def problems(monitoring: Any) -> list[str]:
     """Config problems in ``performance_monitoring.dashboard`` (for ``parse_config``)."""
     if not isinstance(monitoring, Mapping):
@@ -84,8 +104,8 @@ def problems(monitoring: Any) -> list[str]:
         return [f"{WHERE}.listen: {exc}"]
     if not is_loopback(host):
         return [
-            f"{WHERE}.listen: {listen!r} is not a loopback address; the dashboard has no "
-            "login, so it listens on 127.0.0.1, ::1 or localhost only: use "
+            f"{WHERE}.listen: {listen!r} is not a loopback address; the dashboard's pages "
+            "have no login, so it listens on 127.0.0.1, ::1 or localhost only: use "
             f"{DEFAULT_LISTEN!r} and reach it from elsewhere through an SSH tunnel "
             "(ssh -L 8765:127.0.0.1:8765 HOST)"
         ]

@@ -132,7 +132,7 @@ class StoreError(InterlockError):
 
 
 class DashboardError(InterlockError):
-    """The operator dashboard cannot listen on its configured loopback address."""
+    """The operator dashboard cannot listen on its loopback address, or its token file is unsafe."""
 
 
 # --- admin interface ---------------------------------------------------------------

@@ -19,6 +19,7 @@ from interlock.config.dashboard import DashboardSettings, is_loopback, problems,
 from interlock.config.model import Config
 from interlock.errors import ConfigError, DashboardError
 from interlock.observe.dashboard import queries
+from interlock.observe.dashboard.auth import CSRF_HEADER, TOKEN_FILE
 from interlock.observe.dashboard.server import Dashboard, start_dashboard
 from interlock.service.app import Orchestrator
 from tests.conftest import component
@@ -220,9 +221,18 @@ class Live:
         async with self.http.post(self.url + path, **kw) as r:
             return r.status, await r.json()
 
-    async def page_token(self) -> str:
-        _, page, _ = await self.get("/")
-        return str(page.split('name="interlock-token" content="')[1].split('"')[0])
+    @property
+    def token(self) -> str:
+        """The install's secret, read from the state directory as an operator would."""
+        return (self.orch.config.runtime.state_dir / TOKEN_FILE).read_text().strip()
+
+    async def sign_in(self) -> dict[str, str]:
+        """Log in with the token as the page does; the headers its buttons then send."""
+        status, body = await self.post(
+            "/api/login", headers={"Origin": self.url}, json={"token": self.token}
+        )
+        assert status == 200, body
+        return {"Origin": self.url, CSRF_HEADER: body["csrf"]}
 
 
 @pytest.fixture
@@ -325,16 +335,15 @@ async def test_events_stream_a_finished_component_to_the_page(live: Callable[...
 
 
 async def test_every_response_carries_the_protective_headers(live: Callable[..., Any]) -> None:
-    """The page gets a strict CSP, no framing, a token and a SameSite=Strict cookie."""
-    d: Live = await live()
+    """The page gets a strict CSP and no framing, and holds no secret and sets no cookie."""
+    d: Live = await live(actions_enabled=True)
     status, page, r = await d.get("/")
     assert status == 200
     assert r.headers["X-Frame-Options"] == "DENY"
     assert "script-src 'self'" in r.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
-    cookie = r.headers["Set-Cookie"]
-    assert "SameSite=Strict" in cookie and "HttpOnly" in cookie
-    assert d.dashboard.token in page and 'name="interlock-actions" content="false"' in page
+    assert "Set-Cookie" not in r.headers
+    assert d.token not in page and 'name="interlock-actions" content="true"' in page
     for asset, ctype in [("app.js", "text/javascript"), ("style.css", "text/css")]:
         status, _, r = await d.get(f"/static/{asset}")
         assert status == 200 and r.headers["Content-Type"].startswith(ctype)
@@ -354,57 +363,58 @@ async def test_a_foreign_host_header_is_refused(live: Callable[..., Any]) -> Non
 async def test_buttons_do_nothing_when_actions_are_disabled(live: Callable[..., Any]) -> None:
     """A read-only dashboard refuses every POST, even a well-formed one."""
     d: Live = await live()
-    token = await d.page_token()
-    status, body = await d.post(
-        "/api/components/fetch/trigger",
-        headers={"Origin": d.url, "X-Interlock-Token": token},
-    )
+    status, body = await d.post("/api/components/fetch/trigger", headers={"Origin": d.url})
     assert status == 403 and body["error"]["code"] == "actions_disabled"
     assert "actions_enabled" in body["error"]["message"]
 
 
 @pytest.mark.parametrize(
-    ("headers", "code"),
+    ("headers", "status", "code"),
     [
-        ({}, "cross_site"),
-        ({"Origin": "http://evil.example"}, "cross_site"),
-        ({"Origin": "null"}, "cross_site"),
-        ({"Origin": "SELF", "Sec-Fetch-Site": "cross-site"}, "cross_site"),
-        ({"Origin": "SELF"}, "bad_token"),
-        ({"Origin": "SELF", "X-Interlock-Token": "guess"}, "bad_token"),
+        ({}, 403, "cross_site"),
+        ({"Origin": "http://evil.example"}, 403, "cross_site"),
+        ({"Origin": "null"}, 403, "cross_site"),
+        ({"Origin": "SELF", "Sec-Fetch-Site": "cross-site"}, 403, "cross_site"),
+        ({"Origin": "SELF"}, 401, "not_signed_in"),
+        ({"Origin": "SELF", CSRF_HEADER: "guess"}, 401, "not_signed_in"),
+        ({"Authorization": "Bearer guess"}, 401, "bad_token"),
+        ({"Origin": "http://evil.example", "Authorization": "Bearer TOKEN"}, 403, "cross_site"),
     ],
 )
 async def test_cross_site_requests_cannot_press_the_buttons(
-    live: Callable[..., Any], headers: dict[str, str], code: str
+    live: Callable[..., Any], headers: dict[str, str], status: int, code: str
 ) -> None:
-    """Without the page's origin and token a POST is refused and nothing runs."""
+    """Without the page's origin and a signed-in session (or the token) a POST is refused
+    and nothing changes."""
     d: Live = await live(actions_enabled=True)
-    headers = {k: d.url if v == "SELF" else v for k, v in headers.items()}
-    status, body = await d.post("/api/components/fetch/pause", headers=headers)
-    assert status == 403 and body["error"]["code"] == code
+    headers = {k: v.replace("SELF", d.url).replace("TOKEN", d.token) for k, v in headers.items()}
+    got, body = await d.post("/api/components/fetch/pause", headers=headers)
+    assert (got, body["error"]["code"]) == (status, code)
     assert "fetch" not in d.orch.scheduler.paused
 
 
-async def test_the_token_alone_is_not_enough_without_the_cookie(live: Callable[..., Any]) -> None:
-    """A leaked token without the SameSite cookie (another site's request) is refused."""
+async def test_a_csrf_value_without_its_session_cookie_is_refused(
+    live: Callable[..., Any],
+) -> None:
+    """A leaked CSRF value without the SameSite session cookie (another site's request) is
+    refused: it is the cookie that proves the sign-in."""
     d: Live = await live(actions_enabled=True)
-    token = await d.page_token()
+    headers = await d.sign_in()
     async with (
         aiohttp.ClientSession() as fresh,
-        fresh.post(
-            d.url + "/api/components/fetch/pause",
-            headers={"Origin": d.url, "X-Interlock-Token": token},
-        ) as r,
+        fresh.post(d.url + "/api/components/fetch/pause", headers=headers) as r,
     ):
-        assert r.status == 403 and (await r.json())["error"]["code"] == "bad_token"
+        assert r.status == 401 and (await r.json())["error"]["code"] == "not_signed_in"
+    assert "fetch" not in d.orch.scheduler.paused
 
 
 async def test_the_page_can_pause_resume_and_trigger(live: Callable[..., Any]) -> None:
-    """With the page's origin, token and cookie the buttons pause, resume and start a run."""
+    """Signed in, with the page's origin and CSRF value, the buttons pause, resume and start
+    a run."""
     d: Live = await live(actions_enabled=True)
     await asyncio.wait_for(d.done("fetch").wait(), 10)
     d.done("fetch").clear()
-    headers = {"Origin": d.url, "X-Interlock-Token": await d.page_token()}
+    headers = await d.sign_in()
     status, body = await d.post("/api/components/fetch/pause", headers=headers)
     assert status == 200 and body["paused"] == ["fetch"]
     status, body = await d.post("/api/components/fetch/trigger", headers=headers)

@@ -26,6 +26,7 @@ import aiohttp
 import pytest
 
 from interlock.events import utcnow
+from interlock.observe.dashboard.auth import TOKEN_FILE
 from interlock.store.sqlite import STATE_DB, SqliteStateStore
 from tests.cdp import Browser, chromium_path
 from tests.dashboard_history import FIVE, write_history
@@ -209,6 +210,18 @@ async def test_the_dashboard_in_chromium_shows_charts_and_follows_a_run_live(
                 ".getAttribute('d').split('L').length"
             )
             assert points == 30
+
+            # Sign in as an operator does: the token from the state directory, into the form.
+            # The page itself never held it, and shows no buttons until then.
+            token = (root / "state" / TOKEN_FILE).read_text().strip()
+            html = await page.evaluate("document.documentElement.outerHTML")
+            assert token not in html and "data-act=" not in html
+            await page.evaluate(
+                f"document.getElementById('token').value = {json.dumps(token)};"
+                "document.getElementById('signin').requestSubmit()"
+            )
+            await page.wait_for("!document.getElementById('session').hidden", 10)
+            await page.wait_for("document.querySelector('button[data-act=trigger]') !== null", 10)
 
             # Live: start a run from the page and watch the card change without a reload.
             await page.wait_for("document.getElementById('live').classList.contains('on')", 10)

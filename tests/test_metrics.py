@@ -95,3 +95,23 @@ async def test_no_server_when_metrics_are_disabled(
     """With metrics off (the default) nothing listens."""
     orch = await open_orch(make_config({"ok": component("Publishes")}))
     assert orch.observers.metrics_server is None
+
+
+async def test_a_foreign_host_header_cannot_read_the_metrics(
+    make_config: Callable[..., Config], open_orch: Callable[..., Any]
+) -> None:
+    """A DNS-rebinding page (Host: evil.example) gets 421; the machine's own address reads."""
+    config = make_config(
+        {"ok": component("Publishes")},
+        performance_monitoring={"metrics": {"enabled": True, "listen": "127.0.0.1:0"}},
+    )
+    orch = await open_orch(config)
+    port = orch.observers.metrics_server.port
+    url = f"http://127.0.0.1:{port}/metrics"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(5)) as session:
+        async with session.get(url, headers={"Host": "evil.example:9464"}) as resp:
+            assert resp.status == 421
+            assert "interlock_" not in await resp.text()
+        async with session.get(url, headers={"Host": f"127.0.0.1:{port}"}) as resp:
+            assert resp.status == 200
+            assert "interlock_quota_left_calls" in await resp.text()

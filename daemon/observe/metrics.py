@@ -2,13 +2,14 @@
 
 ``performance_monitoring.metrics`` = ``{"enabled": true, "listen": "127.0.0.1:9464"}``
 serves ``/metrics`` in the text exposition format. Quota figures are read from the
-quota guard at scrape time, so they are never stale.
+quota guard at scrape time, so they are never stale. As on the dashboard, a request
+whose Host is not this machine gets 421, so a DNS-rebinding page cannot read it.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -26,6 +27,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from interlock import events as ev
+from interlock.config.dashboard import host_allowed
 from interlock.errors import ConfigError
 from interlock.store.abc import ComponentState
 
@@ -208,7 +210,7 @@ class MetricsServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(middlewares=[self._host_check])
         app.router.add_get("/metrics", self._serve)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -230,6 +232,25 @@ class MetricsServer:
                 self.port = int(address[1])
                 break
         log.info("metrics_listening", host=self.host, port=self.port)
+
+    @web.middleware
+    async def _host_check(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        host = request.headers.get("Host", "")
+        if not host_allowed(host, self.host):
+            log.warning("metrics_refused", reason="host", host=host[:100], remote=request.remote)
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error": {
+                        "code": "host_not_allowed",
+                        "message": f"host {host[:100]!r} is not this machine's loopback address",
+                    },
+                },
+                status=421,
+            )
+        return await handler(request)
 
     async def _serve(self, request: web.Request) -> web.Response:
         body = self.metrics.exposition()

@@ -42,6 +42,8 @@ class DashboardHost(Protocol):
         """Shared services by name (``quota``, ``monitor``...)."""
         ...
 
-    async def set_paused(self, name: str, paused: bool, *, uid: int | None = None) -> bool:
-        """Pause or resume ``name``; whether anything changed."""
+    async def set_paused(
+        self, name: str, paused: bool, *, uid: int | None = None, actor: str | None = None
+    ) -> bool:
+        """Pause or resume ``name`` on behalf of ``actor``; whether anything changed."""
         ...

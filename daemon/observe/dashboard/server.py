@@ -1,19 +1,16 @@
 """The dashboard's aiohttp application: one page, its assets, JSON, SSE and (opt-in) actions.
 
-Every request must name a loopback host (a DNS-rebinding page cannot read it).
-The buttons are off unless ``actions_enabled``; then a POST must come from the
-page itself: same Origin as the Host, the per-process token in a header, and the
-same token in a SameSite=Strict cookie.
+Who may reach it and who may act (Host check, connection cap, the secret behind
+the buttons) is :mod:`.access`; this module serves the page and its data and
+carries out the actions, each recorded with its actor.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
-import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -21,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from aiohttp import web
 
-from interlock.config.dashboard import DashboardSettings, is_loopback
+from interlock.config.dashboard import DashboardSettings
 from interlock.errors import DashboardError, StateError
 from interlock.events import utcnow
 from interlock.store.abc import StateReader
 
 from . import queries, views
+from .access import Access
+from .access import error as _error
 from .live import LiveHub
 
 if TYPE_CHECKING:
@@ -37,7 +36,8 @@ log = structlog.get_logger("interlock.dashboard")
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css", "favicon.svg": "image/svg+xml"}
 HEARTBEAT_S = 15.0
 HISTORY_TTL_S = 2.0
-TOKEN_HEADER = "X-Interlock-Token"
+#: An idle keep-alive connection (or one that never sends a request) is closed after this.
+KEEPALIVE_S = 15.0
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -49,14 +49,6 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response(
-        {"ok": False, "error": {"code": code, "message": message}}, status=status
-    )
 
 
 def _asset(name: str) -> bytes:
@@ -78,10 +70,10 @@ class Dashboard:
         self.orch = orch
         self.settings = settings
         self.clock = clock
-        self.token = secrets.token_urlsafe(32)
+        self.access: Access | None = None
         self._hub: LiveHub | None = None
-        self.cookie = f"interlock_token_{settings.port}"
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
         self._reader: StateReader | None = None
         self._history: tuple[int, float, bytes] | None = None
         self._history_lock = asyncio.Lock()
@@ -106,7 +98,8 @@ class Dashboard:
     async def start(self) -> None:
         """Listen, then follow the bus and read the last outcomes from the state database."""
         try:
-            app = web.Application(middlewares=[self._guard])
+            access = self.access = Access(self.settings, self.orch.config.runtime.state_dir)
+            app = web.Application(middlewares=[access.guard], client_max_size=64 * 1024)
             app.on_response_prepare.append(self._headers)
             app.router.add_get("/", self._index)
             app.router.add_get("/static/{name}", self._static)
@@ -114,20 +107,23 @@ class Dashboard:
             app.router.add_get("/api/history", self._history_view)
             app.router.add_get("/api/quality", self._quality)
             app.router.add_get("/api/events", self._events)
+            access.add_routes(app.router)
             app.router.add_post("/api/components/{name}/{action}", self._action)
-            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+            self._runner = web.AppRunner(
+                app, access_log=None, shutdown_timeout=2.0, keepalive_timeout=KEEPALIVE_S
+            )
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+            access.server = self._runner.server
             try:
-                await site.start()
+                self._server = await asyncio.get_running_loop().create_server(
+                    access.protocol, self.settings.host, self.settings.port, backlog=128
+                )
             except OSError as exc:
                 raise DashboardError(
                     f"the dashboard cannot listen on {self.settings.listen!r}: {exc.strerror}; "
                     "stop what uses that port or set performance_monitoring.dashboard.listen"
                 ) from None
-            server = site._server
-            assert isinstance(server, asyncio.Server)
-            self.port = server.sockets[0].getsockname()[1]
+            self.port = self._server.sockets[0].getsockname()[1]
             # Subscribed only once listening, so a dashboard that failed leaves no subscriber;
             # events from here on win over what the database says below.
             assert self.orch.bus is not None
@@ -144,15 +140,25 @@ class Dashboard:
         except BaseException:
             await self.close()
             raise
-        log.info("dashboard_listening", url=self.url, actions=self.settings.actions_enabled)
+        log.info(
+            "dashboard_listening",
+            url=self.url,
+            actions=self.settings.actions_enabled,
+            max_connections=self.settings.max_connections,
+        )
 
     async def close(self) -> None:
         """End the live streams, stop listening, close the database view. Idempotent."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         if self._hub is not None:
             self._hub.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
+        if server is not None:
+            await server.wait_closed()
         if self._reader is not None:
             reader, self._reader = self._reader, None
             await reader.close()
@@ -170,58 +176,6 @@ class Dashboard:
             raise StateError("the dashboard is not open")
         return self._reader
 
-    # --- protection -------------------------------------------------------------
-
-    def host_allowed(self, header: str) -> bool:
-        """Whether a Host header names this machine (defeats DNS rebinding)."""
-        if header.startswith("["):
-            host = header[1:].partition("]")[0]
-        else:
-            host = header.rpartition(":")[0] if header.count(":") == 1 else header
-        return bool(host) and (is_loopback(host) or host == self.settings.host)
-
-    @web.middleware
-    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        host = request.headers.get("Host", "")
-        if not self.host_allowed(host):
-            log.warning("dashboard_refused", reason="host", host=host, remote=request.remote)
-            return _error(
-                421, "host_not_allowed", f"host {host!r} is not this machine's loopback address"
-            )
-        if request.method == "POST":
-            refusal = self._refuse_action(request, host)
-            if refusal is not None:
-                log.warning(
-                    "dashboard_refused",
-                    reason=refusal[0],
-                    path=request.path,
-                    remote=request.remote,
-                    origin=request.headers.get("Origin"),
-                )
-                return _error(403, *refusal)
-        return await handler(request)
-
-    def _refuse_action(self, request: web.Request, host: str) -> tuple[str, str] | None:
-        if not self.settings.actions_enabled:
-            return (
-                "actions_disabled",
-                "the dashboard is read-only; set "
-                "performance_monitoring.dashboard.actions_enabled to true to use its buttons",
-            )
-        origin = request.headers.get("Origin")
-        if origin != f"http://{host}":
-            return ("cross_site", f"origin {origin!r} is not this dashboard (http://{host})")
-        site = request.headers.get("Sec-Fetch-Site")
-        if site is not None and site != "same-origin":
-            return ("cross_site", f"Sec-Fetch-Site is {site!r}, not 'same-origin'")
-        header = request.headers.get(TOKEN_HEADER, "")
-        cookie = request.cookies.get(self.cookie, "")
-        if not (
-            hmac.compare_digest(header, self.token) and hmac.compare_digest(cookie, self.token)
-        ):
-            return ("bad_token", "missing or stale page token; reload the dashboard")
-        return None
-
     async def _headers(self, request: web.Request, response: web.StreamResponse) -> None:
         response.headers.update(SECURITY_HEADERS)
         if request.path.startswith("/api/"):
@@ -230,12 +184,11 @@ class Dashboard:
     # --- pages ------------------------------------------------------------------
 
     async def _index(self, request: web.Request) -> web.Response:
-        page = self._page.replace(b"{{TOKEN}}", self.token.encode()).replace(
+        page = self._page.replace(
             b"{{ACTIONS}}", b"true" if self.settings.actions_enabled else b"false"
         )
         response = web.Response(body=page, content_type="text/html", charset="utf-8")
         response.headers["Cache-Control"] = "no-store"
-        response.set_cookie(self.cookie, self.token, httponly=True, samesite="Strict", path="/")
         return response
 
     async def _static(self, request: web.Request) -> web.Response:
@@ -317,25 +270,29 @@ class Dashboard:
 
     async def _action(self, request: web.Request) -> web.Response:
         name, action = request.match_info["name"], request.match_info["action"]
+        assert self.access is not None  # open: start() made it
+        actor = self.access.actor(request)
         components = self.orch.config.components
         if name not in components:
             return _error(
                 404,
                 "unknown_component",
-                f"unknown component {name!r}; known: {', '.join(components)}",
+                f"unknown component {name[:100]!r}; known: {', '.join(components)}",
             )
-        log.info("dashboard_action", action=action, component=name, remote=request.remote)
+        log.info("dashboard_action", action=action[:40], component=name, actor=actor)
         if action in ("pause", "resume"):
-            changed = await self.orch.set_paused(name, action == "pause")
+            changed = await self.orch.set_paused(name, action == "pause", actor=actor)
             return web.json_response(
                 {"ok": True, "changed": changed, "paused": sorted(self.orch.scheduler.paused)}
             )
         if action != "trigger":
             return _error(
-                404, "unknown_action", f"unknown action {action!r}; known: trigger, pause, resume"
+                404,
+                "unknown_action",
+                f"unknown action {action[:40]!r}; known: trigger, pause, resume",
             )
         try:
-            run_id, decisions = self.orch.scheduler.start_run([name], trigger="dashboard")
+            run_id, decisions = self.orch.scheduler.start_run([name], trigger=actor)
         except StateError as exc:
             return _error(409, "not_serving", str(exc))
         if run_id is None:

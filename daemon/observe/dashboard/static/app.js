@@ -2,7 +2,8 @@
 // No framework and no chart library: every section is rebuilt from one string per render.
 "use strict";
 
-const TOKEN = document.querySelector('meta[name="interlock-token"]').content;
+// The page holds no secret: with actions on, an operator signs in with the install's token
+// (dashboard.token in the state directory) and gets a session cookie and a CSRF value.
 const ACTIONS = document.querySelector('meta[name="interlock-actions"]').content === "true";
 const FAILED = new Set(["failed", "timed_out", "interrupted", "cancelled"]);
 const FINISHED = new Set([
@@ -11,7 +12,10 @@ const FINISHED = new Set([
 ]);
 const FEED_MAX = 60;
 
-const state = { overview: null, history: null, quality: null, window: "7d", feed: [] };
+const state = {
+  overview: null, history: null, quality: null, window: "7d", feed: [],
+  session: { signedIn: false, csrf: null, label: null },
+};
 const dash = (window.__dash = { renders: 0, historyRenderMs: null, readyMs: null });
 
 // --- small helpers ---------------------------------------------------------------------
@@ -105,7 +109,7 @@ function card(c) {
     : "";
   const running = c.state === "running"
     ? `<div class="runs">running in <span class="run">${esc(c.run_id)}</span></div>` : "";
-  const buttons = ACTIONS && c.enabled ? `<div class="actions">
+  const buttons = ACTIONS && state.session.signedIn && c.enabled ? `<div class="actions">
       <button type="button" class="primary" data-act="trigger" data-name="${esc(c.component)}"
         ${c.state === "running" || c.paused ? "disabled" : ""}>Run now</button>
       <button type="button" data-act="${c.paused ? "resume" : "pause"}" data-name="${esc(c.component)}">
@@ -125,7 +129,8 @@ function renderOverview() {
       esc(r.running.join(", ") || "waiting on dependencies")}`).join(" · ")
     : "no run in progress";
   $("asof").textContent = `as of ${wall(doc.now)} ${doc.timezone}`;
-  $("mode").textContent = doc.daemon.actions_enabled ? "actions on" : "read-only";
+  $("mode").textContent = !doc.daemon.actions_enabled ? "read-only"
+    : state.session.signedIn ? "actions on" : "sign in to act";
   renderQuota(doc.quota);
 }
 
@@ -365,19 +370,72 @@ function connect() {
   source.onerror = () => {
     live.textContent = "reconnecting…";
     live.className = "live off";
+    // A refusal (503 while the dashboard is full) ends an EventSource for good: try again.
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
   };
+}
+
+// --- signing in ------------------------------------------------------------------------
+
+function renderSession() {
+  const s = state.session;
+  $("signin").hidden = !ACTIONS || s.signedIn;
+  $("session").hidden = !ACTIONS || !s.signedIn;
+  $("who").textContent = s.signedIn ? `signed in (session ${s.label})` : "";
+  if (state.overview) renderOverview();
+}
+
+function setSession(body) {
+  state.session = { signedIn: Boolean(body && body.csrf), csrf: body ? body.csrf : null,
+    label: body ? body.session : null };
+  renderSession();
+}
+
+async function refreshSession() {
+  if (!ACTIONS) return;
+  try {
+    const body = await getJSON("/api/session");
+    setSession(body.signed_in ? body : null);
+  } catch (err) { notice(`could not check the session: ${err.message}`, true); }
+}
+
+async function post(path, body) {
+  const headers = { Accept: "application/json" };
+  if (state.session.csrf) headers["X-Interlock-CSRF"] = state.session.csrf;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method: "POST", headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return [response, await response.json()];
+}
+
+async function signIn(event) {
+  event.preventDefault(); // the page's CSP allows no form submission; this is a fetch
+  const input = $("token");
+  try {
+    const [response, body] = await post("/api/login", { token: input.value });
+    input.value = "";
+    if (!response.ok) {
+      notice(body.error ? body.error.message : `HTTP ${response.status}`, true);
+      return;
+    }
+    setSession(body);
+    notice("signed in");
+  } catch (err) { notice(`sign-in failed: ${err.message}`, true); }
+}
+
+async function signOut() {
+  try { await post("/api/logout"); } catch (err) { notice(`sign-out: ${err.message}`, true); }
+  setSession(null);
 }
 
 async function act(button) {
   const { act: action, name } = button.dataset;
   button.disabled = true;
   try {
-    const response = await fetch(`/api/components/${encodeURIComponent(name)}/${action}`, {
-      method: "POST",
-      headers: { "X-Interlock-Token": TOKEN, Accept: "application/json" },
-      credentials: "same-origin",
-    });
-    const body = await response.json();
+    const [response, body] = await post(`/api/components/${encodeURIComponent(name)}/${action}`);
+    if (response.status === 401) setSession(null); // the session ended: sign in again
     if (!response.ok) notice(body.error ? body.error.message : `HTTP ${response.status}`, true);
     else if (action === "trigger") notice(`started ${name} in run ${body.run_id}`);
     else notice(`${name}: ${action}d`);
@@ -409,7 +467,9 @@ async function start() {
       renderTrends();
     }
   });
-  await Promise.all([refreshOverview(), refreshHistory()]);
+  $("signin").addEventListener("submit", signIn);
+  $("signout").addEventListener("click", signOut);
+  await Promise.all([refreshSession(), refreshOverview(), refreshHistory()]);
   dash.readyMs = performance.now() - begun;
   dash.renders += 1;
   $("timing").textContent = `page data loaded and drawn in ${dash.readyMs.toFixed(0)} ms (charts ${
