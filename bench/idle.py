@@ -57,6 +57,8 @@ def bench_config(work: Path, base: str) -> Path:
     doc = json.loads(text)
     doc["components"]["gtfs_realtime"]["frequency"] = "10m"
     doc["components"]["gtfs_schedule"]["settings"]["modes"] = ["1", "2", "3"]  # the stand-in feed
+    for name in ("gtfs_schedule", "datavic_station_patronage", "datavic_temporal_patronage"):
+        doc["components"][name]["settings"]["allow_private_addresses"] = True  # CKAN on 127.0.0.1
     doc["runtime_settings"].update(state_dir=str(work / "state"), data_dir=str(work / "data"))
     doc.pop("performance_monitoring", None)  # no alert channels (they would need secrets)
     path = work / "orchestration.json"

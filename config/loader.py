@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from interlock import graph, secrets
 from interlock.cadence import parse_frequency
 from interlock.config import dashboard as dashboard_settings
+from interlock.config import metrics as metrics_settings
 from interlock.config.model import ComponentSpec, Config, Overrides, Runtime
 from interlock.config.registry import component_class_path, load_component_class
 from interlock.config.schema import did_you_mean, schema_problems, settings_problems
@@ -41,11 +42,23 @@ def read_json(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"cannot read {str(path)!r}: {exc}"]) from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             str(path), [f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"]
         ) from None
+    except ValueError as exc:  # NaN / Infinity, or an integer of thousands of digits
+        found = _CONSTANT.search(text)
+        near = f" near line {text.count(chr(10), 0, found.start()) + 1}" if found else ""
+        raise ConfigError(str(path), [f"invalid JSON{near}: {exc}"]) from None
+
+
+_CONSTANT = re.compile(r'(?<![\w"])(?:-?Infinity|NaN)(?![\w"])')
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json reads these, but they are not JSON, and NaN passes every bound.
+    raise ValueError(f"{name} is not a JSON number; write a finite number")
 
 
 def parse_config(doc: Any, source: str, env: Mapping[str, str] | None = None) -> Config:
@@ -60,8 +73,9 @@ def parse_config(doc: Any, source: str, env: Mapping[str, str] | None = None) ->
     except ConfigError as exc:
         extra = [p for p in exc.problems if p not in problems]
         raise ConfigError(source, problems + extra) from None
-    except (TypeError, AttributeError, KeyError, ValueError):
-        # The document's shape is wrong; the schema problems already say how.
+    except (TypeError, AttributeError, KeyError, ValueError, OverflowError):
+        # The document's shape is wrong (or a number too big for arithmetic: over the
+        # schema's maxima); the schema problems already say how.
         if not problems:
             raise
         raise ConfigError(source, problems) from None
@@ -203,6 +217,7 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
     if cycle:
         problems.append(f"$.components: dependency cycle: {' -> '.join(cycle)}")
     problems.extend(dashboard_settings.problems(doc.get("performance_monitoring")))
+    problems.extend(metrics_settings.problems(doc.get("performance_monitoring")))
     monitoring = _monitoring(_obj(doc.get("performance_monitoring")), env, names, problems)
     if problems:
         raise ConfigError(source, problems)

@@ -66,6 +66,10 @@ class PayloadTooLargeError(FetchError):
     """A download exceeded its configured size limit and was abandoned."""
 
 
+class PrivateAddressError(FetchError):
+    """A URL from a remote catalogue is not http(s) or reaches a non-public address."""
+
+
 class ValidationFailedError(InterlockError):
     """A payload failed spec checks or data-quality rules; never retried.
 
@@ -125,6 +129,10 @@ class NotificationError(InterlockError):
 
 class StateError(InterlockError):
     """An object was used in a lifecycle state that does not allow the operation."""
+
+
+class StateDirError(InterlockError):
+    """The configured state or data directory cannot be created or written to."""
 
 
 class StoreError(InterlockError):

@@ -111,10 +111,16 @@ def make(tmp_path: Path, server: StandinServer, comps: dict[str, Any], **rules: 
     for name, spec in comps.items():
         if spec is None:
             src = {"ckan": {"base_url": server.url(CKAN), "dataset": "gtfs-schedule"}}
-            components[name] = {"frequency": "daily", "retries": 0, "settings": {"source": src}}
+            settings = {"source": src, "allow_private_addresses": True}  # stand-ins: 127.0.0.1
+            components[name] = {"frequency": "daily", "retries": 0, "settings": settings}
             continue
         dataset, resources = spec
-        settings = {"ckan_url": server.url(CKAN), "dataset": dataset, "resources": resources}
+        settings = {
+            "ckan_url": server.url(CKAN),
+            "dataset": dataset,
+            "resources": resources,
+            "allow_private_addresses": True,
+        }
         deps = ["gtfs_schedule"] if "gtfs_schedule" in comps and "station" in name else []
         components[name] = {
             "frequency": "weekly",

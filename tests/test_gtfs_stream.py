@@ -42,7 +42,6 @@ def streamed(data: bytes) -> list[list[str]]:
         "a,b,c,d\n" + PLAIN + 'Q,"no end\n',
         '"a","b,c"\n' + PLAIN,
         "a,b,c,d\n" + PLAIN[: BLOCK_CHARS - 3] + '"x"\r' + PLAIN,
-        "a,b,c,d\n" + PLAIN + "x,\x00,y,z\n",
     ],
 )
 def test_blocks_match_csv_reader(text: str) -> None:

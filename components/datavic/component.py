@@ -32,6 +32,7 @@ from interlock.kit import (
     discard,
     quarantine,
 )
+from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
 from interlock.outcome import Outcome
 
 MB = 1 << 20
@@ -54,9 +55,11 @@ SETTINGS_SCHEMA: dict[str, Any] = {
                 },
             ]
         },
-        "max_download_mb": {"type": "number", "exclusiveMinimum": 0},
-        "archive_keep": {"type": "integer", "minimum": 1},
+        "max_download_mb": {"type": "number", "exclusiveMinimum": 0, "maximum": 10240},
+        "archive_keep": {"type": "integer", "minimum": 1, "maximum": 1000},
         "gtfs_component": {"type": "string", "minLength": 1},
+        # Resource URLs come from CKAN: public http(s) addresses only unless this is set.
+        "allow_private_addresses": {"type": "boolean"},
     },
 }
 
@@ -73,6 +76,7 @@ class _PatronageComponent:
         self.resources: str | list[str] = settings.get("resources", "latest")
         self.max_bytes = int(settings.get("max_download_mb", 100) * MB)
         self.gtfs_component = settings.get("gtfs_component", "gtfs_schedule")
+        self.allow_private = bool(settings.get("allow_private_addresses", False))
 
     async def run(self, ctx: ComponentContext) -> Outcome:
         """Resolve, check for change, download, clean, validate, publish (or quarantine)."""
@@ -260,6 +264,7 @@ class _PatronageComponent:
             last_modified=before.get("last_modified")
             if conditional and policy.last_modified
             else None,
+            public_only=not self.allow_private,
         )
         entry = {
             "id": rid,
@@ -301,6 +306,7 @@ class _PatronageComponent:
             path = Path(f["path"])
             if path.exists():
                 shutil.copy2(path, folder / f"{f['sha256'][:16]}.csv")
+        prune_quarantine(ctx.data_dir, self.name, quarantine_keep(ctx.config.data_quality))
         ctx.emit(
             ev.ComponentQuarantined(
                 run_id=ctx.run_id, component=self.name, path=str(folder), reason=why

@@ -47,6 +47,8 @@ class Table:
     rows: list[tuple[int, list[str]]] = field(default_factory=list)
     junk_rows: int = 0
     encoding: str = "utf-8"
+    # Lines whose values held a NUL: left out of ``rows``; the parsers count each one.
+    nul_lines: list[int] = field(default_factory=list)
 
 
 def looks_like_html(head: bytes) -> bool:
@@ -59,7 +61,9 @@ def read_table(path: Path, *, label: str) -> Table:
     """Read ``path`` (named ``label`` in errors) into a :class:`Table`.
 
     Blank rows, rows of empty cells and footnote rows (one filled cell in a wide
-    table) are junk: skipped and counted. Empty trailing columns are dropped.
+    table) are junk: skipped and counted. Empty trailing columns are dropped. A row
+    with a NUL in a value (csv reads it since Python 3.11) is rejected whole: its line
+    goes to ``nul_lines``, since a value cut or joined around the NUL would be a guess.
     """
     data = path.read_bytes()
     if looks_like_html(data[:512]):
@@ -78,6 +82,14 @@ def read_table(path: Path, *, label: str) -> Table:
         cells = [c.strip() for c in row]
         while cells and not cells[-1]:
             cells.pop()
+        if any("\x00" in c for c in cells):
+            if table is None:
+                raise FetchError(
+                    f"{label}'s header (line {line_no}) holds a NUL byte (U+0000); the file "
+                    "is corrupt or not text, so nothing of it is used"
+                )
+            table.nul_lines.append(line_no)
+            continue
         if table is None:
             if cells:
                 names = [norm(c) for c in cells]

@@ -90,6 +90,11 @@ class Parsed:
         if len(self.examples) < 10:
             self.examples.append(f"{code}: {detail}")
 
+    def reject_nul_rows(self, table: Table, label: str) -> None:
+        """One ``nul_character`` problem per row :func:`.csvclean.read_table` rejected."""
+        for line in table.nul_lines:
+            self.problem("nul_character", f"{label} line {line}: a value holds a NUL byte")
+
     def duplicates(self) -> int:
         idx = [i for i, (name, _) in enumerate(self.columns) if name in self.key]
         keys = Counter(tuple(r[i] for i in idx) for r in self.rows)
@@ -150,6 +155,7 @@ def parse_stations(parsed: Parsed | None, table: Table, label: str, resource: st
     if missing:
         raise _missing(label, table, missing)
     out.junk_rows += table.junk_rows
+    out.reject_nul_rows(table, label)
     for line, cells in table.rows:
         where = f"{label} line {line}"
 
@@ -216,6 +222,7 @@ def parse_temporal(parsed: Parsed | None, table: Table, label: str, resource: st
             report={"error": "mixed layouts", "header": table.raw_header},
         )
     parsed.junk_rows += table.junk_rows
+    parsed.reject_nul_rows(table, label)
     used = {cols[c] for c in ("year", "month", "month_name") if c in cols}
     modes = [(i, raw) for i, raw in enumerate(table.raw_header) if i not in used]
     if not long_layout and not modes:

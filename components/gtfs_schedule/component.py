@@ -35,6 +35,7 @@ from interlock.kit import (
     same_payload,
 )
 from interlock.kit.files import copy_regular_file
+from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
 from interlock.outcome import Outcome
 
 MB = 1 << 20
@@ -85,16 +86,18 @@ SETTINGS_SCHEMA: dict[str, Any] = {
             "uniqueItems": True,
             "minItems": 1,
         },
-        "max_download_mb": {"type": "number", "exclusiveMinimum": 0},
-        "archive_keep": {"type": "integer", "minimum": 1},
+        "max_download_mb": {"type": "number", "exclusiveMinimum": 0, "maximum": 102400},
+        "archive_keep": {"type": "integer", "minimum": 1, "maximum": 1000},
+        # A CKAN resource URL must be http(s) to public addresses unless this is set.
+        "allow_private_addresses": {"type": "boolean"},
         "zip_limits": {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "max_members": {"type": "integer", "minimum": 1},
-                "max_member_mb": {"type": "number", "exclusiveMinimum": 0},
-                "max_total_mb": {"type": "number", "exclusiveMinimum": 0},
-                "max_ratio": {"type": "number", "exclusiveMinimum": 1},
+                "max_members": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                "max_member_mb": {"type": "number", "exclusiveMinimum": 0, "maximum": 1 << 20},
+                "max_total_mb": {"type": "number", "exclusiveMinimum": 0, "maximum": 1 << 20},
+                "max_ratio": {"type": "number", "exclusiveMinimum": 1, "maximum": 100_000},
             },
         },
     },
@@ -269,6 +272,7 @@ class GtfsScheduleComponent:
         if not ctx.config.data_quality.get("quarantine_failed_data", True):
             return
         folder = quarantine(ctx.data_dir, self.name, payload, report, reason)
+        prune_quarantine(ctx.data_dir, self.name, quarantine_keep(ctx.config.data_quality))
         ctx.emit(
             ev.ComponentQuarantined(
                 run_id=ctx.run_id, component=self.name, path=str(folder), reason=reason
@@ -290,6 +294,8 @@ class GtfsScheduleComponent:
             max_bytes=self.max_bytes,
             etag=cond.get("etag"),
             last_modified=cond.get("last_modified"),
+            # A URL CKAN gave is data from outside; one configured here is the operator's.
+            public_only="ckan" in source and not self.settings.get("allow_private_addresses"),
         )
         if not result.not_modified and result.path is not None:
             await ctx.to_thread(self._check_is_zip, result)

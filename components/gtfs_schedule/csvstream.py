@@ -1,7 +1,8 @@
 """Streams the rows of one CSV member, a block at a time, without reading the whole file.
 
 Handles a UTF-8 BOM, CRLF / lone CR line ends and quoted values with commas or
-newlines; undecodable bytes and NULs surface as one of :data:`CSV_ERRORS` mid-stream.
+newlines; undecodable bytes and NULs surface as one of :data:`CSV_ERRORS` mid-stream
+(csv itself accepts NUL since Python 3.11, so the bytes are checked as they are read).
 Blocks of plain text (no quotes, NULs or lone CRs: nearly every real feed) are split
 with ``str.split``, several times faster than :mod:`csv`; the first block that is not
 plain hands the rest of the file to :func:`csv.reader`, which then sees exactly the
@@ -14,7 +15,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from itertools import islice, repeat, tee
-from typing import IO
+from typing import IO, cast
 
 from interlock.components.gtfs_schedule.cells import settle, trim_unquoted
 
@@ -36,13 +37,48 @@ def open_rows(binary: IO[bytes]) -> tuple[list[str] | None, Iterator[Block]]:
     and gtfs-validator skips without counting); a block may be empty.
     """
     # newline="" hands line ends to us / csv, which then keeps newlines inside quotes.
-    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
+    guarded = cast(IO[bytes], _NulGuard(binary))  # a BufferedIOBase: what TextIOWrapper reads
+    text = io.TextIOWrapper(guarded, encoding="utf-8-sig", errors="strict", newline="")
     # The header alone is read line by line, so a problem further down the file is
     # met only once its header has been judged (unknown_column and the like).
     for header in csv.reader(iter(text.readline, "")):
         if header:
             return [h.strip() for h in header], _blocks(text)
     return None, iter(())
+
+
+class _NulGuard(io.BufferedIOBase):
+    """The member's bytes as read, refused at the first NUL (csv.Error, so a notice).
+
+    UTF-8 never encodes anything else with a zero byte, and no GTFS value holds
+    U+0000: a NUL means a corrupt or binary payload, which must not be published.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._checked(self._raw.read(-1 if size is None else size))
+
+    def read1(self, size: int = -1) -> bytes:
+        read1 = getattr(self._raw, "read1", self._raw.read)
+        return self._checked(read1(size))
+
+    def _checked(self, data: bytes) -> bytes:
+        at = data.find(0)
+        if at >= 0:
+            near = data[max(0, at - 20) : at + 20].decode("utf-8", "replace")
+            raise csv.Error(
+                f"byte {self._offset + at} is a NUL (U+0000), near {near!r}; no GTFS text "
+                "holds one, so the file is corrupt: the publisher must re-export it"
+            )
+        self._offset += len(data)
+        return data
 
 
 def plain_lines(body: str) -> list[str] | None:

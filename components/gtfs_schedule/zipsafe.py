@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -20,6 +21,13 @@ from interlock.errors import UnsafeArchiveError
 
 _MiB = 1024 * 1024
 _GiB = 1024 * _MiB
+# Compressed bytes read per step: small enough that the ratio check sees progress often.
+_CHUNK = 64 * 1024
+# The only methods GTFS publishers use; anything else is refused with a reason.
+_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+# A local file header (APPNOTE 4.3.7): 30 bytes, then the name and the extra field,
+# whose lengths are its last two fields; the member's data follows them.
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +39,9 @@ class ZipLimits:
     max_total_bytes: int = 16 * _GiB
     max_ratio: float = 250.0
     # Tiny members compress absurdly well (a header repeated); only judge bigger ones.
-    ratio_min_bytes: int = 64 * _MiB
+    # Real GTFS tables stay under 25:1 from their first MiB, and a bomb is refused
+    # within this many bytes (plus one read) since the ratio uses bytes consumed so far.
+    ratio_min_bytes: int = 2 * _MiB
 
 
 @dataclass(slots=True)
@@ -52,42 +62,102 @@ class Budget:
 
 
 class _LimitedReader(io.RawIOBase):
-    """A readable stream over one member that stops as soon as a limit is crossed."""
+    """A readable stream over one member that stops as soon as a limit is crossed.
 
-    def __init__(self, raw: IO[bytes], info: zipfile.ZipInfo, archive: str, budget: Budget) -> None:
+    The member is inflated here rather than by ``zipfile`` so that the compressed
+    bytes *consumed* so far are known exactly: the ratio is judged on them, and a
+    bomb is refused after a few MiB instead of after ``max_ratio`` times its whole
+    compressed size. ``zipfile`` still parses and checks the headers.
+    """
+
+    def __init__(self, fp: IO[bytes], info: zipfile.ZipInfo, archive: str, budget: Budget) -> None:
         super().__init__()
-        self._raw = raw
+        self._fp = fp
         self._info = info
         self._archive = archive
         self._budget = budget
         self._read = 0
+        self._consumed = 0
+        self._left = info.compress_size
+        self._crc = 0
+        self._inflate = (
+            zlib.decompressobj(-zlib.MAX_WBITS)
+            if info.compress_type == zipfile.ZIP_DEFLATED
+            else None
+        )
+        self._done = False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        try:
-            data = self._raw.read(len(buffer))
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-            raise UnsafeArchiveError(
-                f"zip {self._archive!r}: member {self._info.filename!r} is corrupt "
-                f"after {self._read} bytes ({exc}); the payload must be re-fetched"
-            ) from exc
+        data = b""
+        while not data and not self._done:
+            try:
+                data = self._next(len(buffer))
+            except (zlib.error, OSError) as exc:
+                raise self._corrupt(str(exc)) from exc
         n = len(data)
         buffer[:n] = data
         self._read += n
+        self._crc = zlib.crc32(data, self._crc)
         self._check(n)
+        if self._done:
+            self._finish()
         return n
+
+    def _next(self, size: int) -> bytes:
+        """Up to ``size`` inflated bytes; may be empty while a deflate block header is read."""
+        if self._inflate is None:
+            chunk = self._fp.read(min(size, self._left))
+            self._left -= len(chunk)
+            self._consumed += len(chunk)
+            self._done = self._left == 0
+            if not chunk and not self._done:
+                raise self._corrupt("it ends early")
+            return chunk
+        tail = self._inflate.unconsumed_tail
+        if not tail and self._left:
+            tail = self._fp.read(min(_CHUNK, self._left))
+            if not tail:
+                raise self._corrupt("it ends early")
+            self._left -= len(tail)
+        out = self._inflate.decompress(tail, size)
+        self._consumed += len(tail) - len(self._inflate.unconsumed_tail)
+        if self._inflate.eof:
+            self._done = True
+        elif not out and not self._left and not self._inflate.unconsumed_tail:
+            raise self._corrupt("its deflate stream ends early")
+        return out
+
+    def _finish(self) -> None:
+        if self._read != self._info.file_size:
+            raise self._corrupt(
+                f"it inflated to {self._read} bytes but declared {self._info.file_size}"
+            )
+        if self._crc != self._info.CRC:
+            raise self._corrupt("its CRC-32 does not match")
+
+    def _corrupt(self, why: str) -> UnsafeArchiveError:
+        return UnsafeArchiveError(
+            f"zip {self._archive!r}: member {self._info.filename!r} is corrupt "
+            f"after {self._read} bytes ({why}); the payload must be re-fetched"
+        )
 
     def _check(self, n: int) -> None:
         limits, name = self._budget.limits, self._info.filename
+        if self._read > self._info.file_size:
+            raise UnsafeArchiveError(
+                f"zip {self._archive!r}: member {name!r} inflates past its declared "
+                f"{self._info.file_size} bytes; refusing a lying header"
+            )
         if self._read > limits.max_member_bytes:
             raise UnsafeArchiveError(
                 f"zip {self._archive!r}: member {name!r} inflates past "
                 f"{limits.max_member_bytes} bytes (max_member_bytes); refusing a possible zip bomb"
             )
         if self._read >= limits.ratio_min_bytes:
-            ratio = self._read / max(self._info.compress_size, 1)
+            ratio = self._read / max(self._consumed, 1)
             if ratio > limits.max_ratio:
                 raise UnsafeArchiveError(
                     f"zip {self._archive!r}: member {name!r} has compression ratio "
@@ -97,7 +167,7 @@ class _LimitedReader(io.RawIOBase):
         self._budget.spend(self._archive, name, n)
 
     def close(self) -> None:
-        self._raw.close()
+        self._fp.close()
         super().close()
 
 
@@ -122,6 +192,7 @@ class SafeZip:
 
     def __init__(self, path: Path, budget: Budget, *, label: str | None = None) -> None:
         self.label = label or path.name
+        self._path = path
         limits = budget.limits
         try:
             self._zf = zipfile.ZipFile(path)
@@ -168,13 +239,40 @@ class SafeZip:
 
     def open(self, info: zipfile.ZipInfo) -> io.BufferedReader:
         """A buffered binary stream of one member, checked while it is read."""
+        if info.compress_type not in _METHODS:
+            raise UnsafeArchiveError(
+                f"zip {self.label!r}: member {info.filename!r} uses compression method "
+                f"{info.compress_type}; only {sorted(_METHODS.values())} are read, "
+                "so the publisher must re-pack it"
+            )
         try:
-            raw = self._zf.open(info)
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as exc:
+            # zipfile checks the local header (name, encryption, overlapping entries).
+            self._zf.open(info).close()
+            fp = self._path.open("rb")
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            NotImplementedError,
+            RuntimeError,
+            OSError,
+        ) as exc:
             raise UnsafeArchiveError(
                 f"zip {self.label!r}: member {info.filename!r} cannot be opened ({exc})"
             ) from exc
-        return io.BufferedReader(_LimitedReader(raw, info, self.label, self._budget), 1 << 20)
+        try:
+            fp.seek(info.header_offset)
+            header = fp.read(_LOCAL_HEADER.size)
+            if len(header) != _LOCAL_HEADER.size:
+                raise UnsafeArchiveError(
+                    f"zip {self.label!r}: member {info.filename!r} has a truncated local header"
+                )
+            *_, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+            fp.seek(name_length + extra_length, io.SEEK_CUR)
+        except BaseException:
+            fp.close()
+            raise
+        return io.BufferedReader(_LimitedReader(fp, info, self.label, self._budget), 1 << 20)
 
     def extract_to(self, info: zipfile.ZipInfo, dest: Path) -> None:
         """Stream one member into ``dest`` (used for the inner zips of a zip of zips)."""

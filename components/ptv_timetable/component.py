@@ -23,6 +23,7 @@ from interlock.components.ptv_timetable.model import Poll
 from interlock.components.ptv_timetable.storage import write_poll
 from interlock.errors import TransientError, ValidationFailedError
 from interlock.kit import ComponentContext, quarantine
+from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
 from interlock.outcome import Outcome
 
 EXPAND = ["Stop", "Route", "Run", "Direction", "Disruption", "VehiclePosition"]
@@ -269,6 +270,7 @@ class PtvTimetableComponent:
             folder = quarantine(ctx.data_dir, self.name, payload, report, reason)
         finally:
             Path(payload).unlink(missing_ok=True)
+        prune_quarantine(ctx.data_dir, self.name, quarantine_keep(ctx.config.data_quality))
         ctx.emit(
             ev.ComponentQuarantined(
                 run_id=ctx.run_id, component=self.name, path=str(folder), reason=reason

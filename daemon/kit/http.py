@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from interlock.errors import FetchError, PayloadTooLargeError, TransientError
+from interlock.kit.addresses import check_public_url, public_socket_factory
 from interlock.kit.files import private_opener
 
 USER_AGENT = "interlock/0.1 (+https://github.com/interlock/interlock)"
@@ -118,6 +119,7 @@ class HttpClient:
             total=timeout_s, sock_connect=connect_timeout_s, sock_read=connect_timeout_s * 2
         )
         self._session: aiohttp.ClientSession | None = None
+        self._public_session: aiohttp.ClientSession | None = None
         self.calls_total = 0
         self.bytes_total = 0
 
@@ -138,10 +140,27 @@ class HttpClient:
             )
         return self._session
 
+    @property
+    def public_session(self) -> aiohttp.ClientSession:
+        """A session that connects to public addresses only (see :mod:`.addresses`)."""
+        if self._public_session is None or self._public_session.closed:
+            self._public_session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                headers={"User-Agent": USER_AGENT},
+                raise_for_status=False,
+                connector=aiohttp.TCPConnector(
+                    socket_factory=public_socket_factory, happy_eyeballs_delay=None
+                ),
+            )
+        return self._public_session
+
     async def close(self) -> None:
-        """Close the session. Idempotent."""
+        """Close the sessions. Idempotent."""
         if self._session is not None:
             session, self._session = self._session, None
+            await session.close()
+        if self._public_session is not None:
+            session, self._public_session = self._public_session, None
             await session.close()
 
     async def download(
@@ -153,12 +172,18 @@ class HttpClient:
         last_modified: str | None = None,
         max_bytes: int,
         headers: dict[str, str] | None = None,
+        public_only: bool = False,
     ) -> FetchResult:
         """GET ``url`` into ``dest`` (streamed, hashed, size-limited), conditionally.
 
         The file is written beside ``dest`` and renamed into place only when the
-        whole body arrived, so a cut-off download never looks complete.
+        whole body arrived, so a cut-off download never looks complete. With
+        ``public_only`` (a URL a remote catalogue gave), ``url`` and every redirect
+        must reach public addresses only, else PrivateAddressError.
         """
+        if public_only:
+            await check_public_url(url, what="source URL")
+        session = self.public_session if public_only else self.session
         send = dict(headers or {})
         if etag:
             send["If-None-Match"] = etag
@@ -168,7 +193,7 @@ class HttpClient:
         t0 = time.perf_counter()
         size = 0
         try:
-            async with self.session.get(url, headers=send) as resp:
+            async with session.get(url, headers=send) as resp:
                 await _raise_for_status(resp, url)
                 if resp.status == 304:
                     return self._done(url, resp, None, None, 0, t0)

@@ -27,6 +27,7 @@ from interlock.observe.logs import log_subscriber
 from interlock.observe.monitor import ResourceSampler
 from interlock.observe.observers import Observers
 from interlock.service.reconcile import reconcile
+from interlock.service.statedir import check_writable_dir
 from interlock.store.abc import PAUSED_KEY
 from interlock.store.lock import StateLock
 from interlock.store.sqlite import STATE_DB, SqliteStateStore
@@ -91,6 +92,9 @@ class Orchestrator:
         return self._scheduler
 
     async def __aenter__(self) -> Orchestrator:
+        runtime = self.config.runtime
+        check_writable_dir(runtime.state_dir, "runtime_settings.state_dir")
+        check_writable_dir(runtime.data_dir, "runtime_settings.data_dir")
         self._lock = StateLock(self.config.runtime.state_dir)
         self._lock.acquire()
         try:
