@@ -92,5 +92,5 @@ def check(case: Case, tmp: Path) -> FeedLoadResult:
         theirs[code] = case.expect[code]
     theirs = {c: n for c, n in theirs.items() if n}
     why = case.why or "no known difference"
-    assert mine == theirs, f"{case.name} ({why}): ours {mine}, gtfs-guru {theirs}"
+    assert mine == theirs, f"{case.name} ({why}): ours {mine}, gtfs-guru {everything}"
     return result

@@ -445,6 +445,74 @@ CASES += [
 ]
 
 
+FLEX = (
+    "trip_id,arrival_time,departure_time,stop_id,location_id,stop_sequence,"
+    "start_pickup_drop_off_window,end_pickup_drop_off_window,pickup_type,drop_off_type\n"
+    "T1,08:00:00,08:00:00,S1,,1,,,,\nT1,08:10:00,08:10:00,S2,,2,,,,\n"
+)
+
+
+NO_GEOJSON = "gtfs-guru checks location_id against locations.geojson, which we do not load"
+
+
+def flex(row: str) -> dict[str, str | None]:
+    """A flexible-service stop_times row after the base trip's two fixed stops."""
+    return {"stop_times.txt": FLEX + row + "\n"}
+
+
+CASES += [
+    Case(
+        "flex_window_fine",
+        flex("T1,,,S2,,3,10:00:00,11:00:00,2,1"),
+        {
+            "forbidden_arrival_or_departure_time": 0,
+            "missing_pickup_or_drop_off_window": 0,
+            "invalid_pickup_drop_off_window": 0,
+            "forbidden_pickup_type": 0,
+            "forbidden_drop_off_type": 0,
+            "forbidden_geography_id": 0,
+        },
+    ),
+    Case(
+        "flex_stop_and_location",
+        flex("T1,,,S2,L1,3,10:00:00,11:00:00,2,1"),
+        {"forbidden_geography_id": 1, "foreign_key_violation": 0},
+        {"foreign_key_violation": 1},
+        NO_GEOJSON,
+    ),
+    Case(
+        "flex_window_and_times",
+        flex("T1,10:00:00,10:00:00,S2,,3,10:00:00,11:00:00,2,1"),
+        {"forbidden_arrival_or_departure_time": 1},
+    ),
+    Case(
+        "flex_half_window",
+        flex("T1,,,S2,,3,10:00:00,,2,1"),
+        {"missing_pickup_or_drop_off_window": 1, "invalid_pickup_drop_off_window": 0},
+    ),
+    Case(
+        "flex_window_reversed",
+        flex("T1,,,S2,,3,11:00:00,10:00:00,2,1"),
+        {"invalid_pickup_drop_off_window": 1},
+    ),
+    Case(
+        "flex_window_empty",
+        flex("T1,,,S2,,3,10:00:00,10:00:00,2,1"),
+        {"invalid_pickup_drop_off_window": 1},
+    ),
+    Case(
+        "flex_regular_pickup",
+        flex("T1,,,S2,,3,10:00:00,11:00:00,,0"),
+        {"forbidden_pickup_type": 1, "forbidden_drop_off_type": 1},
+    ),
+    Case(
+        "flex_coordinated_pickup",
+        flex("T1,,,S2,,3,10:00:00,11:00:00,3,3"),
+        {"forbidden_pickup_type": 1, "forbidden_drop_off_type": 0},
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule_matches_the_reference(case: Case, tmp_path: Path) -> None:
     """Each mutation raises its rule (or, a near miss, does not) as gtfs-validator does."""

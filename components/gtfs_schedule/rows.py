@@ -21,6 +21,7 @@ from interlock.components.gtfs_schedule.formats import (
 )
 from interlock.components.gtfs_schedule.order import OrderTracker
 from interlock.components.gtfs_schedule.schema import Bound, Field, Kind, Table
+from interlock.components.gtfs_schedule.stoprows import stop_time_checks
 
 # (code, csv_row, field, value) tuples; the loader turns them into Notices.
 RawNotice = tuple[str, int, str | None, str | int | float | None]
@@ -185,24 +186,6 @@ def _cell(f: Field, src: str, out: str) -> list[str]:
     return lines
 
 
-def _stop_time_checks(variables: dict[str, str]) -> list[str]:
-    """Converter lines for gtfs-validator's checks of one stop_times row on its own: an
-    arrival after the departure, and one of the two times without the other."""
-    arr, dep = variables.get("arrival_time", "None"), variables.get("departure_time", "None")
-    arr_s = variables.get("arrival_time_secs", "None")
-    dep_s = variables.get("departure_time_secs", "None")
-    only = "'stop_time_with_only_arrival_or_departure_time'"
-    return [
-        f"if {arr_s} is not None and {dep_s} is not None and {arr_s} > {dep_s}:",
-        f"    bad(('start_and_end_range_out_of_order', rowno, 'arrival_time', {arr}))",
-        f"if ({arr} is None) != ({dep} is None):",
-        f"    if {arr} is None:",
-        f"        bad(({only}, rowno, 'departure_time', {dep}))",
-        "    else:",
-        f"        bad(({only}, rowno, 'arrival_time', {arr}))",
-    ]
-
-
 def build_converter(
     table: Table,
     header: list[str],
@@ -263,7 +246,7 @@ def _generate(
     # One unpacking instead of a subscript per cell; unused columns go to "_".
     unpack = ", ".join(f"x{i}" if i in used else "_" for i in range(len(header)))
     tracked = order.source(variables) if order is not None else ([], [], [])
-    checks = _stop_time_checks(variables) if table.name == "stop_times" else []
+    checks = stop_time_checks(variables) if table.name == "stop_times" else []
     src = [
         "def convert(block, rowno, out, notices):",
         "    bad = notices.append",

@@ -237,7 +237,8 @@ def check_trip_edges(
     conn: sqlite3.Connection, feeds: Sequence[FeedFiles], book: NoticeBook
 ) -> None:
     """missing_trip_edge: a trip's first and last stop_times (by stop_sequence) need both
-    times; one notice per missing time and edge (twice for a trip of one stop).
+    times, unless they have a pickup/drop-off window instead; one notice per missing
+    time and edge (twice for a trip of one stop).
 
     Runs once duplicate keys are dropped, over the primary-key index: one pass to find
     each trip's edges, then a lookup per edge.
@@ -255,7 +256,8 @@ def check_trip_edges(
               FROM stop_times WHERE trip_id IS NOT NULL AND stop_sequence IS NOT NULL
               GROUP BY {m}trip_id) AS e
         JOIN stop_times AS s ON {same}s.trip_id = e.trip_id AND s.stop_sequence IN (e.lo, e.hi)
-        WHERE s.arrival_time IS NULL OR s.departure_time IS NULL
+        WHERE (s.arrival_time IS NULL OR s.departure_time IS NULL)
+          AND s.start_pickup_drop_off_window IS NULL AND s.end_pickup_drop_off_window IS NULL
         ORDER BY s.rowid
     """
     for rowid, mode, trip, no_arrival, no_departure, single in conn.execute(sql):
