@@ -31,6 +31,9 @@ from interlock.store.abc import ComponentState
 
 log = structlog.get_logger("interlock.scheduler")
 
+#: How long a run waits for its start to be written before it starts anyway.
+RUN_START_DURABLE_S = 0.25
+
 
 @dataclass(frozen=True, slots=True)
 class Stopping:
@@ -92,6 +95,13 @@ class RunExecutor:
             self.bus.publish(
                 ev.RunStarted(at=now, run_id=run_id, trigger=trigger, components=tuple(in_run))
             )
+            # The run is in history before any component starts, so a kill at any
+            # instant after this leaves each of them recorded interrupted. A store that
+            # is busy delays the run at most this long; its rows still land, later.
+            if not await self.bus.landed(RUN_START_DURABLE_S):
+                log.warning(
+                    "run_start_not_yet_durable", run_id=run_id, waited_s=RUN_START_DURABLE_S
+                )
             if decisions and self._debug:
                 for d in decisions:
                     log.debug(

@@ -32,6 +32,7 @@ from interlock.kit.http import current_call_stats
 from interlock.kit.threads import WorkerThreads
 from interlock.outcome import Outcome, Status
 from interlock.store.abc import ComponentState
+from interlock.store.changes import component_state_changes
 
 log = structlog.get_logger("interlock.runner")
 
@@ -72,7 +73,7 @@ class ComponentRunner:
 
     def publish(self, event: ev.Event) -> None:
         """Apply the event to in-memory state, then hand it to the bus."""
-        change = ev.component_state_changes(event)
+        change = component_state_changes(event)
         if change is not None:
             state = self.states[change[0]]
             for key, value in change[1].items():

@@ -14,6 +14,7 @@ from typing import Any
 
 from interlock import events as ev
 from interlock.secrets import mask, mask_all
+from interlock.store.changes import component_state_changes
 from interlock.store.sqlite.schema import to_json
 
 INSERT_RUN = (
@@ -106,7 +107,7 @@ class EventBatch:
             self.run_inserts.append((e.run_id, e.trigger, at, to_json(list(e.components))))
         elif isinstance(e, ev.RunFinished):
             self.run_updates.append((e.status, at, e.duration_s, to_json(e.counts), e.run_id))
-        change = ev.component_state_changes(e)
+        change = component_state_changes(e)
         if change is not None:
             fields = self.state.setdefault(change[0], {})
             for k, v in change[1].items():
