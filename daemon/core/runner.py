@@ -252,7 +252,10 @@ class ComponentRunner:
                 f"it blocked the event loop for {steps.total_blocked_s:.1f} s"
             )
             outcome = None
-        lingering, interrupted = await close_within(ctx, self.budget)
+        lingering: set[asyncio.Future[Any]] = set()
+        interrupted: asyncio.CancelledError | None = None
+        if not ctx.idle:  # most runs start no thread and register no cleanup
+            lingering, interrupted = await close_within(ctx, self.budget)
         if interrupted is not None and cancelled is None:
             # An operator's cancel (or the shutdown) arrived during cleanup: it wins.
             cancelled = interrupted
