@@ -18,14 +18,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from interlock.components.gtfs_realtime.dataset import PollWriter, latest_timestamps, prune
-from interlock.components.gtfs_realtime.decode import FeedLimits
+from interlock.components.gtfs_realtime.decode import MAX_ENTITIES, FeedLimits
 from interlock.components.gtfs_realtime.poll import EndpointResult, Poller, PollSettings
-from interlock.components.gtfs_realtime.rows import FeedRows
 from interlock.errors import FetchError, TransientError
 from interlock.kit import ComponentContext, QuotaGuard, RawArchive
 from interlock.outcome import Outcome, SkipReason
 
 MB = 1 << 20
+#: The default ``max_download_mb``: the real Melbourne metro trip updates are 52 KB, the
+#: largest Victorian feeds (bus trip updates) a few MB.
+MAX_DOWNLOAD_MB = 32
 
 SETTINGS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -43,7 +45,18 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "rate_family": {"type": "string", "minLength": 1},
         "max_feed_age_seconds": {"type": "number", "exclusiveMinimum": 0},
         "max_future_seconds": {"type": "number", "minimum": 0},
-        "max_download_mb": {"type": "number", "exclusiveMinimum": 0},
+        "max_download_mb": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "description": "The largest feed downloaded, per endpoint (default 32; the real "
+            "Melbourne metro trip updates are 52 KB, the largest Victorian feeds a few MB).",
+        },
+        "max_entities": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "The most entities a feed may have (default 50000; real feeds "
+            "have hundreds to a few thousand). A feed with more is refused before decoding.",
+        },
         "archive_keep": {"type": "integer", "minimum": 1},
         "concurrency": {"type": "integer", "minimum": 1},
         "retention_hours": {"type": "number", "minimum": 0},
@@ -72,10 +85,11 @@ class GtfsRealtimeComponent:
             component=name,
             family=settings.get("rate_family", name),
             headers={key_header: api_key} if api_key else {},
-            max_bytes=int(settings.get("max_download_mb", 50) * MB),
+            max_bytes=int(settings.get("max_download_mb", MAX_DOWNLOAD_MB) * MB),
             limits=FeedLimits(
                 max_age_s=float(settings.get("max_feed_age_seconds", 3600)),
                 max_future_s=float(settings.get("max_future_seconds", 300)),
+                max_entities=int(settings.get("max_entities", MAX_ENTITIES)),
             ),
         )
         self.archive_keep = int(settings.get("archive_keep", 500))
@@ -110,12 +124,6 @@ class GtfsRealtimeComponent:
         slots = asyncio.Semaphore(self.concurrency)
         writer = PollWriter(db)
         ctx.on_cleanup(writer.rollback)  # a no-op once the poll is committed
-        writing = asyncio.Lock()
-
-        async def store(rows: FeedRows) -> bool:
-            async with writing:
-                return await ctx.to_thread(writer.add, rows)
-
         poller = Poller(
             self.polling,
             ctx,
@@ -124,7 +132,7 @@ class GtfsRealtimeComponent:
             archive=archive,
             latest=latest,
             memory=memory,
-            store=store,
+            writer=writer,
         )
 
         async def poll(endpoint: str) -> EndpointResult:
@@ -161,6 +169,7 @@ class GtfsRealtimeComponent:
         stored = [r for r in results if r.status == "stored"]
         failed = [r for r in results if r.status == "failed"]
         skipped = [r for r in results if r.status == "skipped"]
+        refused = [r for r in stored if r.refused]
         attempted = [r for r in results if r.status != "skipped"]
         for r in results:
             if r.status == "failed":
@@ -193,13 +202,22 @@ class GtfsRealtimeComponent:
             "rows": written,
             "pruned": pruned,
             "duplicate_entities": sum(r.duplicates for r in stored),
-            "passed": not failed,
+            "refused_entities": {
+                r.endpoint: {
+                    "count": r.refused,
+                    "samples": [e.as_json() for e in r.refused_samples],
+                }
+                for r in refused
+            },
+            "passed": not failed and not refused,
         }
         notes = []
         if failed:
             notes.append(
                 f"{len(failed)} of {len(results)} endpoints failed: {_summary(results, 'failed')}"
             )
+        if refused:
+            notes.append("entities not stored: " + ", ".join(_refusals(r) for r in refused))
         if skipped:
             notes.append(f"{len(skipped)} skipped (quota_exhausted)")
         reason = "; ".join(notes) or None
@@ -231,6 +249,14 @@ class GtfsRealtimeComponent:
             quality=report,
             metrics=metrics,
         )
+
+
+def _refusals(r: EndpointResult) -> str:
+    first = r.refused_samples[0]
+    return (
+        f"{r.endpoint} {r.refused} of {r.entities} (first: entity {first.entity_id!r}, "
+        f"{first.reason})"
+    )
 
 
 def _prune(archive: RawArchive, component: str) -> None:

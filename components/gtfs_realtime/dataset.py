@@ -13,7 +13,15 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from interlock.components.gtfs_realtime.rows import FeedRows
+from interlock.components.gtfs_realtime.batches import (
+    EntityTally,
+    cut_back,
+    high_water,
+    write_entities,
+)
+from interlock.components.gtfs_realtime.frame import Frame
+from interlock.components.gtfs_realtime.rows import INSERT, TABLES, FeedRows, Row
+from interlock.errors import FeedRejectedError
 from interlock.kit.files import DATA_FILE, restrict
 
 SCHEMA = """
@@ -67,23 +75,6 @@ CREATE INDEX IF NOT EXISTS alert_informed_entities_by_feed
 CREATE INDEX IF NOT EXISTS alert_texts_by_feed
     ON alert_texts (endpoint, header_timestamp, entity_id);
 """
-
-TABLES = (
-    "trip_updates",
-    "stop_time_updates",
-    "vehicle_positions",
-    "alerts",
-    "alert_informed_entities",
-    "alert_texts",
-)
-_INSERT = {
-    "trip_updates": 13,
-    "stop_time_updates": 11,
-    "vehicle_positions": 18,
-    "alerts": 7,
-    "alert_informed_entities": 10,
-    "alert_texts": 6,
-}
 
 
 def connect(db: Path) -> sqlite3.Connection:
@@ -142,36 +133,95 @@ class PollWriter:
     """One poll's transaction: each endpoint's rows go in as they arrive, committed once.
 
     Rows are not held until every endpoint has answered, which keeps memory flat
-    however many endpoints a component polls. Blocking: call from a worker thread,
-    one call at a time.
+    however many endpoints a component polls. A feed that fails half-way has its
+    rows deleted again, so it leaves none and the poll goes on.
+    Blocking: call from a worker thread, one call at a time.
     """
 
     def __init__(self, db: Path) -> None:
         self.db = db
         self.conn: sqlite3.Connection | None = None
         self.written = dict.fromkeys(("feeds", *TABLES), 0)
+        self._lost: str | None = None
 
-    def add(self, poll: FeedRows) -> bool:
-        """Append one feed; False when that feed (endpoint, header timestamp) is stored."""
+    def _check_not_lost(self) -> None:
+        if self._lost is not None:
+            raise sqlite3.OperationalError(
+                f"the poll's transaction on {str(self.db)!r} was lost ({self._lost}); "
+                "nothing of this poll was stored"
+            )
+
+    def _begin(self) -> sqlite3.Connection:
+        self._check_not_lost()
         if self.conn is None:
             self.conn = shared_connection(self.db)
             self.conn.execute("BEGIN IMMEDIATE")
-        conn = self.conn
-        cur = conn.execute(
-            "INSERT INTO feeds VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", poll.feed
-        )
+        return self.conn
+
+    def add(self, poll: FeedRows) -> bool:
+        """Append one decoded feed; False when that feed (endpoint, header timestamp) is stored."""
+        conn = self._begin()
+        cur = conn.execute(INSERT["feeds"] + " ON CONFLICT DO NOTHING", poll.feed)
         if cur.rowcount == 0:
             return False
         self.written["feeds"] += 1
         for table, rows in poll.tables.items():
             if rows:
-                marks = ",".join("?" * _INSERT[table])
-                conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+                conn.executemany(INSERT[table], rows)
                 self.written[table] += len(rows)
         return True
 
+    def add_feed(
+        self,
+        data: bytes,
+        frame: Frame,
+        record: Row,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> EntityTally | None:
+        """Append the feed ``frame`` scanned in ``data``, its entities a batch at a time.
+
+        None when that feed (endpoint, header timestamp) is already stored. Raises
+        :class:`FeedRejectedError` when none of its entities can be stored; on any
+        error the feed's rows are rolled back and the rest of the poll stands.
+        """
+        endpoint, stamp = record[0], record[1]
+        conn = self._begin()
+        before = high_water(conn)
+        try:
+            cur = conn.execute(INSERT["feeds"] + " ON CONFLICT DO NOTHING", record)
+            if cur.rowcount == 0:
+                return None
+            tally = write_entities(
+                conn, data, frame, endpoint=endpoint, header_timestamp=stamp, cancel=cancel
+            )
+            if frame.count and tally.refused == frame.count:
+                first = tally.samples[0]
+                raise FeedRejectedError(
+                    f"none of the {frame.count:,} entities can be stored (first, "
+                    f"{first.entity_id!r}: {first.reason})"
+                )
+        except BaseException:
+            self._undo(conn, before)
+            raise
+        self.written["feeds"] += 1
+        for table, n in tally.written.items():
+            self.written[table] += n
+        return tally
+
+    def _undo(self, conn: sqlite3.Connection, before: dict[str, int]) -> None:
+        try:
+            cut_back(conn, before)
+        except sqlite3.Error as exc:
+            self._lost = repr(exc)
+        if not conn.in_transaction:
+            # SQLite itself rolled everything back (a full disk, say): the feeds stored
+            # before this one went with it, so the poll must not commit as if they had not.
+            self._lost = self._lost or "SQLite rolled the transaction back"
+
     def commit(self) -> dict[str, int]:
         """Commit the poll; return rows written per table."""
+        self._check_not_lost()
         if self.conn is not None:
             conn, self.conn = self.conn, None
             conn.execute("COMMIT")

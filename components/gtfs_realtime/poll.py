@@ -8,14 +8,17 @@ so any poll can be replayed.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from interlock.components.gtfs_realtime.decode import FeedLimits, decode_feed
-from interlock.components.gtfs_realtime.rows import FeedRows, feed_record, feed_rows
+from interlock.components.gtfs_realtime.dataset import PollWriter
+from interlock.components.gtfs_realtime.decode import FeedLimits, read_feed
+from interlock.components.gtfs_realtime.rows import RefusedEntity, header_record
 from interlock.errors import FeedRejectedError, FetchError, QuotaExhaustedError, TransientError
 from interlock.kit import ComponentContext, HttpClient, QuotaGuard, RawArchive
 from interlock.kit.files import PRIVATE_FILE, private_dir, restrict
@@ -37,6 +40,8 @@ class EndpointResult:
     transient: bool = False
     records: int = 0
     duplicates: int = 0
+    refused: int = 0
+    refused_samples: list[RefusedEntity] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         out = {
@@ -46,6 +51,7 @@ class EndpointResult:
             "age_s": None if self.age_s is None else round(self.age_s, 1),
             "entities": self.entities,
             "records": self.records,
+            "refused_entities": self.refused or None,
             "sha256": self.sha256,
             "bytes": self.size,
             "quota_wait_s": round(self.waited_s, 3),
@@ -65,7 +71,11 @@ class PollSettings:
 
 
 class Poller:
-    """Polls the endpoints of one run; the run's staging folder, archive and writer are shared."""
+    """Polls the endpoints of one run; the run's staging folder, archive and writer are shared.
+
+    Downloads run side by side (they stream to disk); reading, checking and writing a
+    feed happen one feed at a time, so a poll holds at most one feed in memory.
+    """
 
     def __init__(
         self,
@@ -77,7 +87,7 @@ class Poller:
         archive: RawArchive,
         latest: Mapping[str, int],
         memory: Mapping[str, Any],
-        store: Callable[[FeedRows], Awaitable[bool]],
+        writer: PollWriter,
     ) -> None:
         self.settings = settings
         self.ctx = ctx
@@ -86,10 +96,26 @@ class Poller:
         self.archive = archive
         self.latest = latest
         self.memory = memory
-        self.store = store
+        self.writer = writer
+        self._one_feed = asyncio.Lock()
 
     async def poll(self, endpoint: str, url: str) -> EndpointResult:
-        """Fetch ``endpoint`` from ``url`` under the quota; store its rows if it advanced."""
+        """Fetch ``endpoint`` from ``url`` under the quota; store its rows if it advanced.
+
+        Whatever goes wrong is this endpoint's failure, recorded in its result: no
+        exception but cancellation leaves here, so no endpoint takes the poll down.
+        """
+        try:
+            return await self._poll(endpoint, url)
+        except Exception as exc:
+            self.ctx.log.error(
+                "realtime_endpoint_error", endpoint=endpoint, error=type(exc).__name__
+            )
+            # A URL's query may carry a key: it is never quoted.
+            text = _QUERY.sub("?...", _first_line(exc))
+            return EndpointResult(endpoint, "failed", f"unexpected {type(exc).__name__}: {text}")
+
+    async def _poll(self, endpoint: str, url: str) -> EndpointResult:
         ctx, guard, settings = self.ctx, self.guard, self.settings
         http: HttpClient = ctx.services["http"]
         headers = dict(settings.headers)
@@ -123,7 +149,6 @@ class Poller:
         base = EndpointResult(endpoint, "failed", sha256=sha, size=fetched.size, waited_s=waited)
         # Every payload is archived (bad ones too) so any poll can be replayed.
         kept = self.archive.path_for(settings.component, sha, ".pb")
-        data = await ctx.to_thread(_read, fetched.path)
         await ctx.to_thread(_archive, fetched.path, kept)
         previous = self.memory.get(endpoint, {})
         if previous.get("sha256") == sha and previous.get("header_timestamp"):
@@ -138,59 +163,54 @@ class Poller:
                 return base
             base.status, base.reason = "unchanged", "same payload as the last poll"
             return base
-        try:
-            rows = await ctx.to_thread(
-                _decode,
-                data,
+        async with self._one_feed:
+            data = await ctx.to_thread(_read, kept)
+            try:
+                frame = await ctx.to_thread(
+                    read_feed,
+                    data,
+                    now=now.timestamp(),
+                    limits=settings.limits,
+                    content_type=fetched.content_type,
+                )
+            except FeedRejectedError as exc:
+                base.reason = str(exc)
+                return base
+            assert frame.header is not None  # read_feed refuses a feed without one
+            stamp = frame.header.timestamp
+            base.header_timestamp, base.age_s = stamp, now.timestamp() - stamp
+            base.entities = frame.count
+            if stamp <= self.latest.get(endpoint, 0):
+                base.status = "unchanged"
+                base.reason = f"header timestamp {stamp} has not advanced"
+                return base
+            record = header_record(
+                frame.header,
+                frame.count,
                 endpoint,
-                now=now.timestamp(),
-                limits=settings.limits,
-                content_type=fetched.content_type,
-                sha256=sha,
                 fetched_at=now.isoformat(),
+                age_s=base.age_s,
+                sha256=sha,
+                size=len(data),
                 run_id=ctx.run_id,
             )
-        except FeedRejectedError as exc:
-            base.reason = str(exc)
-            return base
-        base.header_timestamp = rows.header_timestamp
-        base.age_s = now.timestamp() - rows.header_timestamp
-        base.entities = rows.feed[6]
-        if rows.header_timestamp <= self.latest.get(endpoint, 0):
+            try:
+                tally = await ctx.to_thread(
+                    self.writer.add_feed, data, frame, record, cancel=ctx.cancel
+                )
+            except FeedRejectedError as exc:
+                base.reason = str(exc)
+                return base
+        if tally is None:
             base.status = "unchanged"
-            base.reason = f"header timestamp {rows.header_timestamp} has not advanced"
+            base.reason = f"header timestamp {stamp} is already stored"
             return base
-        if not await self.store(rows):
-            base.status = "unchanged"
-            base.reason = f"header timestamp {rows.header_timestamp} is already stored"
-            return base
-        base.status, base.records, base.duplicates = "stored", rows.records, rows.duplicates
+        base.status, base.records, base.duplicates = "stored", tally.records, tally.duplicates
+        base.refused, base.refused_samples = tally.refused, tally.samples
         return base
 
 
-def _decode(
-    data: bytes,
-    endpoint: str,
-    *,
-    now: float,
-    limits: FeedLimits,
-    content_type: str | None,
-    sha256: str,
-    fetched_at: str,
-    run_id: str,
-) -> FeedRows:
-    msg = decode_feed(data, now=now, limits=limits, content_type=content_type)
-    age = now - msg.header.timestamp
-    record = feed_record(
-        msg,
-        endpoint,
-        fetched_at=fetched_at,
-        age_s=age,
-        sha256=sha256,
-        size=len(data),
-        run_id=run_id,
-    )
-    return feed_rows(msg, endpoint, record)
+_QUERY = re.compile(r"\?\S*")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,8 +1,8 @@
 """A decoded GTFS-realtime feed flattened into table rows, and the feed's own record.
 
-:func:`feed_rows` turns each entity into rows for the tables of :mod:`.dataset`, each
+:class:`RowBatch` turns entities into rows for the tables of :mod:`.dataset`, each
 row starting with (endpoint, header timestamp, entity id); enum values are stored
-by name.
+by name. An entity holding a value that cannot be stored is refused whole.
 """
 
 from __future__ import annotations
@@ -30,6 +30,50 @@ _INCREMENTALITY = _names(rt.FeedHeader.Incrementality)
 _TEXT_FIELDS = ("header_text", "description_text", "url", "tts_header_text", "tts_description_text")
 
 
+#: The entity tables, in the order :class:`RowBatch` fills them.
+TABLES = (
+    "trip_updates",
+    "stop_time_updates",
+    "vehicle_positions",
+    "alerts",
+    "alert_informed_entities",
+    "alert_texts",
+)
+#: Columns per row of each table (the tuples below), for the INSERT statements.
+COLUMNS = {
+    "feeds": 10,
+    "trip_updates": 13,
+    "stop_time_updates": 11,
+    "vehicle_positions": 18,
+    "alerts": 7,
+    "alert_informed_entities": 10,
+    "alert_texts": 6,
+}
+INSERT = {
+    table: f"INSERT INTO {table} VALUES ({','.join('?' * n)})" for table, n in COLUMNS.items()
+}
+#: The largest integer SQLite stores: a uint64 time above it is past any real time.
+INT64_MAX = (1 << 63) - 1
+
+Row = tuple[Any, ...]
+
+
+class EntityRefused(ValueError):
+    """An entity holds a value that cannot be stored; ``str()`` says which."""
+
+
+@dataclass
+class RefusedEntity:
+    """One entity that was not stored: its place in the feed, its id and why."""
+
+    index: int
+    entity_id: str | None
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"index": self.index, "entity_id": self.entity_id, "reason": self.reason}
+
+
 @dataclass
 class FeedRows:
     """The rows of one endpoint's feed, table -> tuples, plus the feed's own record."""
@@ -37,31 +81,57 @@ class FeedRows:
     endpoint: str
     header_timestamp: int
     feed: tuple[Any, ...]
-    tables: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    tables: dict[str, list[Row]] = field(default_factory=dict)
     duplicates: int = 0
+    refused: list[RefusedEntity] = field(default_factory=list)
 
     @property
     def records(self) -> int:
         return sum(len(rows) for rows in self.tables.values())
 
 
-def feed_rows(msg: rt.FeedMessage, endpoint: str, feed: tuple[Any, ...]) -> FeedRows:
-    """Flatten ``msg`` into rows, each starting with (endpoint, header_timestamp, entity_id)."""
-    ts = msg.header.timestamp
-    tu_rows: list[tuple[Any, ...]] = []
-    stu_rows: list[tuple[Any, ...]] = []
-    vp_rows: list[tuple[Any, ...]] = []
-    al_rows: list[tuple[Any, ...]] = []
-    ie_rows: list[tuple[Any, ...]] = []
-    tx_rows: list[tuple[Any, ...]] = []
-    seen: set[str] = set()
-    duplicates = 0
-    for entity in msg.entity:
-        eid = entity.id
-        if eid in seen:
-            duplicates += 1
-        seen.add(eid)
-        if entity.HasField("trip_update"):
+def _time(value: int, name: str) -> int | None:
+    if value > INT64_MAX:
+        raise EntityRefused(
+            f"{name} {value} is past any real time (over 2^63-1, the largest integer stored)"
+        )
+    return value or None
+
+
+class RowBatch:
+    """The rows of some entities, per table; :meth:`mark` and :meth:`undo` drop a partial one."""
+
+    def __init__(self, endpoint: str, header_timestamp: int) -> None:
+        self.endpoint = endpoint
+        self.ts = header_timestamp
+        self.lists: tuple[list[Row], ...] = tuple([] for _ in TABLES)
+
+    def __len__(self) -> int:
+        return sum(map(len, self.lists))
+
+    def tables(self) -> dict[str, list[Row]]:
+        return dict(zip(TABLES, self.lists, strict=True))
+
+    def mark(self) -> tuple[int, ...]:
+        return tuple(map(len, self.lists))
+
+    def undo(self, mark: tuple[int, ...]) -> None:
+        for rows, n in zip(self.lists, mark, strict=True):
+            del rows[n:]
+
+    def clear(self) -> None:
+        for rows in self.lists:
+            rows.clear()
+
+    def add(self, entity: rt.FeedEntity) -> None:
+        """Append ``entity``'s rows; :class:`EntityRefused` (nothing appended) if one cannot be."""
+        endpoint, ts, eid = self.endpoint, self.ts, entity.id
+        tu_rows, stu_rows, vp_rows, al_rows, ie_rows, tx_rows = self.lists
+        has_tu, has_vp = entity.HasField("trip_update"), entity.HasField("vehicle")
+        # Checked before anything is appended, so a refused entity leaves no rows.
+        tu_time = _time(entity.trip_update.timestamp, "trip_update.timestamp") if has_tu else None
+        vp_time = _time(entity.vehicle.timestamp, "vehicle.timestamp") if has_vp else None
+        if has_tu:
             tu = entity.trip_update
             trip = tu.trip
             veh = tu.vehicle
@@ -78,7 +148,7 @@ def feed_rows(msg: rt.FeedMessage, endpoint: str, feed: tuple[Any, ...]) -> Feed
                     _TRIP_REL.get(trip.schedule_relationship),
                     veh.id or None,
                     veh.label or None,
-                    tu.timestamp or None,
+                    tu_time,
                     tu.delay if tu.HasField("delay") else None,
                 )
             )
@@ -102,7 +172,7 @@ def feed_rows(msg: rt.FeedMessage, endpoint: str, feed: tuple[Any, ...]) -> Feed
                         _STOP_REL.get(stu.schedule_relationship),
                     )
                 )
-        if entity.HasField("vehicle"):
+        if has_vp:
             vp = entity.vehicle
             has_pos = vp.HasField("position")
             p = vp.position
@@ -125,7 +195,7 @@ def feed_rows(msg: rt.FeedMessage, endpoint: str, feed: tuple[Any, ...]) -> Feed
                     _VEHICLE_STATUS.get(vp.current_status)
                     if vp.HasField("current_status")
                     else None,
-                    vp.timestamp or None,
+                    vp_time,
                     _CONGESTION.get(vp.congestion_level)
                     if vp.HasField("congestion_level")
                     else None,
@@ -167,15 +237,25 @@ def feed_rows(msg: rt.FeedMessage, endpoint: str, feed: tuple[Any, ...]) -> Feed
                 if al.HasField(name):
                     for tr in getattr(al, name).translation:
                         tx_rows.append((endpoint, ts, eid, name, tr.language or None, tr.text))
-    tables = {
-        "trip_updates": tu_rows,
-        "stop_time_updates": stu_rows,
-        "vehicle_positions": vp_rows,
-        "alerts": al_rows,
-        "alert_informed_entities": ie_rows,
-        "alert_texts": tx_rows,
-    }
-    return FeedRows(endpoint, ts, feed, tables, duplicates)
+
+
+def feed_rows(msg: rt.FeedMessage, endpoint: str, feed: tuple[Any, ...]) -> FeedRows:
+    """Flatten a decoded ``msg`` into rows, each starting with (endpoint, header_timestamp,
+    entity_id); an entity that cannot be stored is left out and listed in ``refused``."""
+    batch = RowBatch(endpoint, msg.header.timestamp)
+    seen: set[str] = set()
+    duplicates = 0
+    refused: list[RefusedEntity] = []
+    for index, entity in enumerate(msg.entity):
+        eid = entity.id
+        if eid in seen:
+            duplicates += 1
+        seen.add(eid)
+        try:
+            batch.add(entity)
+        except EntityRefused as exc:
+            refused.append(RefusedEntity(index, eid, str(exc)))
+    return FeedRows(endpoint, batch.ts, feed, batch.tables(), duplicates, refused)
 
 
 def feed_record(
@@ -188,8 +268,31 @@ def feed_record(
     size: int,
     run_id: str,
 ) -> tuple[Any, ...]:
-    """The ``feeds`` row of one stored poll of ``endpoint``."""
-    h = msg.header
+    """The ``feeds`` row of one stored poll of ``endpoint``, from the decoded message."""
+    return header_record(
+        msg.header,
+        len(msg.entity),
+        endpoint,
+        fetched_at=fetched_at,
+        age_s=age_s,
+        sha256=sha256,
+        size=size,
+        run_id=run_id,
+    )
+
+
+def header_record(
+    h: rt.FeedHeader,
+    entities: int,
+    endpoint: str,
+    *,
+    fetched_at: str,
+    age_s: float,
+    sha256: str,
+    size: int,
+    run_id: str,
+) -> tuple[Any, ...]:
+    """The ``feeds`` row of one stored poll of ``endpoint``: its header and entity count."""
     return (
         endpoint,
         h.timestamp,
@@ -197,7 +300,7 @@ def feed_record(
         round(age_s, 3),
         sha256,
         size,
-        len(msg.entity),
+        entities,
         h.gtfs_realtime_version,
         _INCREMENTALITY.get(h.incrementality),
         run_id,

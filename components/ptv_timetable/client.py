@@ -13,17 +13,25 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
 from interlock.components.ptv_timetable.signing import Param, signed_path
-from interlock.errors import FetchError, PtvApiError, TransientError
+from interlock.errors import FetchError, PayloadTooLargeError, PtvApiError, TransientError
 from interlock.kit import HttpClient, parse_retry_after
 
-MAX_BODY = 20 << 20
+#: The default ``max_response_bytes``: the largest real replies are a few hundred KB
+#: (``/v3/routes``; recorded departures and stopping patterns are under 30 KB).
+MAX_RESPONSE_BYTES = 16 << 20
+#: What is read of an error answer (400, 403, 5xx): enough for any message PTV sends.
+MAX_ERROR_BODY = 64 << 10
+#: Bodies larger than this are parsed in a worker thread, off the event loop.
+PARSE_IN_THREAD = 256 << 10
+
+Runner = Callable[..., Awaitable[Any]]
 
 
 def api_message(body: bytes) -> str | None:
@@ -50,12 +58,16 @@ class PtvClient:
         devid: str,
         api_key: str,
         timeout_s: float = 30.0,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        to_thread: Runner = asyncio.to_thread,
     ) -> None:
         self._http = http
         self.base_url = base_url.rstrip("/")
         self._devid = devid
         self._key = api_key
         self.timeout_s = timeout_s
+        self.max_response_bytes = max_response_bytes
+        self._to_thread = to_thread
         self.calls = 0
 
     async def get(self, path: str, params: Iterable[Param] = ()) -> dict[str, Any]:
@@ -67,20 +79,15 @@ class PtvClient:
         try:
             async with asyncio.timeout(self.timeout_s):
                 async with self._http.session.get(url) as resp:
-                    body = await resp.content.read(MAX_BODY + 1)
                     status, reason = resp.status, resp.reason
                     ctype = resp.headers.get("Content-Type", "")
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                    declared = resp.content_length
+                    body = await self._read(resp, where)
         except TimeoutError:
             raise TransientError(f"{where} timed out after {self.timeout_s:g} s") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise TransientError(f"{where} failed: {type(exc).__name__}: {exc}") from None
         self._http.record_call(str(url.with_query(None)), time.perf_counter() - t0, len(body))
-        if declared is not None and len(body) < declared:
-            raise TransientError(f"{where} was cut off after {len(body)} of {declared} bytes")
-        if len(body) > MAX_BODY:
-            raise FetchError(f"{where} sent more than {MAX_BODY} bytes; refusing it")
         if status == 429:
             raise TransientError(f"{where} answered 429 Too Many Requests", retry_after=retry_after)
         if status >= 500:
@@ -93,7 +100,25 @@ class PtvClient:
                     f"{where} answered {status}: the API says {message!r}{hint}", status=status
                 )
             raise FetchError(f"{where} answered {status} {reason}{_detail(body)}")
+        if len(body) > PARSE_IN_THREAD:
+            parsed: dict[str, Any] = await self._to_thread(_parse, where, body, ctype)
+            return parsed
         return _parse(where, body, ctype)
+
+    async def _read(self, resp: aiohttp.ClientResponse, where: str) -> bytes:
+        """The whole answer, up to ``max_response_bytes``; of an error, what explains it."""
+        if resp.status < 400:
+            return await self._http.read_body(
+                resp,
+                max_bytes=self.max_response_bytes,
+                where=where,
+                setting="the component's max_response_bytes",
+            )
+        try:
+            return await self._http.read_body(resp, max_bytes=MAX_ERROR_BODY, where=where)
+        except PayloadTooLargeError:
+            # The status says what went wrong; an error page this large adds nothing.
+            return b""
 
 
 _HINTS = {

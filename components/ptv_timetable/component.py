@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from interlock import events as ev
-from interlock.components.ptv_timetable.client import PtvClient
+from interlock.components.ptv_timetable.client import MAX_RESPONSE_BYTES, PtvClient
 from interlock.components.ptv_timetable.model import Poll
 from interlock.components.ptv_timetable.storage import write_poll
 from interlock.errors import TransientError, ValidationFailedError
@@ -87,6 +87,12 @@ SETTINGS_SCHEMA: dict[str, Any] = {
             ]
         },
         "request_timeout_s": {"type": "number", "exclusiveMinimum": 0},
+        "max_response_bytes": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "The largest reply read, in bytes (default 16 MiB; real replies "
+            "are at most a few hundred KB). A larger one fails the run, naming the endpoint.",
+        },
         "max_concurrent_requests": {"type": "integer", "minimum": 1, "maximum": 16},
         "keep_runs_days": {"type": "number", "exclusiveMinimum": 0},
     },
@@ -107,6 +113,7 @@ class PtvTimetableComponent:
         self.settings = settings
         self.expand = list(settings.get("expand", EXPAND))
         self.timeout_s = float(settings.get("request_timeout_s", 30))
+        self.max_response_bytes = int(settings.get("max_response_bytes", MAX_RESPONSE_BYTES))
         self.parallel = int(settings.get("max_concurrent_requests", 4))
         self.keep_runs = timedelta(days=float(settings.get("keep_runs_days", 7)))
 
@@ -144,6 +151,8 @@ class PtvTimetableComponent:
             devid=self.settings["devid"],
             api_key=self.settings["api_key"],
             timeout_s=self.timeout_s,
+            max_response_bytes=self.max_response_bytes,
+            to_thread=ctx.to_thread,
         )
         plan = self.requests()
         answers = await self._fetch_all(client, plan)

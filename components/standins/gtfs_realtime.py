@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 from google.transit import gtfs_realtime_pb2 as rt
 
+from .bodies import Delivery, answer
 from .ckan import CkanCatalog
 from .source import Publication
 
@@ -158,8 +159,11 @@ class GtfsRealtimeSource:
         entities: Mapping[str, int] | None = None,
         version: int = 1,
         clock: Clock = _utcnow,
+        delivery: Delivery | None = None,
     ) -> None:
         self._name = name
+        #: How feeds are sent (None: at once); set it to serve big or chunked feeds.
+        self.delivery = delivery
         self.prefix = prefix.rstrip("/")
         self.feeds = {mode: tuple(names) for mode, names in feeds.items()}
         self.api_keys = set(api_keys)
@@ -254,7 +258,7 @@ class GtfsRealtimeSource:
             last_modified=datetime.fromtimestamp(self.timestamp, UTC),
         )
 
-    async def _serve(self, request: web.Request) -> web.Response:
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
         key = request.headers.get(KEY_HEADER)
         if key is None or key not in self.api_keys:
             return web.json_response(
@@ -266,7 +270,5 @@ class GtfsRealtimeSource:
             raise web.HTTPNotFound(text=f"404: no feed {mode}/{feed}\n")
         self.served += 1
         override = self._overrides.get((mode, feed)) or self._everywhere
-        if override is not None:
-            data, ctype = override
-            return web.Response(body=data, headers={"Content-Type": ctype})
-        return web.Response(body=self.body(mode, feed), content_type=PROTOBUF)
+        data, ctype = override if override is not None else (self.body(mode, feed), PROTOBUF)
+        return answer(data, content_type=ctype, delivery=self.delivery)

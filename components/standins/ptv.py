@@ -22,6 +22,7 @@ from aiohttp import web
 
 from interlock.components.ptv_timetable.signing import signature, split_signed
 
+from .bodies import Delivery, answer
 from .ckan import CkanCatalog
 from .ptv_data import ROUTE_TYPES, GeneratedNetwork, category_for
 from .published import next_publication_time
@@ -63,8 +64,11 @@ class PtvSource:
         recordings: Path | None = None,
         version: int = 1,
         clock: Clock = _utcnow,
+        delivery: Delivery | None = None,
     ) -> None:
         self._name = name
+        #: How answers are sent (None: at once); set it to serve big or chunked replies.
+        self.delivery = delivery
         self.prefix = prefix.rstrip("/")
         self.accounts = dict(accounts if accounts is not None else {DEMO_DEVID: DEMO_API_KEY})
         self.disabled: set[str] = set()
@@ -168,22 +172,25 @@ class PtvSource:
             return _refuse(403, "Forbidden (403): This developer id has been disabled.")
         return None
 
-    def _answer(self, request: web.Request, build: Callable[[], dict[str, Any]]) -> web.Response:
+    def _answer(
+        self, request: web.Request, build: Callable[[], dict[str, Any]]
+    ) -> web.StreamResponse:
         refusal = self._check(request)
         if refusal is not None:
             return refusal
         if self._override is not None:
             data, ctype = self._override
-            return web.Response(body=data, headers={"Content-Type": ctype})
-        return web.json_response(build())
+        else:
+            data, ctype = json.dumps(build()).encode(), "application/json"
+        return answer(data, content_type=ctype, delivery=self.delivery)
 
     # --- endpoints -----------------------------------------------------------------
 
-    async def _route_types(self, request: web.Request) -> web.Response:
+    async def _route_types(self, request: web.Request) -> web.StreamResponse:
         types = [{"route_type_name": n, "route_type": t} for t, n in ROUTE_TYPES.items()]
         return self._answer(request, lambda: {"route_types": types, "status": STATUS})
 
-    async def _routes(self, request: web.Request) -> web.Response:
+    async def _routes(self, request: web.Request) -> web.StreamResponse:
         wanted = {int(v) for v in request.query.getall("route_types", []) if v.isdigit()}
 
         def build() -> dict[str, Any]:
@@ -206,7 +213,7 @@ class PtvSource:
 
         return self._answer(request, build)
 
-    async def _departures(self, request: web.Request) -> web.Response:
+    async def _departures(self, request: web.Request) -> web.StreamResponse:
         route_type = int(request.match_info["route_type"])
         stop_id = int(request.match_info["stop_id"])
         if route_type not in ROUTE_TYPES:
@@ -232,7 +239,7 @@ class PtvSource:
 
         return self._answer(request, build)
 
-    async def _disruptions(self, request: web.Request) -> web.Response:
+    async def _disruptions(self, request: web.Request) -> web.StreamResponse:
         status = request.query.get("disruption_status", "").lower()
         wanted = {int(v) for v in request.query.getall("route_types", []) if v.isdigit()}
 

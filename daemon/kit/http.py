@@ -163,6 +163,37 @@ class HttpClient:
             session, self._public_session = self._public_session, None
             await session.close()
 
+    @staticmethod
+    async def read_body(
+        resp: aiohttp.ClientResponse, *, max_bytes: int, where: str, setting: str | None = None
+    ) -> bytes:
+        """The whole body of ``resp``, streamed and counted, refused past ``max_bytes``.
+
+        A Content-Length over the limit is refused before a byte is read; a chunked
+        (or longer than declared) body is refused at the first chunk past it. ``where``
+        names the request in errors (never with its query, which may carry a key) and
+        ``setting`` the setting that raises the limit.
+        """
+        raise_it = f"; raise {setting} if replies this large are real" if setting else ""
+        declared = resp.content_length
+        if declared is not None and declared > max_bytes:
+            raise PayloadTooLargeError(
+                f"{where} declares {declared:,} bytes, over the limit of {max_bytes:,}{raise_it}"
+            )
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise PayloadTooLargeError(
+                    f"{where} sent more than the limit of {max_bytes:,} bytes; reading "
+                    f"stopped{raise_it}"
+                )
+            parts.append(chunk)
+        if declared is not None and size < declared:
+            raise TransientError(f"{where} was cut off after {size:,} of {declared:,} bytes")
+        return b"".join(parts)
+
     async def download(
         self,
         url: str,
@@ -247,11 +278,9 @@ class HttpClient:
         try:
             async with self.session.get(url, headers=headers) as resp:
                 await _raise_for_status(resp, url)
-                body = await resp.content.read(max_bytes + 1)
-                if len(body) > max_bytes:
-                    raise PayloadTooLargeError(
-                        f"GET {_safe_url(url)} sent more than {max_bytes} bytes of JSON"
-                    )
+                body = await self.read_body(
+                    resp, max_bytes=max_bytes, where=f"GET {_safe_url(url)}"
+                )
                 self._done(url, resp, None, None, len(body), t0)
                 ctype = resp.headers.get("Content-Type", "")
         except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
