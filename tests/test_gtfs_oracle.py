@@ -95,6 +95,14 @@ def test_known_oracle_figures(data_dir: Path, tmp_path: Path) -> None:
     assert not [code for code, (sev, _) in caltrain.items() if sev == "ERROR"]
 
 
+def test_vic_pathways_are_checked(data_dir: Path, tmp_path: Path) -> None:
+    """Victoria's real stations carry the 85 unreachable pathway locations gtfs-guru finds
+    (10 in regional train, 75 in metro train), as ERRORs."""
+    outer, _ = build_mode_zips(data_dir, tmp_path)
+    found = our_counts(outer, tmp_path)
+    assert found["pathway_unreachable_location"] == ("ERROR", 85)
+
+
 @pytest.mark.parametrize("mode", ["1", "2"])
 def test_vic_mode_matches_oracle(data_dir: Path, tmp_path: Path, mode: str) -> None:
     """Each mode of a zip of zips counts what the oracle counts on that mode's own zip."""

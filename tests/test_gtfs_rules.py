@@ -513,6 +513,59 @@ CASES += [
 ]
 
 
+# Station P: platforms S1 and S2, entrance E, generic nodes N and N2.
+IN_STATION = {
+    "stops.txt": "stop_id,stop_name,stop_lat,stop_lon,location_type,parent_station\n"
+    "S1,One,-37.1,144.1,0,P\nS2,Two,-37.2,144.2,0,P\nP,Par,-37.1,144.1,1,\n"
+    "E,Ent,-37.1,144.1,2,P\nN,Node,-37.1,144.1,3,P\nN2,Node2,-37.1,144.1,3,P\n"
+}
+UNREACHABLE = "pathway_unreachable_location"
+
+
+def walks(*rows: str, extra_stops: str = "") -> dict[str, str | None]:
+    return {
+        "stops.txt": (IN_STATION["stops.txt"] or "") + extra_stops,
+        "pathways.txt": PATHWAYS + "".join(r + "\n" for r in rows),
+    }
+
+
+CASES += [
+    Case("pathways_one_way_and_missing", walks("W1,E,N,1,1", "W2,N,S1,1,0"), {UNREACHABLE: 3}),
+    Case(
+        "pathways_all_reachable",
+        walks("W1,E,N,1,1", "W2,N,S1,1,1", "W3,N,S2,1,1", "W4,N,N2,1,1"),
+        {UNREACHABLE: 0},
+    ),
+    Case(
+        "pathways_exit_only",
+        walks("W1,N,E,1,0", "W2,S1,N,1,0", "W3,S2,N,1,0", "W4,N2,N,1,0"),
+        {UNREACHABLE: 4},
+    ),
+    Case(
+        "pathways_to_boarding_areas",
+        walks(
+            "W1,E,N,1,1",
+            "W2,N,B,1,1",
+            "W3,N,S2,1,1",
+            "W4,N,N2,1,1",
+            extra_stops="B,Board,,,4,S1\nB2,Board2,,,4,S1\n",
+        ),
+        {UNREACHABLE: 1},
+    ),
+    Case(
+        "pathways_elsewhere",
+        walks(
+            "W1,E,N,1,1",
+            "W2,N,S1,1,1",
+            "W3,N,S2,1,1",
+            "W4,N,N2,1,1",
+            extra_stops="S3,Three,-37.3,144.3,0,Q\nQ,Q,-37.3,144.3,1,\n",
+        ),
+        {UNREACHABLE: 0},
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule_matches_the_reference(case: Case, tmp_path: Path) -> None:
     """Each mutation raises its rule (or, a near miss, does not) as gtfs-validator does."""

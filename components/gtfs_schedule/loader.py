@@ -20,6 +20,7 @@ from interlock.components.gtfs_schedule.linkrules import LINK_RULES, check_frequ
 from interlock.components.gtfs_schedule.members import FeedLoader, Progress, Tally, check_cancel
 from interlock.components.gtfs_schedule.notices import NoticeBook
 from interlock.components.gtfs_schedule.parallel import Tuning
+from interlock.components.gtfs_schedule.pathways import check_pathways
 from interlock.components.gtfs_schedule.rules import ROW_RULES, check_rows, check_trip_edges
 from interlock.components.gtfs_schedule.schema import create_table_sql
 from interlock.components.gtfs_schedule.spec import TABLES
@@ -159,6 +160,7 @@ def load_feed(
             check_foreign_keys(conn, feeds, book)
             check_rows(conn, feeds, book, ROW_RULES + LINK_RULES)
             check_frequencies(conn, feeds, book)
+            check_pathways(conn, feeds, book)
             keyed, dups = build_primary_keys(conn, moded, book, done)
             check_trip_edges(conn, feeds, book)
             if not clean:

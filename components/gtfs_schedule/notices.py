@@ -68,6 +68,7 @@ SEVERITIES: dict[str, str] = {
     "invalid_pickup_drop_off_window": "ERROR",
     "forbidden_pickup_type": "ERROR",
     "forbidden_drop_off_type": "ERROR",
+    "pathway_unreachable_location": "ERROR",
     "leading_or_trailing_whitespaces": "WARNING",
     "missing_recommended_file": "WARNING",
     "unknown_file": "INFO",
