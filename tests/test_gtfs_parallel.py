@@ -198,6 +198,7 @@ def test_lenient_values_late_in_the_file_give_the_serial_result(tmp_path: Path) 
     lines[2600] = 'T130,"08:00:00 ",08:00:20,"S1\t",1,0.0\n'  # trimmed with two warnings
     lines[2700] = "T135,100:00:00,100:00:20,S1,1,0.0\n"  # a valid time
     lines[2800] = "T140,08:00:00,08:00:20,S1,99999999999999999999,0.0\n"  # invalid_integer
+    lines[2905] = "T145,08:05:00,08:05:20,S10,6,1.0\n"  # shape_dist_traveled goes back
     feed = write_zip(
         tmp_path / "f.zip",
         {**BASE, "trips.txt": trips_txt(150), "stop_times.txt": ST_HEADER + "".join(lines)},
@@ -206,6 +207,7 @@ def test_lenient_values_late_in_the_file_give_the_serial_result(tmp_path: Path) 
     found = counts(serial)
     assert found.get("leading_or_trailing_whitespaces") == 2
     assert found.get("invalid_integer") == 1 and "invalid_time" not in found
+    assert found.get("decreasing_or_equal_stop_time_distance") == 1  # 6.0, then 1.0
     with sqlite3.connect(tmp_path / "parallel.db") as conn:
         got = conn.execute("SELECT arrival_time_secs, stop_id FROM stop_times WHERE rowid = 2502")
         assert got.fetchone() == (8 * 3600, "S1")

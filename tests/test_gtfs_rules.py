@@ -566,6 +566,56 @@ CASES += [
 ]
 
 
+DIST = "decreasing_or_equal_stop_time_distance"
+STD = "trip_id,arrival_time,departure_time,stop_id,stop_sequence,shape_dist_traveled\n"
+T2 = "T2,09:00:00,09:00:00,S1,1,0\nT2,09:10:00,09:10:00,S2,2,4\n"
+
+
+def dists(*rows: str) -> dict[str, str | None]:
+    return {
+        "trips.txt": "route_id,service_id,trip_id\nR1,C1,T1\nR1,C1,T2\n",
+        "stop_times.txt": STD + "".join(r + "\n" for r in rows) + T2,
+    }
+
+
+CASES += [
+    Case(
+        "distance_decreasing",
+        dists("T1,08:00:00,08:00:00,S1,1,5", "T1,08:10:00,08:10:00,S2,2,3"),
+        {DIST: 1},
+    ),
+    Case(
+        "distance_standing",
+        dists("T1,08:00:00,08:00:00,S1,1,5", "T1,08:10:00,08:10:00,S2,2,5"),
+        {DIST: 1},
+    ),
+    Case(
+        "distance_across_a_gap",
+        dists(
+            "T1,08:00:00,08:00:00,S1,1,5",
+            "T1,08:05:00,08:05:00,S2,2,",
+            "T1,08:10:00,08:10:00,S1,3,4",
+        ),
+        {DIST: 0},
+    ),
+    # Rows out of stop_sequence order: the window query decides, by stop_sequence.
+    Case(
+        "distance_by_stop_sequence",
+        dists(
+            "T1,08:10:00,08:10:00,S2,3,5",
+            "T1,08:00:00,08:00:00,S1,1,0",
+            "T1,08:05:00,08:05:00,S2,2,6",
+        ),
+        {DIST: 1},
+    ),
+    Case(
+        "distance_new_trip_starts_over",
+        dists("T1,08:00:00,08:00:00,S1,1,5", "T1,08:10:00,08:10:00,S2,2,9"),
+        {DIST: 0},
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule_matches_the_reference(case: Case, tmp_path: Path) -> None:
     """Each mutation raises its rule (or, a near miss, does not) as gtfs-validator does."""

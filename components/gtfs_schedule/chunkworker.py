@@ -53,6 +53,8 @@ class OrderSummary:
     found: list[tuple[int, str]]  # (csv_row, arrival_time), the first ``examples``
     first_trip: str | None
     last_trip: str | None
+    dist_count: int = 0
+    dist_found: list[tuple[int, float]] | None = None  # (csv_row, shape_dist_traveled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +179,10 @@ def convert_chunk(task: ChunkTask, caches: Caches) -> ChunkResult:
         if order is not None:
             first, last = _ends(db, table.name)
             found = [(row, arrival) for row, arrival, _ in order.found]
-            summary = OrderSummary(order.runs, order.ordered, order.count, found, first, last)
+            dist = [(row, d) for row, d, _ in order.dist_found]
+            summary = OrderSummary(
+                order.runs, order.ordered, order.count, found, first, last, order.dist_count, dist
+            )
         db.execute("COMMIT")
     finally:
         db.close()

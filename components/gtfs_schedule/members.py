@@ -244,7 +244,14 @@ class FeedLoader:
         self.book.absorb(staged.book)
         if table.name == "stop_times":
             self.order.begin_file(mode)
-            self.order.absorb(staged.runs, staged.ordered, staged.order_count, staged.order_found)
+            self.order.absorb(
+                staged.runs,
+                staged.ordered,
+                staged.order_count,
+                staged.order_found,
+                staged.dist_count,
+                staged.dist_found,
+            )
         self.tally.nulls += staged.nulls
         self.tally.checked += staged.checked
         self.counts[table.name] += staged.loaded

@@ -69,6 +69,7 @@ SEVERITIES: dict[str, str] = {
     "forbidden_pickup_type": "ERROR",
     "forbidden_drop_off_type": "ERROR",
     "pathway_unreachable_location": "ERROR",
+    "decreasing_or_equal_stop_time_distance": "ERROR",
     "leading_or_trailing_whitespaces": "WARNING",
     "missing_recommended_file": "WARNING",
     "unknown_file": "INFO",

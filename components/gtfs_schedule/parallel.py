@@ -65,6 +65,8 @@ class Staged:
     ordered: bool = True
     order_count: int = 0
     order_found: list[tuple[int, str]] = field(default_factory=list)
+    dist_count: int = 0
+    dist_found: list[tuple[int, float]] = field(default_factory=list)
     last_trip: str | None = None
 
 
@@ -155,6 +157,9 @@ def _merge_result(staged: Staged, result: ChunkResult, examples: int) -> None:
     staged.ordered = staged.ordered and order.ordered
     staged.order_count += order.count
     staged.order_found.extend(order.found[: max(0, examples - len(staged.order_found))])
+    staged.dist_count += order.dist_count
+    room = max(0, examples - len(staged.dist_found))
+    staged.dist_found.extend((order.dist_found or [])[:room])
 
 
 def load_member(
