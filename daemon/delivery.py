@@ -195,6 +195,7 @@ class LosslessSubscriber(Subscriber[E]):
         self.retries = 0
         self.lost = 0
         self.failing_since: float | None = None  # time.monotonic() of the first failure
+        self.failing = asyncio.Event()  # set while a batch is being retried
         self._warned_at = -math.inf
 
     def offer(self, event: E) -> None:
@@ -264,12 +265,14 @@ class LosslessSubscriber(Subscriber[E]):
                         pending=self.unwritten - len(batch),
                     )
                     self.failing_since, self._warned_at = None, -math.inf
+                    self.failing.clear()
                 return None
 
     def _failed(self, attempt: int, exc: Exception) -> None:
         now = time.monotonic()
         if self.failing_since is None:
             self.failing_since = now
+            self.failing.set()
         if now - self._warned_at >= WARN_EVERY_S:
             self._warned_at = now
             log.warning(
@@ -292,3 +295,16 @@ class LosslessSubscriber(Subscriber[E]):
             error=repr(error),
             attempts=POISON_ATTEMPTS,
         )
+
+
+async def written_or_failing(sub: LosslessSubscriber[E]) -> None:
+    """Return once ``sub`` holds nothing unwritten, or once it is waiting out a failure."""
+    if sub.failing.is_set():
+        return
+    idle = asyncio.ensure_future(sub.idle.wait())
+    failing = asyncio.ensure_future(sub.failing.wait())
+    try:
+        await asyncio.wait({idle, failing}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        idle.cancel()
+        failing.cancel()

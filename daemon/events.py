@@ -18,7 +18,13 @@ from typing import Any
 
 import structlog
 
-from interlock.delivery import Backoff, LosslessSubscriber, Subscriber, SubscriberStats
+from interlock.delivery import (
+    Backoff,
+    LosslessSubscriber,
+    Subscriber,
+    SubscriberStats,
+    written_or_failing,
+)
 
 log = structlog.get_logger("interlock.events")
 
@@ -331,7 +337,7 @@ class EventBus:
     async def landed(self, limit_s: float) -> bool:
         """Wait (at most ``limit_s``) for healthy lossless subscribers to write what they hold."""
         lossless = [s for s in self._subs if isinstance(s, LosslessSubscriber)]
-        waits = [s.idle.wait() for s in lossless if s.failing_since is None]  # busy: later
+        waits = [written_or_failing(s) for s in lossless]  # a busy store: its rows land later
         try:
             await asyncio.wait_for(asyncio.gather(*waits), limit_s)
         except TimeoutError:
