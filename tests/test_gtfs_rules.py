@@ -616,6 +616,52 @@ CASES += [
 ]
 
 
+SHD = "shape_id,shape_pt_lat,shape_pt_lon,shape_pt_sequence,shape_dist_traveled\n"
+SHAPE_START = "A,-37,144,1,0\nA,-37.01,144,2,10\n"
+
+
+def shape(*rows: str) -> dict[str, str | None]:
+    return {"shapes.txt": SHD + SHAPE_START + "".join(r + "\n" for r in rows)}
+
+
+CASES += [
+    Case(
+        "shape_goes_back",
+        shape("A,-37.02,144,3,5", "A,-37.03,144,4,20"),
+        {"decreasing_shape_distance": 1},
+    ),
+    Case(
+        "shape_goes_back_by_sequence",
+        {"shapes.txt": SHD + "A,-37.02,144,3,5\n" + SHAPE_START},
+        {"decreasing_shape_distance": 1},
+    ),
+    Case(
+        "shape_gap", shape("A,-37.02,144,3,", "A,-37.03,144,4,3"), {"decreasing_shape_distance": 0}
+    ),
+    Case(
+        "shape_stands_while_moving",
+        shape("A,-37.02,144,3,10"),
+        {"equal_shape_distance_diff_coordinates": 1},
+    ),
+    Case(
+        "shape_stands_nearly_still",
+        shape("A,-37.01001,144,3,10"),
+        {"equal_shape_distance_diff_coordinates": 1},
+    ),
+    Case(
+        "shape_stands_still",
+        shape("A,-37.01,144,3,10"),
+        {"equal_shape_distance_diff_coordinates": 0},
+    ),
+    # Under 1.11 m apart is only gtfs-validator's WARNING (..._below_threshold).
+    Case(
+        "shape_stands_within_a_metre",
+        shape("A,-37.010004,144,3,10"),
+        {"equal_shape_distance_diff_coordinates": 0},
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule_matches_the_reference(case: Case, tmp_path: Path) -> None:
     """Each mutation raises its rule (or, a near miss, does not) as gtfs-validator does."""

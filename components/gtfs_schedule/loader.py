@@ -23,6 +23,7 @@ from interlock.components.gtfs_schedule.parallel import Tuning
 from interlock.components.gtfs_schedule.pathways import check_pathways
 from interlock.components.gtfs_schedule.rules import ROW_RULES, check_rows, check_trip_edges
 from interlock.components.gtfs_schedule.schema import create_table_sql
+from interlock.components.gtfs_schedule.shapes import check_shapes
 from interlock.components.gtfs_schedule.spec import TABLES
 from interlock.components.gtfs_schedule.validate import (
     KEYED_TABLES,
@@ -163,6 +164,7 @@ def load_feed(
             check_pathways(conn, feeds, book)
             keyed, dups = build_primary_keys(conn, moded, book, done)
             check_trip_edges(conn, feeds, book)
+            check_shapes(conn, feeds, book)
             if not clean:
                 build_indexes(conn, moded)
             loader.order.check(conn, moded, book)

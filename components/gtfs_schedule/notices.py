@@ -70,6 +70,8 @@ SEVERITIES: dict[str, str] = {
     "forbidden_drop_off_type": "ERROR",
     "pathway_unreachable_location": "ERROR",
     "decreasing_or_equal_stop_time_distance": "ERROR",
+    "decreasing_shape_distance": "ERROR",
+    "equal_shape_distance_diff_coordinates": "ERROR",
     "leading_or_trailing_whitespaces": "WARNING",
     "missing_recommended_file": "WARNING",
     "unknown_file": "INFO",
