@@ -18,7 +18,7 @@ import pytest
 
 from interlock.service.admin import MAX_CLIENTS, MAX_LINE_BYTES
 from tests.conftest import component
-from tests.test_service import REPO, Daemon, daemons, next_event, short_dir, stages
+from tests.test_service import REPO, Daemon, daemons, next_event, settle, short_dir, stages
 
 __all__ = ["daemons", "short_dir"]  # fixtures shared with test_service
 
@@ -51,16 +51,6 @@ def raw(path: Path, data: bytes, *, timeout: float = 5) -> list[dict[str, Any]]:
         while chunk := sock.recv(65536):
             buf += chunk
     return [json.loads(line) for line in buf.splitlines()]
-
-
-def settle(d: Daemon) -> None:
-    """Return once the runs in progress now have finished (a paused ticker starts no more)."""
-    stream = d.events(["run_finished"])
-    try:
-        for run_id in d.request("status")["result"]["daemon"]["active_runs"]:
-            next_event(stream, run_id=run_id)
-    finally:
-        stream.close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -96,6 +86,7 @@ def test_trigger_starts_a_run_that_watch_streams(short_dir: Path, daemons: list[
     d = Daemon(short_dir, {"a": component("Publishes", "1h")})
     daemons.append(d)
     stream = d.start().events()
+    settle(d)  # the run it started by itself, "a" being due, has ended
     reply = d.request("trigger", component="a")
     assert reply["ok"], reply
     run_id = reply["result"]["run_id"]
@@ -141,14 +132,17 @@ def test_cancel_a_component_and_a_run(short_dir: Path, daemons: list[Daemon]) ->
     ticking.start().wait_status("running: slow")
     stream = ticking.events(["component_cancelled", "component_started"])
     assert ticking.request("cancel", component="slow")["ok"]
-    assert next_event(stream, event="component_cancelled")["component"] == "slow"
+    cancelled = next_event(stream, event="component_cancelled")
+    assert cancelled["component"] == "slow"
+    assert cancelled["reason"].startswith(f"cancelled by admin uid {os.getuid()}")
     again = ticking.request("trigger", component="slow")["result"]["run_id"]
     next_event(stream, event="component_started", component="slow", run_id=again)
     assert ticking.request("cancel", run_id=again)["result"] == {
         "cancelled": "run",
         "run_id": again,
     }
-    next_event(stream, event="component_cancelled", run_id=again)
+    by_run = next_event(stream, event="component_cancelled", run_id=again)
+    assert by_run["reason"].startswith(f"cancelled by admin uid {os.getuid()}")
     missing = ticking.request("cancel", component="slow")
     assert missing["error"]["code"] == "not_running"
 

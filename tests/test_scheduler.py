@@ -284,16 +284,34 @@ async def test_dry_run_executes_nothing(make_config, open_orch):
 
 
 async def test_operator_cancel_records_cancelled(make_config, open_orch):
-    """Cancelling a running component records it cancelled and the run ends cancelled-free."""
+    """A cancel is recorded cancelled, with who asked; the run ends cancelled, not failed."""
     cfg = make_config({"g": component("Gated"), "h": component("Publishes")})
     orch = await open_orch(cfg)
     run = asyncio.create_task(orch.scheduler.run_once())
     async with asyncio.timeout(5):
         await PROBE.started_event("g").wait()
-    assert orch.scheduler.cancel_component("g")
+    assert orch.scheduler.cancel_component("g", actor="admin uid 0 (root)")
     result = await asyncio.wait_for(run, 5)
-    assert statuses(result)["g"] == ("cancelled", "cancelled before it finished")
+    assert statuses(result)["g"] == ("cancelled", "cancelled by admin uid 0 (root)")
     assert statuses(result)["h"] == ("succeeded", None)
+    assert result.status == "cancelled"
+
+
+async def test_cancelling_a_run_records_who_asked(make_config, open_orch):
+    """Each component of a cancelled run says who cancelled it."""
+    cfg = make_config({"g": component("Gated")})
+    orch = await open_orch(cfg)
+    orch.scheduler.state = type(orch.scheduler.state).SERVING
+    run_id, _ = orch.scheduler.start_run(["g"], trigger="test")
+    assert run_id is not None
+    async with asyncio.timeout(5):
+        await PROBE.started_event("g").wait()
+    assert orch.scheduler.cancel_run(run_id, actor="dashboard session ab12 (127.0.0.1)")
+    await asyncio.wait_for(orch.scheduler.shutdown(5), 10)
+    assert orch.bus is not None and await orch.bus.flush(5)
+    (row,) = await orch.store.history(component="g", limit=5)
+    assert row["status"] == "cancelled"
+    assert "dashboard session ab12 (127.0.0.1)" in row["reason"]
 
 
 async def test_serve_sleeps_until_the_next_due_time(make_config, open_orch):

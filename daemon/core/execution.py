@@ -31,6 +31,8 @@ from interlock.store.abc import ComponentState
 
 log = structlog.get_logger("interlock.scheduler")
 
+_BAD = frozenset({Status.FAILED, Status.TIMED_OUT, Status.CANCELLED, Status.INTERRUPTED})
+
 #: How long a run waits for its start to be written before it starts anyway.
 RUN_START_DURABLE_S = 0.25
 
@@ -69,6 +71,8 @@ class RunExecutor:
         # Ended, but a worker thread outlived it: its slot stays taken until the thread ends.
         self._stopping: dict[str, Stopping] = {}
         self._watchers: set[asyncio.Task[None]] = set()
+        # Why a whole run was cancelled (who asked, or the shutdown), by run id.
+        self._run_cancelled_because: dict[str, str] = {}
         self._run_wakes: set[asyncio.Event] = set()
         self._tasks: dict[str, asyncio.Task[None]] = {}  # component -> its task
         # Set whenever a component or a run ends, so the serve loop looks again.
@@ -154,7 +158,10 @@ class RunExecutor:
             if name not in self._stopping and self._running.get(name) != run_id:
                 self._claimed.discard(name)
         if result.status == "succeeded" and result.failed:
-            result.status = "failed"
+            bad = {s.status for s in result.outcomes.values() if s.status in _BAD}
+            # An operator's cancel is one outcome, cancelled, for the run as for the component.
+            result.status = "cancelled" if bad == {Status.CANCELLED} else "failed"
+        self._run_cancelled_because.pop(run_id, None)
         counts: dict[str, int] = {}
         for s in result.outcomes.values():
             key = s.status.value if s.status is not Status.SKIPPED else f"skipped:{s.reason}"
@@ -250,7 +257,13 @@ class RunExecutor:
                             continue
                         self._running[name] = run_id
                         self._tasks[name] = tg.create_task(
-                            self.runner.run(run_id, name, done, run_expired),
+                            self.runner.run(
+                                run_id,
+                                name,
+                                done,
+                                run_expired,
+                                lambda: self._run_cancelled_because.get(run_id),
+                            ),
                             name=f"component {name!r}",
                         )
                     ready.extend(blocked)
@@ -309,12 +322,15 @@ class RunExecutor:
             for name, s in self._stopping.items()
         }
 
-    def cancel_component(self, name: str) -> bool:
-        """Cancel a running component; it is recorded ``cancelled``. False if not running."""
+    def cancel_component(self, name: str, *, actor: str = "an operator") -> bool:
+        """Cancel a running component; it is recorded ``cancelled`` by ``actor``.
+
+        False if it is not running.
+        """
         task = self._tasks.get(name)
         if task is None or task.done():
             return False
-        task.cancel(f"cancelled by an operator: {name!r}")
+        task.cancel(f"cancelled by {actor}")
         return True
 
     @property

@@ -124,6 +124,7 @@ class ComponentRunner:
         name: str,
         done: Done,
         run_expired: Callable[[], bool] = lambda: False,
+        cancel_reason: Callable[[], str | None] = lambda: None,
     ) -> None:
         """Run ``name`` with its timeout and retries; call ``done`` once with how it ended."""
         reported = False
@@ -135,7 +136,7 @@ class ComponentRunner:
                 done(name, settled, lingering)
 
         try:
-            await self._run(run_id, name, report, run_expired)
+            await self._run(run_id, name, report, run_expired, cancel_reason)
         except asyncio.CancelledError:
             if not reported:  # cancelled before anything could be recorded
                 self.record_bare(run_id, name, Status.CANCELLED, "cancelled", report)
@@ -175,6 +176,7 @@ class ComponentRunner:
         name: str,
         report: Callable[[Settled, set[asyncio.Future[Any]]], None],
         run_expired: Callable[[], bool],
+        cancel_reason: Callable[[], str | None],
     ) -> None:
         spec = self.config.components[name]
         started = self.clock()
@@ -221,7 +223,7 @@ class ComponentRunner:
         except asyncio.CancelledError as exc:
             # The whole run timed out, an operator cancelled, or the daemon stops.
             cancelled = exc
-            status, error = self._cancelled_status(run_expired)
+            status, error = self._cancelled_status(run_expired, exc, cancel_reason)
         except TimeoutError as exc:
             if cm.expired():
                 status = Status.TIMED_OUT
@@ -259,7 +261,7 @@ class ComponentRunner:
         if interrupted is not None and cancelled is None:
             # An operator's cancel (or the shutdown) arrived during cleanup: it wins.
             cancelled = interrupted
-            status, error = self._cancelled_status(run_expired)
+            status, error = self._cancelled_status(run_expired, interrupted, cancel_reason)
             outcome = None
         self._finish(
             run_id, name, status, started, t0, attempts[0], outcome, error, inputs, ctx, probe
@@ -268,11 +270,18 @@ class ComponentRunner:
         if cancelled is not None:
             raise cancelled
 
-    def _cancelled_status(self, run_expired: Callable[[], bool]) -> tuple[Status, str]:
+    def _cancelled_status(
+        self,
+        run_expired: Callable[[], bool],
+        exc: asyncio.CancelledError,
+        cancel_reason: Callable[[], str | None],
+    ) -> tuple[Status, str]:
         if run_expired():
             limit = self.config.runtime.global_timeout_s
             return Status.TIMED_OUT, f"the run's global timeout ({limit:g} s) expired while it ran"
-        return Status.CANCELLED, "cancelled before it finished"
+        # Who cancelled: the component's own cancel carries it, a whole run's the executor.
+        said = exc.args[0] if exc.args and isinstance(exc.args[0], str) else None
+        return Status.CANCELLED, said or cancel_reason() or "cancelled before it finished"
 
     def _finish(
         self,

@@ -178,12 +178,16 @@ class Scheduler(RunExecutor):
             return None, decisions
         return self._spawn(chosen, trigger=trigger, decisions=decisions, force=force), decisions
 
-    def cancel_run(self, run_id: str) -> bool:
-        """Cancel a whole run: its components are recorded ``cancelled``. False if not active."""
+    def cancel_run(self, run_id: str, *, actor: str = "an operator") -> bool:
+        """Cancel a whole run: its components are recorded ``cancelled`` by ``actor``.
+
+        False if the run is not active.
+        """
         task = self._runs.get(run_id)
         if task is None or task.done():
             return False
-        task.cancel(f"cancelled by an operator: run {run_id!r}")
+        self._run_cancelled_because[run_id] = f"cancelled by {actor} (run {run_id})"
+        task.cancel(f"cancelled by {actor}")
         return True
 
     @property
@@ -249,6 +253,9 @@ class Scheduler(RunExecutor):
             _, pending = await asyncio.wait(runs, timeout=max(0.0, grace_s))
             if pending:
                 self.runner.budget.stop_by(STOP_MARGIN_S)
+                for run_id, task in self._runs.items():
+                    if task in pending:
+                        self._run_cancelled_because[run_id] = "cancelled: the daemon is stopping"
                 for task in pending:
                     task.cancel("the daemon is stopping")
                 _, left = await asyncio.wait(pending, timeout=STOP_MARGIN_S + 1.0)

@@ -335,7 +335,7 @@ class AdminCommands:
         if run_id is not None:
             if not isinstance(run_id, str):
                 raise AdminRequestError("invalid_argument", "'run_id' must be a string")
-            if not scheduler.cancel_run(run_id):
+            if not scheduler.cancel_run(run_id, actor=peer.actor):
                 active = ", ".join(scheduler.active_runs) or "none"
                 raise AdminRequestError(
                     "not_running", f"run {run_id!r} is not in progress; active runs: {active}"
@@ -345,7 +345,7 @@ class AdminCommands:
         assert names is not None
         self._known(names)
         for name in names:
-            if not scheduler.cancel_component(name):
+            if not scheduler.cancel_component(name, actor=peer.actor):
                 running = ", ".join(sorted(scheduler.running)) or "none"
                 raise AdminRequestError(
                     "not_running", f"component {name!r} is not running; running: {running}"
