@@ -662,6 +662,47 @@ CASES += [
 ]
 
 
+AMOUNT = "invalid_currency_amount"
+
+
+def product(amount: str, currency: str) -> dict[str, str | None]:
+    return {"fare_products.txt": f"fare_product_id,amount,currency\nP1,{amount},{currency}\n"}
+
+
+CASES += [
+    Case("amount_in_cents", product("2.50", "AUD"), {AMOUNT: 0}),
+    Case("amount_one_decimal", product("2.5", "AUD"), {AMOUNT: 1}),
+    Case("amount_whole", product("2", "AUD"), {AMOUNT: 1}),
+    Case("amount_three_decimals", product("2.505", "AUD"), {AMOUNT: 1}),
+    Case("amount_yen", product("150", "JPY"), {AMOUNT: 0}),
+    Case("amount_yen_decimal", product("150.0", "JPY"), {AMOUNT: 1}),
+    Case("amount_dinar", product("1.234", "KWD"), {AMOUNT: 0}),
+    Case("amount_no_currency", product("1.5", "XXX"), {AMOUNT: 1}),
+    Case("amount_negative", product("-2.50", "AUD"), {AMOUNT: 0, "number_out_of_range": 1}),
+    Case(
+        "replacement_character",
+        {"stops.txt": BASE["stops.txt"].replace("One", "O\ufffdne").replace("Two", "\ufffd")},
+        {"invalid_character": 2},
+    ),
+    Case(
+        "replacement_character_in_quotes_and_a_url",
+        {
+            "agency.txt": BASE["agency.txt"].replace("http://a.example", "http://a.example/\ufffd"),
+            "routes.txt": BASE["routes.txt"].replace("R1,A,1,", 'R1,A,"1\ufffd",'),
+        },
+        {"invalid_character": 2},
+    ),
+    Case(
+        "replacement_character_and_a_reference",
+        {
+            "routes.txt": BASE["routes.txt"].replace("R1,A,1,", "R1,A,1\ufffd,"),
+            "trips.txt": "route_id,service_id,trip_id\nR1,C1,T1\nR9,C1,T2\n",
+        },
+        {"invalid_character": 1},
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule_matches_the_reference(case: Case, tmp_path: Path) -> None:
     """Each mutation raises its rule (or, a near miss, does not) as gtfs-validator does."""

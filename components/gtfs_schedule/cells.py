@@ -19,7 +19,7 @@ WHITESPACE = "".join(map(chr, range(0x21)))
 # Univocity's trim in a block of unquoted lines: spaces and tabs at a value's edges.
 _UNQUOTED_EDGE = re.compile(r"[ \t]+(?=,|\n)|(?:(?<=,)|(?<=\n)|\A)[ \t]+")
 _SEP = "\x7f"  # joins a block's cells for one scan; never trimmed, rare in feeds
-_DIRTY = (f" {_SEP}", f"{_SEP} ", f"\t{_SEP}", f"{_SEP}\t", "\n", "\r")
+_DIRTY = (f" {_SEP}", f"{_SEP} ", f"\t{_SEP}", f"{_SEP}\t", "\n", "\r", "\ufffd")
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 # Python's \d, like Java's Character.digit, takes every Unicode decimal digit ("٣").
@@ -115,6 +115,8 @@ def clean(value: str, rowno: int, field: str, bad: Bad) -> str:
     """``value`` trimmed, with the notices gtfs-validator's ``RowParser.asString`` gives."""
     if "\n" in value or "\r" in value:
         bad(("new_line_in_value", rowno, field, value))
+    if "\ufffd" in value:  # what a decoder leaves of bytes it could not read
+        bad(("invalid_character", rowno, field, value))
     trimmed = value.strip(WHITESPACE)
     if len(trimmed) < len(value):
         bad(("leading_or_trailing_whitespaces", rowno, field, value))

@@ -83,7 +83,7 @@ class _NulGuard(io.BufferedIOBase):
 
 def plain_lines(body: str) -> list[str] | None:
     """``body`` (whole lines) split into lines, or None when csv must read it."""
-    if '"' in body or "\x00" in body:
+    if '"' in body or "\x00" in body or "\ufffd" in body:  # U+FFFD: see cells.settle
         return None
     if "\r" in body:
         body = body.replace("\r\n", "\n")

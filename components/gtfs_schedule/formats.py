@@ -28,6 +28,17 @@ _CURRENCY_CODES = """
     VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XFO XFU XOF XPD XPF XPT XSU XTS
     XUA XXX YER YUM ZAR ZMK ZMW ZWD ZWG ZWL ZWN ZWR"""
 CURRENCIES: frozenset[str] = frozenset(_CURRENCY_CODES.split())
+# Currency.getDefaultFractionDigits() where it is not 2 (-1: no minor unit, so no
+# amount is well formed); gtfs-validator wants an amount's scale to equal it.
+_MINOR_UNITS = """
+    ADP:0 BEF:0 BHD:3 BIF:0 BYB:0 BYR:0 CLF:4 CLP:0 DJF:0 ESP:0 GNF:0 GRD:0 IQD:3 ISK:0
+    ITL:0 JOD:3 JPY:0 KMF:0 KRW:0 KWD:3 LUF:0 LYD:3 MGF:0 OMR:3 PTE:0 PYG:0 ROL:0 RWF:0
+    TND:3 TPE:0 TRL:0 UGX:0 UYI:0 VND:0 VUV:0 XAF:0 XAG:-1 XAU:-1 XBA:-1 XBB:-1 XBC:-1
+    XBD:-1 XDR:-1 XFO:-1 XFU:-1 XOF:0 XPD:-1 XPF:0 XPT:-1 XSU:-1 XTS:-1 XUA:-1 XXX:-1
+"""
+_FRACTION_DIGITS: dict[str, int] = {
+    code: int(digits) for code, digits in (pair.split(":") for pair in _MINOR_UNITS.split())
+}
 
 # ZoneId.of's fixed offsets: Z, +h, +hh, +hh:mm, +hhmm, +hh:mm:ss, +hhmmss (to 18:00),
 # bare or after UTC, GMT or UT.
@@ -115,6 +126,16 @@ def email_ok(v: str) -> bool:
 
 def currency_ok(v: str) -> bool:
     return v in CURRENCIES
+
+
+def amount_ok(raw: str, currency: str | None) -> bool:
+    """Whether ``raw`` has as many decimals as ``currency``'s minor unit (an unknown
+    currency is invalid_currency instead; an exponent is left alone, as gtfs-guru does)."""
+    if currency not in CURRENCIES or "e" in raw or "E" in raw:
+        return True
+    digits = _FRACTION_DIGITS.get(currency, 2)
+    _, dot, decimals = raw.partition(".")
+    return digits >= 0 and (len(decimals) if dot else 0) == digits
 
 
 class FormatCheck:

@@ -14,6 +14,7 @@ from datetime import date
 from interlock.components.gtfs_schedule.cells import Padded, clean, java_double, parse_int
 from interlock.components.gtfs_schedule.formats import (
     FormatCheck,
+    amount_ok,
     currency_ok,
     email_ok,
     timezone_ok,
@@ -233,7 +234,8 @@ def _generate(
         if cleaning:
             x = f"x{idx}"
             body += [
-                f"if {x} and ({x}[0] <= ' ' or {x}[-1] <= ' ' or '\\n' in {x} or '\\r' in {x}):"
+                f"if {x} and ({x}[0] <= ' ' or {x}[-1] <= ' ' or '\\n' in {x} or '\\r' in {x}"
+                f" or '\\ufffd' in {x}):"
             ]
             body += [f"    {x} = clean({x}, rowno, {f.name!r}, bad)"]
         body += _cell(f, f"x{idx}", var)
@@ -247,6 +249,12 @@ def _generate(
     unpack = ", ".join(f"x{i}" if i in used else "_" for i in range(len(header)))
     tracked = order.source(variables) if order is not None else ([], [], [])
     checks = stop_time_checks(variables) if table.name == "stop_times" else []
+    if table.name == "fare_products" and "amount" in positions and "currency" in variables:
+        raw, currency = f"x{positions['amount']}", variables["currency"]
+        checks = [
+            f"if {variables['amount']} is not None and not amount_ok({raw}, {currency}):",
+            f"    bad(('invalid_currency_amount', rowno, 'amount', {raw}))",
+        ]
     src = [
         "def convert(block, rowno, out, notices):",
         "    bad = notices.append",
@@ -275,6 +283,7 @@ def _generate(
         "iget": caches.ints.get,
         "parse_int": parse_int,
         "jdouble": java_double,
+        "amount_ok": amount_ok,
         **{f"ok_{k.name.lower()}": c.valid for k, c in caches.formats.items()},
         **{f"check_{k.name.lower()}": c for k, c in caches.formats.items()},
         "clean": clean,

@@ -341,7 +341,7 @@ TABLES: tuple[Table, ...] = (
             _f("fare_product_name"),
             _f("rider_category_id"),
             _f("fare_media_id"),
-            _f("amount", _F, req=True),
+            _f("amount", _F, req=True, bound=_NN),
             _f("currency", _CUR, req=True),
         ),
         foreign_keys=(ForeignKey("fare_media_id", "fare_media", "fare_media_id"),),
