@@ -703,6 +703,38 @@ CASES += [
 ]
 
 
+NETWORKED = routes("R1,A,1,,3").get("routes.txt", "") or ""
+NETWORKED = NETWORKED.replace("route_type\n", "route_type,network_id\n").replace(",3\n", ",3,N1\n")
+ROUTE_NETWORKS = {"route_networks.txt": "network_id,route_id\nN1,R1\n"}
+NETWORKS = {"networks.txt": "network_id,network_name\nN1,Net\n"}
+TWICE = "route_networks_specified_in_more_than_one_file"
+
+CASES += [
+    Case(
+        "timeframes_overlap",
+        {"timeframes.txt": TF + "G,11:00:00,13:00:00,C1\nG,10:00:00,12:00:00,C1\n"},
+        {"timeframe_overlap": 1},
+    ),
+    Case(
+        "timeframes_touch",
+        {"timeframes.txt": TF + "G,10:00:00,12:00:00,C1\nG,12:00:00,13:00:00,C1\n"},
+        {"timeframe_overlap": 0},
+    ),
+    Case(
+        "timeframes_of_two_groups",
+        {"timeframes.txt": TF + "G,10:00:00,12:00:00,C1\nH,11:00:00,13:00:00,C1\n"},
+        {"timeframe_overlap": 0},
+    ),
+    Case(
+        "networks_in_three_files",
+        {"routes.txt": NETWORKED, **ROUTE_NETWORKS, **NETWORKS},
+        {TWICE: 2},
+    ),
+    Case("networks_in_two_files", {"routes.txt": NETWORKED, **NETWORKS}, {TWICE: 1}),
+    Case("networks_in_routes_only", {"routes.txt": NETWORKED}, {TWICE: 0}),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule_matches_the_reference(case: Case, tmp_path: Path) -> None:
     """Each mutation raises its rule (or, a near miss, does not) as gtfs-validator does."""

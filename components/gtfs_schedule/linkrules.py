@@ -207,3 +207,38 @@ def check_frequencies(
                     mode,
                 )
             )
+
+
+def check_timeframes(
+    conn: sqlite3.Connection, feeds: Sequence[FeedFiles], book: NoticeBook
+) -> None:
+    """timeframe_overlap: a timeframe (by start time) starting before the previous one
+    of its group and service ends."""
+    modes = modes_parsed(book, feeds, ("timeframes",))
+    if not modes:
+        return
+    moded = feeds[0].mode is not None
+    part = ("mode, " if moded else "") + "timeframe_group_id, service_id"
+    sql = f"""
+        SELECT rowid, m, start_time FROM (
+            SELECT rowid, {"mode" if moded else "NULL"} AS m, start_time, start_time_secs AS s,
+                   lag(end_time_secs) OVER (PARTITION BY {part}
+                                            ORDER BY start_time_secs, rowid) AS previous_end
+            FROM timeframes WHERE start_time_secs IS NOT NULL AND end_time_secs IS NOT NULL)
+        WHERE previous_end > s ORDER BY rowid
+    """
+    for rowid, mode, start in conn.execute(sql):
+        if mode in modes:
+            row = rowid & _ROW_MASK
+            book.add(Notice("timeframe_overlap", "timeframes.txt", row, "start_time", start, mode))
+
+
+def check_route_networks(feeds: Sequence[FeedFiles], book: NoticeBook) -> None:
+    """route_networks_specified_in_more_than_one_file: routes.txt has a network_id
+    column and the feed also has route_networks.txt or networks.txt (one notice each)."""
+    code = "route_networks_specified_in_more_than_one_file"
+    for feed in feeds:
+        if "network_id" in feed.columns.get("routes.txt", ()):
+            for other in ("route_networks.txt", "networks.txt"):
+                if other in feed.present:
+                    book.add(Notice(code, "routes.txt", None, "network_id", other, feed.mode))

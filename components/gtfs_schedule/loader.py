@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interlock.components.gtfs_schedule.layout import flat_prefix, inner_zips, mode_key
-from interlock.components.gtfs_schedule.linkrules import LINK_RULES, check_frequencies
+from interlock.components.gtfs_schedule.linkrules import (
+    LINK_RULES,
+    check_frequencies,
+    check_route_networks,
+    check_timeframes,
+)
 from interlock.components.gtfs_schedule.members import FeedLoader, Progress, Tally, check_cancel
 from interlock.components.gtfs_schedule.notices import NoticeBook
 from interlock.components.gtfs_schedule.parallel import Tuning
@@ -161,6 +166,8 @@ def load_feed(
             check_foreign_keys(conn, feeds, book)
             check_rows(conn, feeds, book, ROW_RULES + LINK_RULES)
             check_frequencies(conn, feeds, book)
+            check_timeframes(conn, feeds, book)
+            check_route_networks(feeds, book)
             check_pathways(conn, feeds, book)
             keyed, dups = build_primary_keys(conn, moded, book, done)
             check_trip_edges(conn, feeds, book)

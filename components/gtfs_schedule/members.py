@@ -78,6 +78,7 @@ class FeedLoader:
         self.caches = Caches()
         self.order = OrderTracker(book.examples_per_code)
         self.counts: dict[str, int] = {t.name: 0 for t in TABLES}
+        self._columns: dict[str, frozenset[str]] = {}
 
     def close(self) -> None:
         """Stop the worker processes (killing busy ones) and remove their files."""
@@ -96,6 +97,7 @@ class FeedLoader:
                 )
             members[name] = info
         files = FeedFiles(mode, set(members))
+        self._columns = files.columns
         for name in sorted(members):
             if name not in TABLES_BY_FILE:
                 self.book.add(Notice("unknown_file", name, mode=mode))
@@ -124,6 +126,8 @@ class FeedLoader:
         with zf.open(info) as binary:
             try:
                 header, reader = open_rows(binary)
+                if header is not None:
+                    self._columns[file] = frozenset(header)
                 if header is None:
                     self.book.add(Notice("empty_file", file, mode=mode))
                     return
@@ -202,6 +206,7 @@ class FeedLoader:
             )
             zf.budget.total = spent
             return False
+        self._columns[table.filename] = frozenset(header)
         for notice in judge_header(table, header, mode)[0]:
             self.book.add(notice)
         self._absorb(table, mode, staged)

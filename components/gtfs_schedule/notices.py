@@ -74,6 +74,8 @@ SEVERITIES: dict[str, str] = {
     "equal_shape_distance_diff_coordinates": "ERROR",
     "invalid_currency_amount": "ERROR",
     "invalid_character": "ERROR",
+    "timeframe_overlap": "ERROR",
+    "route_networks_specified_in_more_than_one_file": "ERROR",
     "leading_or_trailing_whitespaces": "WARNING",
     "missing_recommended_file": "WARNING",
     "unknown_file": "INFO",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from interlock.components.gtfs_schedule.notices import Notice, NoticeBook
 from interlock.components.gtfs_schedule.schema import Table
@@ -25,6 +25,8 @@ class FeedFiles:
 
     mode: str | None
     present: set[str]
+    # Each loaded file's header, for the rules about which columns a feed uses.
+    columns: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def _csv_row(rowid: int) -> int:
