@@ -735,6 +735,48 @@ CASES += [
 ]
 
 
+TR = "table_name,field_name,language,translation,record_id,record_sub_id,field_value\n"
+WITH_FEED_INFO = {"feed_info.txt": FEED_INFO + "P,http://p.example,en,,\n"}
+TFK = "translation_foreign_key_violation"
+TUV = "translation_unexpected_value"
+
+
+def translations(*rows: str, feed_info: bool = True) -> dict[str, str | None]:
+    out: dict[str, str | None] = {"translations.txt": TR + "".join(r + "\n" for r in rows)}
+    return {**out, **(WITH_FEED_INFO if feed_info else {})}
+
+
+CASES += [
+    Case(
+        "translation_needs_feed_info",
+        translations("stops,stop_name,fr,Un,S1,,", feed_info=False),
+        {"missing_required_file": 1, TFK: 0},
+    ),
+    Case("translation_by_value", translations("stops,stop_name,fr,Un,,,One"), {TFK: 0, TUV: 0}),
+    Case("translation_of_a_missing_stop", translations("stops,stop_name,fr,Un,S9,,"), {TFK: 1}),
+    Case(
+        "translation_of_a_missing_route",
+        translations("routes,route_long_name,fr,Un,R9,,"),
+        {TFK: 1},
+    ),
+    Case("translation_of_an_agency", translations("agency,agency_name,fr,Un,A,,"), {TFK: 0}),
+    Case(
+        "translation_by_record_and_value", translations("stops,stop_name,fr,Un,S1,,One"), {TUV: 1}
+    ),
+    Case("translation_with_a_sub_id", translations("stops,stop_name,fr,Un,S1,X,"), {TUV: 1}),
+    Case(
+        "translation_of_a_stop_time",
+        translations("stop_times,stop_headsign,fr,Un,T1,1,"),
+        {TFK: 0, TUV: 0},
+    ),
+    Case(
+        "translation_of_a_missing_stop_time",
+        translations("stop_times,stop_headsign,fr,Un,T1,9,"),
+        {TFK: 1},
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule_matches_the_reference(case: Case, tmp_path: Path) -> None:
     """Each mutation raises its rule (or, a near miss, does not) as gtfs-validator does."""

@@ -177,6 +177,66 @@ LINK_RULES: tuple[RowRule, ...] = (
 )
 
 
+# The tables a translation's record_id (and, for stop_times, record_sub_id) names a
+# row of, by their keys.
+_TRANSLATED = {
+    "agency": "agency_id",
+    "stops": "stop_id",
+    "routes": "route_id",
+    "trips": "trip_id",
+    "pathways": "pathway_id",
+    "levels": "level_id",
+    "attributions": "attribution_id",
+}
+
+
+def _translation_rules() -> tuple[RowRule, ...]:
+    code = "translation_foreign_key_violation"
+    record = "translations.record_id"
+    rules = [
+        RowRule(
+            "translation_unexpected_value",
+            "translations",
+            "record_id",
+            "record_id IS NOT NULL AND field_value IS NOT NULL",
+            "record_id",
+        ),
+        RowRule(
+            "translation_unexpected_value",
+            "translations",
+            "record_sub_id",
+            "record_sub_id IS NOT NULL AND table_name IS NOT 'stop_times'",
+            "record_sub_id",
+        ),
+        RowRule(
+            code,
+            "translations",
+            "record_id",
+            "table_name = 'stop_times' AND record_id IS NOT NULL AND record_sub_id IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM stop_times p WHERE p.trip_id = {record} "
+            f"AND {same('p')} AND p.stop_sequence = CAST(translations.record_sub_id AS INTEGER))",
+            "record_id",
+            ("stop_times",),
+        ),
+    ]
+    for table, key in _TRANSLATED.items():
+        rules.append(
+            RowRule(
+                code,
+                "translations",
+                "record_id",
+                f"table_name = '{table}' AND record_id IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {table} p WHERE p.{key} = {record} AND {same('p')})",
+                "record_id",
+                (table,),
+            )
+        )
+    return tuple(rules)
+
+
+TRANSLATION_RULES = _translation_rules()
+
+
 def check_frequencies(
     conn: sqlite3.Connection, feeds: Sequence[FeedFiles], book: NoticeBook
 ) -> None:

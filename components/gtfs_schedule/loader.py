@@ -18,6 +18,7 @@ from pathlib import Path
 from interlock.components.gtfs_schedule.layout import flat_prefix, inner_zips, mode_key
 from interlock.components.gtfs_schedule.linkrules import (
     LINK_RULES,
+    TRANSLATION_RULES,
     check_frequencies,
     check_route_networks,
     check_timeframes,
@@ -164,7 +165,7 @@ def load_feed(
             if clean:
                 build_indexes(conn, moded)
             check_foreign_keys(conn, feeds, book)
-            check_rows(conn, feeds, book, ROW_RULES + LINK_RULES)
+            check_rows(conn, feeds, book, ROW_RULES + LINK_RULES + TRANSLATION_RULES)
             check_frequencies(conn, feeds, book)
             check_timeframes(conn, feeds, book)
             check_route_networks(feeds, book)

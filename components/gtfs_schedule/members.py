@@ -112,7 +112,9 @@ class FeedLoader:
             self.book.add(Notice("missing_calendar_and_calendar_date_files", mode=mode))
         for name in RECOMMENDED_FILES:
             if name not in members:
-                self.book.add(Notice("missing_recommended_file", name, mode=mode))
+                # Translations need feed_info.txt (its languages), as gtfs-validator has it.
+                code = "missing_required_file" if "translations.txt" in members else None
+                self.book.add(Notice(code or "missing_recommended_file", name, mode=mode))
         return files
 
     def _load_table(

@@ -75,6 +75,8 @@ SEVERITIES: dict[str, str] = {
     "invalid_currency_amount": "ERROR",
     "invalid_character": "ERROR",
     "timeframe_overlap": "ERROR",
+    "translation_unexpected_value": "ERROR",
+    "translation_foreign_key_violation": "ERROR",
     "route_networks_specified_in_more_than_one_file": "ERROR",
     "leading_or_trailing_whitespaces": "WARNING",
     "missing_recommended_file": "WARNING",
