@@ -777,6 +777,45 @@ CASES += [
 ]
 
 
+ACCESS = "stop_id,stop_name,stop_lat,stop_lon,location_type,parent_station,stop_access\n"
+CONTINUOUS = "route_id,agency_id,route_short_name,route_long_name,route_type,continuous_pickup\n"
+
+CASES += [
+    Case(
+        "stop_access_misplaced",
+        {
+            "stops.txt": ACCESS
+            + "S1,One,-37.1,144.1,0,P,1\nS2,Two,-37.2,144.2,0,,1\nP,Par,-37.1,144.1,1,,0\n"
+        },
+        {
+            "stop_access_specified_for_incorrect_location": 1,
+            "stop_access_specified_for_stop_with_no_parent_station": 1,
+        },
+    ),
+    Case(
+        "stop_access_on_platforms",
+        {
+            "stops.txt": ACCESS
+            + "S1,One,-37.1,144.1,0,P,1\nS2,Two,-37.2,144.2,0,P,0\nP,Par,-37.1,144.1,1,,\n"
+        },
+        {
+            "stop_access_specified_for_incorrect_location": 0,
+            "stop_access_specified_for_stop_with_no_parent_station": 0,
+        },
+    ),
+    Case(
+        "continuous_pickup_with_a_window",
+        {"routes.txt": CONTINUOUS + "R1,A,1,,3,0\n", **flex("T1,,,S2,,3,10:00:00,11:00:00,2,1")},
+        {"forbidden_continuous_pickup_drop_off": 1},
+    ),
+    Case(
+        "no_continuous_pickup_with_a_window",
+        {"routes.txt": CONTINUOUS + "R1,A,1,,3,1\n", **flex("T1,,,S2,,3,10:00:00,11:00:00,2,1")},
+        {"forbidden_continuous_pickup_drop_off": 0},
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule_matches_the_reference(case: Case, tmp_path: Path) -> None:
     """Each mutation raises its rule (or, a near miss, does not) as gtfs-validator does."""

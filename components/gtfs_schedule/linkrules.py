@@ -167,6 +167,32 @@ LINK_RULES: tuple[RowRule, ...] = (
     *_pathway_rules("from"),
     *_pathway_rules("to"),
     RowRule(
+        "stop_access_specified_for_incorrect_location",
+        "stops",
+        "stop_access",
+        "stop_access IS NOT NULL AND coalesce(location_type, 0) != 0",
+        "stop_id",
+    ),
+    RowRule(
+        "stop_access_specified_for_stop_with_no_parent_station",
+        "stops",
+        "stop_access",
+        "stop_access IS NOT NULL AND coalesce(location_type, 0) = 0 AND parent_station IS NULL",
+        "stop_id",
+    ),
+    RowRule(
+        "forbidden_continuous_pickup_drop_off",
+        "stop_times",
+        "start_pickup_drop_off_window",
+        "(start_pickup_drop_off_window IS NOT NULL OR end_pickup_drop_off_window IS NOT NULL) "
+        "AND EXISTS (SELECT 1 FROM trips t JOIN routes r ON r.route_id = t.route_id "
+        f"AND {same('r')} WHERE t.trip_id = stop_times.trip_id AND {same('t')} "
+        "AND (r.continuous_pickup IN (0, 2, 3) OR r.continuous_drop_off IN (0, 2, 3)))",
+        "trip_id",
+        ("trips", "routes"),
+        ("start_pickup_drop_off_window", "end_pickup_drop_off_window"),
+    ),
+    RowRule(
         "location_with_unexpected_stop_time",
         "stop_times",
         "stop_id",

@@ -31,6 +31,9 @@ class RowRule:
     where: str
     value: str
     reads: tuple[str, ...] = ()  # other tables the rule reads, which must parse too
+    # Columns of ``table``'s file of which one must be in its header for the rule to run
+    # (so that a scan of a big table happens only for feeds that use them).
+    columns: tuple[str, ...] = ()
 
 
 def _parent(cond: str) -> str:
@@ -191,6 +194,10 @@ def check_rows(
     mode = "mode" if moded else "NULL"
     for rule in rules:
         modes = modes_parsed(book, feeds, (rule.table, *rule.reads))
+        if rule.columns:
+            header = f"{rule.table}.txt"
+            used = {f.mode for f in feeds if set(rule.columns) & f.columns.get(header, set())}
+            modes &= used
         if modes:
             where = _same_mode(rule.where, rule.table, moded)
             sql = (

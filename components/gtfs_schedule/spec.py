@@ -52,6 +52,7 @@ TABLES: tuple[Table, ...] = (
             _f("wheelchair_boarding", _I),
             _f("level_id"),
             _f("platform_code"),
+            _f("stop_access", _I),
         ),
         primary_key=("stop_id",),
         foreign_keys=(
