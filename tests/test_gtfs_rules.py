@@ -816,6 +816,36 @@ CASES += [
 ]
 
 
+TIMED = "trip_id,arrival_time,departure_time,stop_id,stop_sequence,timepoint\n"
+TIMEPOINT = "stop_time_timepoint_without_times"
+
+
+def timed(middle: str) -> dict[str, str | None]:
+    return {
+        "stop_times.txt": TIMED + "T1,08:00:00,08:00:00,S1,1,1\n"
+        f"{middle}\nT1,08:20:00,08:20:00,S1,3,1\n"
+    }
+
+
+ACCESS_STATION = (
+    ACCESS + "S1,One,-37.1,144.1,0,P,1\nS2,Two,-37.2,144.2,0,P,0\n"
+    "P,Par,-37.1,144.1,1,,\nE,Ent,-37.1,144.1,2,P,\n"
+)
+OUTSIDE = "pathway_to_stop_with_access_outside_of_station_pathways"
+
+CASES += [
+    Case("timepoint_without_times", timed("T1,,,S2,2,1"), {TIMEPOINT: 2}),
+    Case("timepoint_with_arrival_only", timed("T1,08:10:00,,S2,2,1"), {TIMEPOINT: 1, ONLY: 1}),
+    Case("approximate_without_times", timed("T1,,,S2,2,0"), {TIMEPOINT: 0}),
+    Case("timepoint_unset_without_times", timed("T1,,,S2,2,"), {TIMEPOINT: 0}),
+    Case(
+        "pathway_to_stop_reached_from_the_street",
+        {"stops.txt": ACCESS_STATION, "pathways.txt": PATHWAYS + "W1,E,S1,1,1\nW2,S2,E,1,1\n"},
+        {OUTSIDE: 1},
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule_matches_the_reference(case: Case, tmp_path: Path) -> None:
     """Each mutation raises its rule (or, a near miss, does not) as gtfs-validator does."""

@@ -80,6 +80,14 @@ def _pathway_rules(end: str) -> tuple[RowRule, ...]:
     )
     return (
         RowRule(
+            "pathway_to_stop_with_access_outside_of_station_pathways",
+            "pathways",
+            field,
+            _stop("pathways", field, "p.stop_access = 1"),
+            "pathway_id",
+            ("stops",),
+        ),
+        RowRule(
             "pathway_to_wrong_location_type",
             "pathways",
             field,

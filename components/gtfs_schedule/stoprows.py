@@ -24,6 +24,16 @@ def stop_time_checks(variables: dict[str, str]) -> list[str]:
         "    else:",
         f"        bad(({only}, rowno, 'arrival_time', {arr}))",
     ]
+    timepoint = variables.get("timepoint")
+    if timepoint is not None:
+        code = "'stop_time_timepoint_without_times'"
+        lines += [
+            f"if {timepoint} == 1:",
+            f"    if {arr} is None:",
+            f"        bad(({code}, rowno, 'arrival_time', None))",
+            f"    if {dep} is None:",
+            f"        bad(({code}, rowno, 'departure_time', None))",
+        ]
     return lines + _flex_checks(variables)
 
 
