@@ -846,6 +846,78 @@ CASES += [
 ]
 
 
+BLOCK = "block_trips_with_overlapping_stop_times"
+WEEK = (
+    CAL + "C1,1,1,1,1,1,0,0,20250101,20261231\nC2,0,0,0,0,0,1,1,20250101,20261231\n"
+    "C3,1,0,0,0,0,0,0,20250101,20261231\n"
+)
+
+
+def block(*trips: tuple[str, str, str, str], dates: str = "") -> dict[str, str | None]:
+    """Trips (id, service, first time, last time) of block B."""
+    rows = "".join(f"R1,{svc},{t},B\n" for t, svc, _, _ in trips)
+    times = "".join(f"{t},{a},{a},S1,1\n{t},{b},{b},S2,2\n" for t, _, a, b in trips)
+    out: dict[str, str | None] = {
+        "trips.txt": "route_id,service_id,trip_id,block_id\n" + rows,
+        "stop_times.txt": ST + times,
+        "calendar.txt": WEEK,
+    }
+    if dates:
+        out["calendar_dates.txt"] = "service_id,date,exception_type\n" + dates
+    return out
+
+
+CASES += [
+    Case(
+        "block_overlap",
+        block(("T1", "C1", "08:00:00", "09:00:00"), ("T2", "C1", "08:30:00", "09:30:00")),
+        {BLOCK: 1},
+    ),
+    Case(
+        "block_back_to_back",
+        block(("T1", "C1", "08:00:00", "09:00:00"), ("T2", "C1", "09:00:00", "09:30:00")),
+        {BLOCK: 0},
+    ),
+    Case(
+        "block_on_other_days",
+        block(("T1", "C1", "08:00:00", "09:00:00"), ("T2", "C2", "08:30:00", "09:30:00")),
+        {BLOCK: 0},
+    ),
+    Case(
+        "block_on_some_days",
+        block(("T1", "C1", "08:00:00", "09:00:00"), ("T2", "C3", "08:30:00", "09:30:00")),
+        {BLOCK: 1},
+    ),
+    Case(
+        "block_on_an_added_day",
+        block(
+            ("T1", "C1", "08:00:00", "09:00:00"),
+            ("T2", "C9", "08:30:00", "09:30:00"),
+            dates="C9,20250104,1\nC9,20250106,1\n",
+        ),
+        {BLOCK: 1},
+    ),
+    Case(
+        "block_on_a_removed_day",
+        block(
+            ("T1", "C3", "08:00:00", "09:00:00"),
+            ("T2", "C9", "08:30:00", "09:30:00"),
+            dates="C9,20250106,1\nC3,20250106,2\n",
+        ),
+        {BLOCK: 0},
+    ),
+    Case(
+        "block_of_three",
+        block(
+            ("T1", "C1", "08:00:00", "12:00:00"),
+            ("T2", "C1", "08:30:00", "09:00:00"),
+            ("T3", "C1", "10:00:00", "11:00:00"),
+        ),
+        {BLOCK: 2},
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule_matches_the_reference(case: Case, tmp_path: Path) -> None:
     """Each mutation raises its rule (or, a near miss, does not) as gtfs-validator does."""

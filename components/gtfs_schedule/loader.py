@@ -15,6 +15,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from interlock.components.gtfs_schedule.blocks import check_blocks
 from interlock.components.gtfs_schedule.layout import flat_prefix, inner_zips, mode_key
 from interlock.components.gtfs_schedule.linkrules import (
     LINK_RULES,
@@ -173,6 +174,7 @@ def load_feed(
             keyed, dups = build_primary_keys(conn, moded, book, done)
             check_trip_edges(conn, feeds, book)
             check_shapes(conn, feeds, book)
+            check_blocks(conn, feeds, book)
             if not clean:
                 build_indexes(conn, moded)
             loader.order.check(conn, moded, book)

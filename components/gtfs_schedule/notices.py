@@ -81,6 +81,7 @@ SEVERITIES: dict[str, str] = {
     "stop_access_specified_for_stop_with_no_parent_station": "ERROR",
     "forbidden_continuous_pickup_drop_off": "ERROR",
     "stop_time_timepoint_without_times": "ERROR",
+    "block_trips_with_overlapping_stop_times": "ERROR",
     "pathway_to_stop_with_access_outside_of_station_pathways": "ERROR",
     "route_networks_specified_in_more_than_one_file": "ERROR",
     "leading_or_trailing_whitespaces": "WARNING",
