@@ -19,6 +19,8 @@ from interlock import graph, secrets
 from interlock.cadence import parse_frequency
 from interlock.config import dashboard as dashboard_settings
 from interlock.config import metrics as metrics_settings
+from interlock.config.builtins import builtin_settings, describe_source
+from interlock.config.durations import duration_seconds
 from interlock.config.model import ComponentSpec, Config, Overrides, Runtime
 from interlock.config.registry import component_class_path, load_component_class
 from interlock.config.schema import did_you_mean, schema_problems, settings_problems
@@ -124,16 +126,13 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
         for n, r in doc["components"].items()
     }
     names = list(raw_components)
-    groups_raw = {
-        g: _strings(m)
-        for g, m in _obj(_obj(doc.get("dependency_management")).get("parallel_groups")).items()
-    }
+    groups_raw = _groups(_obj(doc.get("dependency_management")).get("parallel_groups"))
     for group, members in groups_raw.items():
         for member in members:
             if member not in raw_components:
                 problems.append(
-                    f"$.dependency_management.parallel_groups.{group}: unknown component "
-                    f"{member!r}; known: {', '.join(names)}"
+                    f"$.dependency_management.parallel_groups{_group_path(group)}: unknown "
+                    f"component {member!r}{did_you_mean(member, names)}; known: {', '.join(names)}"
                 )
     member_of = graph.groups_by_component(groups_raw)
     for name, gs in member_of.items():
@@ -171,7 +170,12 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
         enabled = raw.get("enabled", True)
         reason = None if enabled else "disabled in the configuration"
         class_path = raw.get("class") or component_class_path(name)
-        settings, missing = secrets.resolve(raw.get("settings", {}), env)
+        raw_settings = raw.get("settings")
+        if raw_settings is None and not raw.get("class"):
+            # A built-in with no settings fetches from its real production source.
+            raw_settings = builtin_settings(name)
+        raw_settings = raw_settings if raw_settings is not None else {}
+        settings, missing = secrets.resolve(raw_settings, env)
         if class_path is None:
             problems.append(
                 f"{where}: {name!r} is not a built-in or installed component and has no "
@@ -206,6 +210,7 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
             skip_when_upstream_unchanged=raw.get("skip_when_upstream_unchanged", True),
             settings=settings,
             groups=member_of.get(name, frozenset()),
+            source=describe_source(class_path, _obj(raw_settings)),
         )
 
     # Self-dependencies were reported above; leave them out of the cycle search.
@@ -216,6 +221,14 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
     cycle = graph.find_cycle(deps)
     if cycle:
         problems.append(f"$.components: dependency cycle: {' -> '.join(cycle)}")
+    retry = _obj(doc.get("quota_management")).get("retry_after_quota")
+    if isinstance(retry, str):  # numbers and booleans are the schema's to judge
+        try:
+            duration_seconds(retry)
+        except ValueError as exc:
+            problems.append(f"$.quota_management.retry_after_quota: {exc}")
+    if len(specs) == len(raw_components):  # else an unbuilt component's endpoints are unknown
+        problems.extend(_priority_problems(_obj(doc.get("quota_management")), specs))
     problems.extend(dashboard_settings.problems(doc.get("performance_monitoring")))
     problems.extend(metrics_settings.problems(doc.get("performance_monitoring")))
     monitoring = _monitoring(_obj(doc.get("performance_monitoring")), env, names, problems)
@@ -271,6 +284,32 @@ def _monitoring(
             value = {**raw, "enabled": False, "disabled_reason": reason}
         resolved[channel] = value
     return {**section, "alerting": resolved}
+
+
+def _priority_problems(quota: dict[str, Any], specs: Mapping[str, ComponentSpec]) -> list[str]:
+    """A priority endpoint must name an endpoint some component configures."""
+    known = sorted(
+        {e for s in specs.values() for e in _obj(s.settings.get("endpoints")) if isinstance(e, str)}
+    )
+    out = []
+    for i, name in enumerate(_strings(quota.get("priority_endpoints"))):
+        if name not in known:
+            out.append(
+                f"$.quota_management.priority_endpoints[{i}]: {name!r} is not a configured "
+                f"endpoint{did_you_mean(name, known)}; known: {', '.join(known) or 'none'}"
+            )
+    return out
+
+
+def _groups(value: Any) -> dict[str, list[str]]:
+    """``parallel_groups`` as ``{name: members}``; a list of lists names each by position."""
+    if isinstance(value, list):
+        return {f"[{i}]": _strings(m) for i, m in enumerate(value)}
+    return {g: _strings(m) for g, m in _obj(value).items()}
+
+
+def _group_path(group: str) -> str:
+    return group if group.startswith("[") else f".{group}"
 
 
 def _obj(value: Any) -> dict[str, Any]:

@@ -59,6 +59,7 @@ class ComponentSpec:
     skip_when_upstream_unchanged: bool
     settings: Mapping[str, Any]
     groups: frozenset[str] = frozenset()
+    source: str | None = None  # where a built-in fetches from, as plan shows it
 
 
 @dataclass(frozen=True, kw_only=True)

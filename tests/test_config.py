@@ -310,7 +310,7 @@ def test_a_misspelt_required_key_does_not_hide_other_problems() -> None:
 WRONG_SHAPES = [
     pytest.param({"a": "not an object"}, {}, id="component"),
     pytest.param({}, {"runtime_settings": "not an object"}, id="runtime_settings"),
-    pytest.param({}, {"dependency_management": {"parallel_groups": []}}, id="parallel_groups"),
+    pytest.param({}, {"dependency_management": {"parallel_groups": "rt"}}, id="parallel_groups"),
 ]
 
 

@@ -125,6 +125,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
             ],
             ["component", "action", "reason", "why"],
         )
+        sources = [(r["component"], r["source"]) for r in rows if r.get("source")]
+        if sources:
+            print("\nsources:")
+            print_table(sources, ["component", "source"])
     return EXIT_OK
 
 

@@ -136,4 +136,5 @@ def plan_row(d: Decision, config: Config) -> dict[str, Any]:
         "detail": detail,
         "next_due": d.next_due.astimezone(tz).isoformat() if d.next_due else None,
         "dependencies": list(config.components[d.component].dependencies),
+        "source": config.components[d.component].source,
     }

@@ -104,6 +104,7 @@ def quota_lines(quota: dict[str, Any], table: PrintTable) -> None:
     print(
         f"\nquota {state}: {quota['used']} of {quota['daily_limit']} calls used today "
         f"({quota['used_percent']}%), {quota['left']} left; resets {quota['reset_at']}"
+        + (f"; non-priority calls resume {quota['resume_at']}" if quota.get("resume_at") else "")
     )
     endpoints = quota.get("endpoints") or {}
     if endpoints:

@@ -40,6 +40,8 @@ class DailyUsage:
     by_endpoint: Mapping[str, int] = field(default_factory=dict)
     refused: Mapping[str, int] = field(default_factory=dict)
     warned: tuple[float, ...] = ()
+    #: With a ``retry_after_quota`` duration: when non-priority calls are tried again.
+    resume_at: datetime | None = None
 
 
 def roll(usage: DailyUsage | None, now: datetime, tz: ZoneInfo) -> DailyUsage:
@@ -47,6 +49,23 @@ def roll(usage: DailyUsage | None, now: datetime, tz: ZoneInfo) -> DailyUsage:
     if usage is not None and now < usage.reset_at:
         return usage
     return DailyUsage(day=now.astimezone(tz).date().isoformat(), reset_at=next_reset(now, tz))
+
+
+def pause(usage: DailyUsage, now: datetime, seconds: float) -> DailyUsage:
+    """``usage`` with non-priority calls held ``seconds`` from ``now`` (or to the reset).
+
+    An existing pause is kept: refusals during it do not push it further out.
+    """
+    if usage.resume_at is not None:
+        return usage
+    return replace(usage, resume_at=min(now + timedelta(seconds=seconds), usage.reset_at))
+
+
+def resume(usage: DailyUsage, now: datetime) -> DailyUsage:
+    """``usage`` with the budget counted afresh once its pause has ended (else unchanged)."""
+    if usage.resume_at is None or now < usage.resume_at:
+        return usage
+    return replace(usage, used=0, warned=(), resume_at=None)
 
 
 def admits(usage: DailyUsage, limit: int, *, priority: bool) -> bool:
@@ -85,6 +104,7 @@ def usage_to_json(usage: DailyUsage) -> dict[str, Any]:
         "by_endpoint": dict(usage.by_endpoint),
         "refused": dict(usage.refused),
         "warned": list(usage.warned),
+        "resume_at": usage.resume_at.isoformat() if usage.resume_at else None,
     }
 
 
@@ -100,6 +120,7 @@ def usage_from_json(doc: Any) -> DailyUsage | None:
             by_endpoint={str(k): int(v) for k, v in dict(doc.get("by_endpoint", {})).items()},
             refused={str(k): int(v) for k, v in dict(doc.get("refused", {})).items()},
             warned=tuple(float(t) for t in doc.get("warned", [])),
+            resume_at=datetime.fromisoformat(doc["resume_at"]) if doc.get("resume_at") else None,
         )
     except (KeyError, TypeError, ValueError):
         return None

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from interlock import events as ev
+from interlock.config.durations import duration_seconds
 from interlock.errors import QuotaExhaustedError
 from interlock.events import utcnow
 from interlock.kit.quota.bucket import RateLimit, give_back, reserve, tokens_available, unreturned
@@ -25,7 +26,9 @@ from interlock.kit.quota.daily import (
     admits,
     count,
     crossed,
+    pause,
     refuse,
+    resume,
     roll,
     usage_from_json,
     usage_to_json,
@@ -50,6 +53,9 @@ class QuotaSettings:
     family_rates: Mapping[str, RateLimit] = field(default_factory=dict)
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
     retry_after_quota: bool = True
+    #: ``retry_after_quota`` as a duration: how long non-priority endpoints wait once the
+    #: budget is spent before the budget is counted afresh (None: until the reset).
+    quota_pause_s: float | None = None
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any]) -> QuotaSettings:
@@ -59,6 +65,7 @@ class QuotaSettings:
             )
 
         rate = rate_of(section.get("rate_limit", {}), RateLimit())
+        retry = section.get("retry_after_quota", True)
         return cls(
             enabled=bool(section.get("enabled", True)),
             daily_limit=int(section.get("daily_limit", DEFAULT_DAILY_LIMIT)),
@@ -70,7 +77,8 @@ class QuotaSettings:
             thresholds=tuple(
                 float(t) for t in section.get("warning_thresholds_percent", DEFAULT_THRESHOLDS)
             ),
-            retry_after_quota=bool(section.get("retry_after_quota", True)),
+            retry_after_quota=bool(retry),
+            quota_pause_s=None if isinstance(retry, bool) else duration_seconds(retry),
         )
 
     def rate_for(self, family: str) -> RateLimit:
@@ -85,7 +93,7 @@ def describe(
     tz: ZoneInfo,
 ) -> dict[str, Any]:
     """What ``status`` shows about the quota at ``now`` (JSON-friendly)."""
-    day = roll(usage, now, tz)
+    day = resume(roll(usage, now, tz), now)
     endpoints = sorted(set(day.by_endpoint) | set(day.refused) | set(settings.priority))
     stamp = now.timestamp()
     return {
@@ -98,6 +106,7 @@ def describe(
         "used_percent": round(100.0 * day.used / settings.daily_limit, 1),
         "exhausted": day.used >= settings.daily_limit,
         "warned_at_percent": list(day.warned),
+        "resume_at": day.resume_at.astimezone(tz).isoformat() if day.resume_at else None,
         "endpoints": {
             name: {
                 "calls": day.by_endpoint.get(name, 0),
@@ -165,7 +174,8 @@ class QuotaGuard:
 
     def today(self) -> DailyUsage:
         """The current day's usage (rolled over if midnight has passed)."""
-        self.usage = roll(self.usage, self.clock(), self.tz)
+        now = self.clock()
+        self.usage = resume(roll(self.usage, now, self.tz), now)
         return self.usage
 
     def exhausted(self) -> bool:
@@ -188,14 +198,18 @@ class QuotaGuard:
         if self.settings.enabled and not admits(
             usage, self.settings.daily_limit, priority=self.is_priority(endpoint)
         ):
+            if self.settings.quota_pause_s is not None:
+                usage = pause(usage, now, self.settings.quota_pause_s)
             self.usage = refuse(usage, endpoint)
             self._changed()
+            until = usage.resume_at or usage.reset_at
+            when = "retry_after_quota ends at" if usage.resume_at else "the reset at"
             raise QuotaExhaustedError(
                 f"daily API quota of {self.settings.daily_limit} calls is used up "
-                f"({usage.used} calls); endpoint {endpoint!r} is skipped until the reset "
-                f"at {usage.reset_at.astimezone(self.tz).isoformat()} (raise "
+                f"({usage.used} calls); endpoint {endpoint!r} is skipped until {when} "
+                f"{until.astimezone(self.tz).isoformat()} (raise "
                 "quota_management.daily_limit or list it in priority_endpoints)",
-                reset_at=usage.reset_at,
+                reset_at=until,
             )
         rate = self.settings.rate_for(family)
         stamp = now.timestamp()

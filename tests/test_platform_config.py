@@ -1,0 +1,290 @@
+"""The platform's documented configuration forms (issue 14): each block loads and works."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from interlock.config.loader import parse_config, shipped_config
+from interlock.errors import ConfigError, QuotaExhaustedError
+from interlock.kit.quota import QuotaGuard, QuotaSettings
+
+REPO = Path(__file__).resolve().parents[1]
+
+COMPONENTS_BLOCK: dict[str, Any] = {
+    "components": {
+        "gtfs_schedule": {
+            "enabled": True,
+            "frequency": "weekly",
+            "dependencies": [],
+            "provides": ["stations", "routes", "stops"],
+        },
+        "gtfs_realtime": {
+            "enabled": True,
+            "frequency": "hourly",
+            "dependencies": ["gtfs_schedule"],
+            "provides": ["real_time_updates", "service_alerts"],
+        },
+    }
+}
+
+
+def interlock(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``interlock ARGS`` in a subprocess, with no inherited config or credentials."""
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("INTERLOCK_CONFIG", "CREDENTIALS_DIRECTORY", "PYTHONPATH")
+    }
+    full["PYTHONPATH"] = str(REPO)
+    full.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "interlock.cli", *args],
+        cwd=REPO,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def write(tmp_path: Path, doc: dict[str, Any]) -> Path:
+    """``doc`` as a config file whose state lives under ``tmp_path``."""
+    doc = {**doc, "runtime_settings": {**doc.get("runtime_settings", {}), "state_dir": "state"}}
+    path = tmp_path / "platform.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def production_settings(name: str) -> Any:
+    """The settings of ``name`` in the shipped orchestration.json."""
+    doc = json.loads(shipped_config("orchestration.json").read_text(encoding="utf-8"))
+    return doc["components"][name]["settings"]
+
+
+def test_components_block_loads_with_the_production_sources() -> None:
+    """A built-in with no settings gets its production settings; a missing secret disables it."""
+    config = parse_config(COMPONENTS_BLOCK, "<platform>", env={})
+    schedule, realtime = config.components["gtfs_schedule"], config.components["gtfs_realtime"]
+    assert schedule.enabled and schedule.frequency.kind == "weekly"
+    assert schedule.provides == ("stations", "routes", "stops")
+    assert dict(schedule.settings) == production_settings("gtfs_schedule")
+    assert realtime.dependencies == ("gtfs_schedule",)
+    assert not realtime.enabled
+    assert "opendata_api_key" in (realtime.disabled_reason or "")
+
+
+def test_plan_on_the_components_block_shows_each_source(tmp_path: Path) -> None:
+    """plan lists both components with their real sources, the realtime one disabled and why."""
+    proc = interlock("plan", "--config", str(write(tmp_path, COMPONENTS_BLOCK)))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "CKAN https://opendata.transport.vic.gov.au/api/3/action/" in out
+    assert "GTFS-realtime feeds at api.opendata.transport.vic.gov.au" in out
+    realtime = next(line for line in out.splitlines() if line.startswith("gtfs_realtime"))
+    assert "disabled" in realtime and "opendata_api_key" in realtime
+
+
+def test_plan_json_carries_the_source(tmp_path: Path) -> None:
+    """plan --json gives each built-in's source as a field."""
+    proc = interlock("plan", "--json", "--config", str(write(tmp_path, COMPONENTS_BLOCK)))
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["component"]: r for r in json.loads(proc.stdout)}
+    assert rows["gtfs_schedule"]["source"].startswith("CKAN ")
+    assert rows["gtfs_realtime"]["run"] is False
+
+
+ALL_FIVE: dict[str, Any] = {
+    "components": {
+        name: {"frequency": "daily"}
+        for name in (
+            "gtfs_schedule",
+            "gtfs_realtime",
+            "ptv_timetable",
+            "datavic_station_patronage",
+            "datavic_temporal_patronage",
+        )
+    }
+}
+
+GROUPS_BLOCK: dict[str, Any] = {
+    "runtime_settings": {"max_concurrent_components": 2},
+    "dependency_management": {
+        "parallel_groups": [
+            ["gtfs_realtime", "ptv_timetable"],
+            ["datavic_station_patronage", "datavic_temporal_patronage"],
+        ]
+    },
+}
+
+
+def test_parallel_groups_as_a_list_of_lists_load() -> None:
+    """max_concurrent_components and a list of lists of groups are accepted as written."""
+    config = parse_config({**ALL_FIVE, **GROUPS_BLOCK}, "<platform>", env={})
+    assert config.runtime.max_concurrent == 2
+    assert sorted(map(sorted, config.parallel_groups.values())) == [
+        ["datavic_station_patronage", "datavic_temporal_patronage"],
+        ["gtfs_realtime", "ptv_timetable"],
+    ]
+
+
+def test_listed_groups_decide_who_may_overlap() -> None:
+    """Members of one listed group may overlap; members of different groups may not."""
+    from interlock import graph
+
+    config = parse_config({**ALL_FIVE, **GROUPS_BLOCK}, "<platform>", env={})
+    member_of = {name: spec.groups for name, spec in config.components.items()}
+    assert graph.may_overlap("ptv_timetable", ["gtfs_realtime"], member_of, config.grouping)
+    assert not graph.may_overlap(
+        "datavic_station_patronage", ["gtfs_realtime"], member_of, config.grouping
+    )
+    assert not graph.may_overlap("gtfs_schedule", ["gtfs_realtime"], member_of, config.grouping)
+
+
+def test_a_listed_group_is_named_by_position_in_errors() -> None:
+    """An unknown member of the second listed group is reported at parallel_groups[1]."""
+    groups = [["gtfs_realtime"], ["ptv_timetabel"]]
+    doc = {**ALL_FIVE, "dependency_management": {"parallel_groups": groups}}
+    try:
+        parse_config(doc, "<platform>", env={})
+    except ConfigError as exc:
+        problems = exc.problems
+    else:
+        raise AssertionError("an unknown group member was accepted")
+    assert any(
+        p.startswith("$.dependency_management.parallel_groups[1]: unknown component 'ptv_timet")
+        and "did you mean 'ptv_timetable'" in p
+        for p in problems
+    ), problems
+
+
+def test_default_endpoint_names_include_the_documented_ones() -> None:
+    """The built-in realtime endpoints are named as the platform documents them."""
+    config = parse_config(COMPONENTS_BLOCK, "<platform>", env={})
+    endpoints = config.components["gtfs_realtime"].settings["endpoints"]
+    assert {"metro_train_trip_updates", "metro_train_alerts"} <= set(endpoints)
+
+
+def test_a_priority_endpoint_that_names_no_endpoint_is_an_error() -> None:
+    """A misspelt priority endpoint is a config error with a did-you-mean."""
+    quota = {"priority_endpoints": ["metro_train_trip_updates", "metro_train_alert"]}
+    try:
+        parse_config({**COMPONENTS_BLOCK, "quota_management": quota}, "<platform>", env={})
+    except ConfigError as exc:
+        problems = exc.problems
+    else:
+        raise AssertionError("an unknown priority endpoint was accepted")
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("$.quota_management.priority_endpoints[1]: 'metro_train_alert'")
+    assert "did you mean 'metro_train_alerts'" in problems[0]
+
+
+MELBOURNE = ZoneInfo("Australia/Melbourne")
+QUOTA_BLOCK: dict[str, Any] = {
+    "quota_management": {
+        "daily_limit": 1000,
+        "retry_after_quota": "24h",
+        "priority_endpoints": ["metro_train_trip_updates", "metro_train_alerts"],
+    }
+}
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def quota_guard(clock: Clock, retry: Any) -> QuotaGuard:
+    """A guard of two calls a day with priority endpoint 'p' and no rate wait."""
+    section = {
+        "daily_limit": 2,
+        "retry_after_quota": retry,
+        "priority_endpoints": ["p"],
+        "rate_limit": {"calls": 100, "per_seconds": 60},
+    }
+    return QuotaGuard(section, MELBOURNE, clock=clock)
+
+
+def test_the_quota_block_loads_with_a_duration() -> None:
+    """The documented quota block loads; its duration is read as seconds."""
+    config = parse_config({**COMPONENTS_BLOCK, **QUOTA_BLOCK}, "<platform>", env={})
+    settings = QuotaSettings.from_config(config.quota)
+    assert settings.quota_pause_s == 86400.0 and settings.retry_after_quota
+    assert QuotaSettings.from_config({"retry_after_quota": "30m"}).quota_pause_s == 1800.0
+    assert QuotaSettings.from_config({"retry_after_quota": 90}).quota_pause_s == 90.0
+    assert QuotaSettings.from_config({"retry_after_quota": False}).quota_pause_s is None
+
+
+def test_a_retry_after_quota_that_is_no_duration_is_an_error() -> None:
+    """'2x' is refused with the forms a duration may take."""
+    doc = {**COMPONENTS_BLOCK, "quota_management": {"retry_after_quota": "2x"}}
+    try:
+        parse_config(doc, "<platform>", env={})
+    except ConfigError as exc:
+        problems = exc.problems
+    else:
+        raise AssertionError("'2x' was accepted")
+    assert [p for p in problems if "retry_after_quota" in p] == [
+        "$.quota_management.retry_after_quota: '2x' is not a duration; write a duration such "
+        "as '24h', '30m', '90s' or a number of seconds"
+    ]
+
+
+async def test_exhausted_quota_pauses_non_priority_endpoints_for_the_duration() -> None:
+    """Once spent, non-priority calls wait 30m (status says until when), then are tried again."""
+    clock = Clock(datetime(2026, 3, 10, 9, 0, tzinfo=MELBOURNE).astimezone(UTC))
+    guard = quota_guard(clock, "30m")
+    for _ in range(2):
+        await asyncio.wait_for(guard.acquire("a"), 5)
+    with pytest.raises(QuotaExhaustedError) as refused:
+        await asyncio.wait_for(guard.acquire("a"), 5)
+    resume_at = clock.now + timedelta(minutes=30)
+    assert refused.value.reset_at == resume_at
+    assert guard.describe()["resume_at"] == resume_at.astimezone(MELBOURNE).isoformat()
+    await asyncio.wait_for(guard.acquire("p"), 5)  # priority endpoints go on
+    clock.now += timedelta(minutes=29)
+    with pytest.raises(QuotaExhaustedError) as again:
+        await asyncio.wait_for(guard.acquire("b"), 5)
+    assert again.value.reset_at == resume_at  # a refusal during the pause does not extend it
+    clock.now += timedelta(minutes=1)
+    await asyncio.wait_for(guard.acquire("a"), 5)
+    assert guard.describe()["resume_at"] is None
+
+
+async def test_the_midnight_reset_ends_a_longer_pause() -> None:
+    """With 24h, a quota spent at 23:50 resumes at local midnight, whichever comes first."""
+    clock = Clock(datetime(2026, 3, 10, 23, 50, tzinfo=MELBOURNE).astimezone(UTC))
+    guard = quota_guard(clock, "24h")
+    for _ in range(2):
+        await asyncio.wait_for(guard.acquire("a"), 5)
+    with pytest.raises(QuotaExhaustedError) as refused:
+        await asyncio.wait_for(guard.acquire("a"), 5)
+    assert refused.value.reset_at == datetime(2026, 3, 11, 0, 0, tzinfo=MELBOURNE)
+
+
+async def test_true_keeps_refusing_until_the_reset() -> None:
+    """retry_after_quota true keeps today's meaning: refused until the midnight reset."""
+    clock = Clock(datetime(2026, 3, 10, 9, 0, tzinfo=MELBOURNE).astimezone(UTC))
+    guard = quota_guard(clock, True)
+    for _ in range(2):
+        await asyncio.wait_for(guard.acquire("a"), 5)
+    clock.now += timedelta(hours=14)
+    with pytest.raises(QuotaExhaustedError) as refused:
+        await asyncio.wait_for(guard.acquire("a"), 5)
+    assert refused.value.reset_at == datetime(2026, 3, 11, 0, 0, tzinfo=MELBOURNE)
+    assert guard.describe()["resume_at"] is None
