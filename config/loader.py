@@ -8,6 +8,7 @@ disables only the component that needs it.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from importlib import resources
@@ -102,13 +103,16 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
             "use a name like 'Australia/Melbourne'"
         )
         tz = ZoneInfo("UTC")
+    # systemd's StateDirectory= (first entry) stands in for the fixed default.
+    default_state = (env if env is not None else os.environ).get("STATE_DIRECTORY", "")
+    default_state = default_state.split(":")[0] or "/var/lib/interlock"
     runtime = Runtime(
         max_concurrent=rt.get("max_concurrent_components", 4),
         global_timeout_s=rt.get("global_timeout_minutes", 120) * 60.0,
         default_timeout_s=rt.get("default_component_timeout_minutes", 30) * 60.0,
         timezone=tz,
-        state_dir=base / rt.get("state_dir", "/var/lib/interlock"),
-        data_dir=base / rt.get("data_dir", "/var/lib/interlock/data"),
+        state_dir=base / rt.get("state_dir", default_state),
+        data_dir=base / rt.get("data_dir", f"{default_state}/data"),
         retry_backoff_s=rt.get("retry_backoff_seconds", 2),
         retry_backoff_max_s=rt.get("retry_backoff_max_seconds", 300),
         history_retention_days=rt.get("history_retention_days", 90),

@@ -106,12 +106,28 @@ class Config:
         return replace(self, runtime=replace(self.runtime, state_dir=state_dir, data_dir=data_dir))
 
 
-def default_config_path(env: Mapping[str, str] | None = None) -> Path:
-    """$INTERLOCK_CONFIG, else /etc/interlock/orchestration.json, else ./config/..."""
+def config_source(
+    env: Mapping[str, str] | None = None, *, daemon: bool = False
+) -> tuple[Path, str]:
+    """The config file to read when none is named, and where that choice came from.
+
+    $INTERLOCK_CONFIG, else ``orchestration.json`` in $CONFIGURATION_DIRECTORY (systemd's
+    ConfigurationDirectory=), else /etc/interlock/orchestration.json; the CLI, and only
+    the CLI (``daemon=False``), falls back to ./config/orchestration.json when /etc has
+    none: a daemon must not serve whatever config its working directory happens to hold.
+    """
     env = os.environ if env is None else env
     if env.get("INTERLOCK_CONFIG"):
-        return Path(env["INTERLOCK_CONFIG"])
-    for path in DEFAULT_PATHS:
-        if path.exists():
-            return path
-    return DEFAULT_PATHS[-1]
+        return Path(env["INTERLOCK_CONFIG"]), "$INTERLOCK_CONFIG"
+    confdir = env.get("CONFIGURATION_DIRECTORY", "").split(":")[0]
+    if confdir:
+        return Path(confdir) / DEFAULT_PATHS[0].name, "$CONFIGURATION_DIRECTORY"
+    system, local = DEFAULT_PATHS
+    if daemon or system.exists():
+        return system, "the system default"
+    return local, "the current directory (a fallback of the CLI; serve never uses it)"
+
+
+def default_config_path(env: Mapping[str, str] | None = None, *, daemon: bool = False) -> Path:
+    """The config file to read when none is named (:func:`config_source`)."""
+    return config_source(env, daemon=daemon)[0]

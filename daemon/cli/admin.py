@@ -119,6 +119,12 @@ def print_status(result: dict[str, Any], table: PrintTable) -> None:
             f"interlock pid {d['pid']} {d['state']} since {_short(d['started_at'])}: {d['summary']}"
         )
         print(f"config {d['config']}  socket {d['socket']}")
+        last = d.get("last_reload")
+        if last and not last["applied"]:
+            print(
+                f"last reload ({last['trigger']}, {_short(last['at'])}) REJECTED, "
+                f"the config in use is kept: {last['error']}"
+            )
     else:
         print("no daemon is running; showing the state database")
     rows = [

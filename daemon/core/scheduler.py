@@ -60,6 +60,7 @@ class Scheduler(RunExecutor):
         self.paused: set[str] = set()
         self.state = RunState.IDLE
         self._runs: dict[str, asyncio.Task[RunResult]] = {}
+        self._grace_over = asyncio.Event()
 
     # --- decisions -------------------------------------------------------------
 
@@ -239,8 +240,14 @@ class Scheduler(RunExecutor):
         if not task.cancelled() and task.exception() is not None:
             log.error("run_crashed", error=repr(task.exception()))
 
+    def end_grace(self) -> None:
+        """Cut :meth:`shutdown`'s grace period short (now, or as soon as it begins)."""
+        self._grace_over.set()
+
     async def shutdown(self, grace_s: float) -> None:
         """Give running components ``grace_s`` to finish, then cancel them with cleanup.
+
+        :meth:`end_grace` ends the grace period early (a second stop signal).
 
         Cancelled components get :data:`STOP_MARGIN_S` more to record their outcome and
         clean up; whatever is still running then (a worker thread that ignores its
@@ -250,7 +257,14 @@ class Scheduler(RunExecutor):
         self.state = RunState.STOPPING
         runs = list(self._runs.values())
         if runs:
-            _, pending = await asyncio.wait(runs, timeout=max(0.0, grace_s))
+            all_done = asyncio.ensure_future(asyncio.wait(runs))
+            cut = asyncio.ensure_future(self._grace_over.wait())
+            await asyncio.wait(
+                {all_done, cut}, timeout=max(0.0, grace_s), return_when=asyncio.FIRST_COMPLETED
+            )
+            all_done.cancel()  # the runs go on: cancelling a wait leaves what it waits for
+            cut.cancel()
+            pending = {task for task in runs if not task.done()}
             if pending:
                 self.runner.budget.stop_by(STOP_MARGIN_S)
                 for run_id, task in self._runs.items():

@@ -1,5 +1,8 @@
 """Structured logging: one JSON object per line for journald, or a console view.
 
+When stdout is the journal (``$JOURNAL_STREAM``) each line starts with its syslog
+priority, ``<3>`` error to ``<7>`` debug (sd-daemon(3)), so ``journalctl -p`` filters it.
+
 Processors are plain functions; the redactor masks every resolved secret and any
 value under a key that names a secret, wherever it appears in an event. The daemon
 writes its lines off the event loop (:mod:`.logwriter`): a stalled stdout drops lines,
@@ -25,8 +28,10 @@ from interlock.core import loglevel
 from interlock.observe.logwriter import (
     LineLoggerFactory,
     LineWriter,
+    connected_to_journal,
     console_summary,
     json_summary,
+    logger_name,
 )
 
 LEVELS = {
@@ -39,6 +44,10 @@ _SECRET_KEYS = re.compile(
     r"(api_?key|password|passwd|secret|token|devid|webhook|signature)", re.IGNORECASE
 )
 MASK = "***"
+#: sd-daemon(3)'s prefixes (SD_ERR "<3>" ... SD_DEBUG "<7>") by structlog level name.
+PRIORITY = {"debug": "<7>", "info": "<6>", "warning": "<4>", "error": "<3>", "critical": "<2>"}
+#: The ``logger`` field of the lines the event bus writes (:func:`log_subscriber`).
+EVENTS_LOGGER = "interlock.events"
 
 # Tracebacks as data, without local variables: a local may hold a secret, and a
 # truncated repr could leak part of one past the redactor.
@@ -116,6 +125,47 @@ def redact_secrets(
     return event_dict
 
 
+def add_logger_name(
+    logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The ``logger`` field: the name given to ``structlog.get_logger``."""
+    name = getattr(logger, "name", None)
+    if name and "logger" not in event_dict:
+        event_dict["logger"] = name
+    return event_dict
+
+
+def _with_priority(renderer: Any) -> Any:
+    """``renderer`` with the line's syslog priority in front, for the journal."""
+
+    def render(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
+        prefix = PRIORITY.get(event_dict.get("level", method), "<6>")
+        return prefix + str(renderer(logger, method, event_dict))
+
+    return render
+
+
+class _NamedPrintLogger(structlog.PrintLogger):
+    def __init__(self, file: TextIO, name: str | None) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+class _NamedPrintLoggerFactory:
+    """``PrintLoggerFactory`` whose loggers keep their name (one logger per name)."""
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+        self._loggers: dict[str | None, _NamedPrintLogger] = {}
+
+    def __call__(self, *args: Any) -> _NamedPrintLogger:
+        name = logger_name(args)
+        logger = self._loggers.get(name)
+        if logger is None:
+            logger = self._loggers[name] = _NamedPrintLogger(self._file, name)
+        return logger
+
+
 def configure(
     level: str = "info",
     fmt: str = "auto",
@@ -134,19 +184,26 @@ def configure(
     if fmt == "auto":
         fmt = "console" if stream.isatty() else "json"
     _stream = stream
+    journal = connected_to_journal(stream)
     stop(EXIT_FLUSH_S)
     if off_loop:
-        _writer = LineWriter(stream, summary=console_summary if fmt == "console" else json_summary)
+        summary = console_summary if fmt == "console" else json_summary
+        if journal:
+            summary = _prefixed_summary(summary)
+        _writer = LineWriter(stream, summary=summary)
         atexit.register(flush, EXIT_FLUSH_S)
     renderer: Any
     if fmt == "console":
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
     else:
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
+    if journal:
+        renderer = _with_priority(renderer)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            add_logger_name,
             add_timestamp,
             _JSON_TRACEBACKS if fmt == "json" else structlog.dev.set_exc_info,
             redact_secrets,
@@ -154,10 +211,17 @@ def configure(
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
         logger_factory=(
-            structlog.PrintLoggerFactory(stream) if _writer is None else LineLoggerFactory(_writer)
+            _NamedPrintLoggerFactory(stream) if _writer is None else LineLoggerFactory(_writer)
         ),
         cache_logger_on_first_use=False,
     )
+
+
+def _prefixed_summary(summary: Any) -> Any:
+    def prefixed(dropped: int) -> str:
+        return PRIORITY["warning"] + summary(dropped)
+
+    return prefixed
 
 
 def flush(timeout_s: float = EXIT_FLUSH_S) -> bool:
@@ -212,6 +276,7 @@ def log_subscriber() -> Any:
             if LEVELS[level] < threshold:
                 continue
             fields = event.to_dict(skip=_DROP, drop_none=True)
+            fields["logger"] = EVENTS_LOGGER
             fields["timestamp"] = event.at.isoformat()
             quality = fields.pop("quality", None)
             if quality:

@@ -13,7 +13,7 @@ import json
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -61,6 +61,23 @@ def _raw_fd(stream: TextIO) -> int | None:
     with contextlib.suppress(OSError, ValueError):
         stream.flush()  # whatever was written through the stream before goes first
     return fd
+
+
+def connected_to_journal(stream: TextIO, env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``stream`` is systemd's journal: ``$JOURNAL_STREAM`` holds its ``dev:ino``.
+
+    systemd.exec(5): the variable names the device and inode of the stream it connected;
+    one inherited by a process whose output was redirected names another file.
+    """
+    env = os.environ if env is None else env
+    dev, sep, ino = env.get("JOURNAL_STREAM", "").partition(":")
+    if not sep or not dev.isdigit() or not ino.isdigit():
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return (st.st_dev, st.st_ino) == (int(dev), int(ino))
 
 
 class LineWriter:
@@ -179,10 +196,14 @@ class LineWriter:
 
 
 class LineLogger:
-    """A structlog logger that hands each rendered line to a :class:`LineWriter`."""
+    """A structlog logger that hands each rendered line to a :class:`LineWriter`.
 
-    def __init__(self, writer: LineWriter) -> None:
+    ``name`` is the name given to ``structlog.get_logger`` (the ``logger`` field).
+    """
+
+    def __init__(self, writer: LineWriter, name: str | None = None) -> None:
         self._writer = writer
+        self.name = name
 
     def msg(self, message: str) -> None:
         self._writer.write(message)
@@ -191,11 +212,24 @@ class LineLogger:
     failure = msg
 
 
+def logger_name(args: tuple[Any, ...]) -> str | None:
+    """The name a ``structlog.get_logger(name)`` call passed to the logger factory."""
+    return args[0] if args and isinstance(args[0], str) else None
+
+
 class LineLoggerFactory:
-    """structlog's ``logger_factory``: every logger writes through the same writer."""
+    """structlog's ``logger_factory``: every logger writes through the same writer.
+
+    One logger per name, kept: without logger caching structlog asks at every call.
+    """
 
     def __init__(self, writer: LineWriter) -> None:
-        self._logger = LineLogger(writer)
+        self._writer = writer
+        self._loggers: dict[str | None, LineLogger] = {}
 
     def __call__(self, *args: Any) -> LineLogger:
-        return self._logger
+        name = logger_name(args)
+        logger = self._loggers.get(name)
+        if logger is None:
+            logger = self._loggers[name] = LineLogger(self._writer, name)
+        return logger

@@ -54,6 +54,10 @@ def _iso(value: datetime | None, tz: Any) -> str | None:
     return value.astimezone(tz).isoformat() if value is not None else None
 
 
+def _last_reload(last: dict[str, Any] | None, tz: Any) -> dict[str, Any] | None:
+    return None if last is None else {**last, "at": _iso(last["at"], tz)}
+
+
 def _flag(request: dict[str, Any], key: str) -> bool:
     value = request.get(key, False)
     if not isinstance(value, bool):
@@ -109,6 +113,11 @@ class ServedDaemon(Protocol):
 
     def summary(self) -> str:
         """One line about what it is doing."""
+        ...
+
+    @property
+    def last_reload(self) -> dict[str, Any] | None:
+        """The last reload: at, trigger, applied, error (None: none yet)."""
         ...
 
     async def reload(self, trigger: str) -> dict[str, Any]:
@@ -214,6 +223,7 @@ class AdminCommands:
                 "socket": str(service.socket_path),
                 "active_runs": scheduler.active_runs,
                 "summary": service.summary(),
+                "last_reload": _last_reload(service.last_reload, tz),
             },
             "components": components,
             "quota": describe() if callable(describe) else None,

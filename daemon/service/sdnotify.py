@@ -1,4 +1,5 @@
-"""systemd's notify protocol (sd_notify) without a dependency: READY, STATUS, WATCHDOG, STOPPING.
+"""systemd's notify protocol (sd_notify) without a dependency: READY, RELOADING, STATUS,
+WATCHDOG, STOPPING.
 
 Messages are datagrams to ``$NOTIFY_SOCKET`` (a path, or ``@name`` for an abstract
 socket). Outside systemd nothing is set and every call is a cheap no-op. The
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from collections.abc import Mapping
 
 import structlog
@@ -80,8 +82,14 @@ class Notifier:
             self.send(f"STATUS={text}")
 
     def reloading(self) -> None:
-        """A configuration reload has begun."""
-        self.send("RELOADING=1", "STATUS=reloading the configuration")
+        """A configuration reload has begun (``ready`` ends it, applied or rejected).
+
+        Type=notify-reload matches RELOADING=1 to the reload it asked for by
+        MONOTONIC_USEC= (CLOCK_MONOTONIC in µs, sd_notify(3)); without it systemd ≥ 253
+        may take the message for an older reload and return from ``systemctl reload`` early.
+        """
+        usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self.send("RELOADING=1", f"MONOTONIC_USEC={usec}", "STATUS=reloading the configuration")
 
     def stopping(self, status: str = "stopping") -> None:
         """The service is shutting down."""

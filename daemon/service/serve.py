@@ -4,7 +4,8 @@ Start-up opens the orchestrator (interrupted runs recorded, staging cleaned),
 binds the admin socket, tells systemd READY=1 and feeds its watchdog from the
 event loop. SIGHUP (or ``reload``) swaps in a new config if it is valid and keeps
 the old one otherwise. SIGTERM/SIGINT stop new releases, give running components
-a grace period, cancel the rest with cleanup, flush history and return 0.
+a grace period (a second signal cuts it short), cancel the rest with cleanup,
+flush history and return 0.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class Service:
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
         self._stop_signals = 0
+        #: The last reload: when, by what, applied or not and why (None: none yet).
+        self.last_reload: dict[str, Any] | None = None
 
     # --- config ---------------------------------------------------------------
 
@@ -121,7 +124,8 @@ class Service:
                 new = await asyncio.to_thread(self.load)
                 self._check_compatible(orch.config, new)
             except InterlockError as exc:
-                log.warning(
+                self._record_reload(trigger, error=str(exc))
+                log.error(
                     "config_reload_rejected",
                     source=source,
                     trigger=trigger,
@@ -138,12 +142,21 @@ class Service:
                 raise
             orch.config = new
             orch.scheduler.apply_config(new)
+            self._record_reload(trigger, error=None)
             self.notifier.ready(self.summary())
             self._publish(ev.ConfigReloaded(source=source, applied=True))
             log.info(
                 "config_applied", source=source, trigger=trigger, components=len(new.components)
             )
             return {"applied": True, "source": source, "components": list(new.components)}
+
+    def _record_reload(self, trigger: str, *, error: str | None) -> None:
+        self.last_reload = {
+            "at": utcnow(),
+            "trigger": trigger,
+            "applied": error is None,
+            "error": error,
+        }
 
     @staticmethod
     def _check_compatible(old: Config, new: Config) -> None:
@@ -178,6 +191,13 @@ class Service:
         self._stop_signals += 1
         if self._stop_signals == 1:
             log.info("stop_requested", signal=signame, grace_s=self.grace_s)
+        elif self._stop_signals == 2 and self.orch is not None:
+            # The operator will not wait out the grace: cancel now (outcomes still recorded).
+            log.warning(
+                "stop_hastened", signal=signame, running=sorted(self.orch.scheduler.running)
+            )
+            self.notifier.status("stopping now: running components cancelled")
+            self.orch.scheduler.end_grace()
         self._stop.set()
 
     def _on_sighup(self) -> None:
