@@ -167,12 +167,15 @@ class Allocates(Base):
 
 
 class CallsApi(Base):
-    """GETs ``settings.url`` ``settings.calls`` times through the shared HTTP client."""
+    """GETs ``settings.url`` ``settings.calls`` times through the shared HTTP client.
+
+    ``settings.endpoint`` names the calls in metrics (default: the component's name).
+    """
 
     async def work(self, ctx: ComponentContext) -> Outcome:
         http = ctx.services["http"]
         for _ in range(int(self.settings.get("calls", 1))):
-            await http.get_json(self.settings["url"])
+            await http.get_json(self.settings["url"], endpoint=self.settings.get("endpoint"))
         metrics = dict(self.settings.get("metrics", {}))
         return Outcome.published(
             records=int(self.settings.get("records", 10)),

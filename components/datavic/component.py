@@ -227,7 +227,7 @@ class _PatronageComponent:
     async def _package(self, http: HttpClient) -> dict[str, Any]:
         base = self.settings["ckan_url"].rstrip("/") + "/"
         dataset = self.settings["dataset"]
-        doc = await http.get_json(f"{base}package_show?id={dataset}")
+        doc = await http.get_json(f"{base}package_show?id={dataset}", endpoint="package_show")
         if not isinstance(doc, dict) or not doc.get("success"):
             raise FetchError(
                 f"CKAN package_show for {dataset!r} at {base!r} did not succeed: {str(doc)[:200]}"

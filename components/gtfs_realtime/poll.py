@@ -129,7 +129,7 @@ class Poller:
                 return EndpointResult(endpoint, "skipped", "quota_exhausted")
             try:
                 fetched = await http.download(
-                    url, dest, max_bytes=settings.max_bytes, headers=headers
+                    url, dest, max_bytes=settings.max_bytes, headers=headers, endpoint=endpoint
                 )
                 break
             except TransientError as exc:

@@ -340,7 +340,9 @@ class GtfsScheduleComponent:
         self, ctx: ComponentContext, http: HttpClient, ckan: Mapping[str, Any]
     ) -> str:
         base = ckan["base_url"].rstrip("/") + "/"
-        doc = await http.get_json(f"{base}package_show?id={ckan['dataset']}")
+        doc = await http.get_json(
+            f"{base}package_show?id={ckan['dataset']}", endpoint="package_show"
+        )
         if (
             not isinstance(doc, dict)
             or not doc.get("success")

@@ -87,7 +87,8 @@ class PtvClient:
             raise TransientError(f"{where} timed out after {self.timeout_s:g} s") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise TransientError(f"{where} failed: {type(exc).__name__}: {exc}") from None
-        self._http.record_call(str(url.with_query(None)), time.perf_counter() - t0, len(body))
+        kind = path.split("/")[2] if path.count("/") >= 2 else None  # /v3/KIND/...: no stop ids
+        self._http.record_call(str(url.with_query(None)), time.perf_counter() - t0, len(body), kind)
         if status == 429:
             raise TransientError(f"{where} answered 429 Too Many Requests", retry_after=retry_after)
         if status >= 500:

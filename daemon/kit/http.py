@@ -52,14 +52,19 @@ class FetchResult:
 
 @dataclass
 class CallStats:
-    """Calls and response times per endpoint (host + path), for monitoring."""
+    """Calls and response times per endpoint name, for monitoring.
+
+    The name is the one the component configured (a realtime feed, a PTV request
+    kind), else the component's own: never a URL, whose ids and versions would make
+    every republish a new metric series.
+    """
 
     calls: dict[str, list[float]] = field(default_factory=dict)
     bytes_received: int = 0
+    component: str = ""
 
-    def record(self, url: str, elapsed_s: float, size: int) -> None:
-        parts = urlsplit(url)
-        self.calls.setdefault(f"{parts.netloc}{parts.path}", []).append(elapsed_s)
+    def record(self, endpoint: str | None, elapsed_s: float, size: int) -> None:
+        self.calls.setdefault(endpoint or self.component or "unnamed", []).append(elapsed_s)
         self.bytes_received += size
 
 
@@ -204,13 +209,15 @@ class HttpClient:
         max_bytes: int,
         headers: dict[str, str] | None = None,
         public_only: bool = False,
+        endpoint: str | None = None,
     ) -> FetchResult:
         """GET ``url`` into ``dest`` (streamed, hashed, size-limited), conditionally.
 
         The file is written beside ``dest`` and renamed into place only when the
         whole body arrived, so a cut-off download never looks complete. With
         ``public_only`` (a URL a remote catalogue gave), ``url`` and every redirect
-        must reach public addresses only, else PrivateAddressError.
+        must reach public addresses only, else PrivateAddressError. ``endpoint``
+        names the call in metrics (default: the running component's name).
         """
         if public_only:
             await check_public_url(url, what="source URL")
@@ -227,7 +234,7 @@ class HttpClient:
             async with session.get(url, headers=send) as resp:
                 await _raise_for_status(resp, url)
                 if resp.status == 304:
-                    return self._done(url, resp, None, None, 0, t0)
+                    return self._done(url, resp, None, None, 0, t0, endpoint)
                 declared = resp.content_length
                 if declared is not None and declared > max_bytes:
                     raise PayloadTooLargeError(
@@ -255,7 +262,7 @@ class HttpClient:
                         f"GET {_safe_url(url)} ended after {size} of {declared} bytes"
                     )
                 os.replace(partial, dest)
-                return self._done(url, resp, dest, digest.hexdigest(), size, t0)
+                return self._done(url, resp, dest, digest.hexdigest(), size, t0, endpoint)
         except aiohttp.ClientPayloadError as exc:
             raise TransientError(
                 f"GET {_safe_url(url)} was cut off after {size} bytes: {exc}"
@@ -272,6 +279,7 @@ class HttpClient:
         *,
         max_bytes: int = 10 << 20,
         headers: dict[str, str] | None = None,
+        endpoint: str | None = None,
     ) -> Any:
         """GET ``url`` and parse JSON, with clear errors for HTML pages and junk."""
         t0 = time.perf_counter()
@@ -281,7 +289,7 @@ class HttpClient:
                 body = await self.read_body(
                     resp, max_bytes=max_bytes, where=f"GET {_safe_url(url)}"
                 )
-                self._done(url, resp, None, None, len(body), t0)
+                self._done(url, resp, None, None, len(body), t0, endpoint)
                 ctype = resp.headers.get("Content-Type", "")
         except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise TransientError(f"GET {_safe_url(url)} failed: {exc or 'timed out'}") from None
@@ -294,8 +302,12 @@ class HttpClient:
                 f"starts {start!r})"
             ) from None
 
-    def record_call(self, url: str, elapsed_s: float, size: int) -> None:
+    def record_call(
+        self, url: str, elapsed_s: float, size: int, endpoint: str | None = None
+    ) -> None:
         """Count one completed call: process totals and the running component's stats.
+
+        ``endpoint`` names the call in metrics; ``url`` is not used for that.
 
         Only totals are kept process-wide: per-call figures belong to a component
         run, so a long-running daemon does not grow with every call it makes.
@@ -304,7 +316,7 @@ class HttpClient:
         self.bytes_total += size
         running = current_call_stats.get()
         if running is not None:
-            running.record(url, elapsed_s, size)
+            running.record(endpoint, elapsed_s, size)
 
     def _done(
         self,
@@ -314,9 +326,10 @@ class HttpClient:
         sha256: str | None,
         size: int,
         t0: float,
+        endpoint: str | None = None,
     ) -> FetchResult:
         elapsed = time.perf_counter() - t0
-        self.record_call(url, elapsed, size)
+        self.record_call(url, elapsed, size, endpoint)
         return FetchResult(
             url=url,
             status=resp.status,

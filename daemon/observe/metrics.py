@@ -1,28 +1,33 @@
 """Prometheus metrics: an event-bus subscriber feeding a private registry, served on loopback.
 
 ``performance_monitoring.metrics`` = ``{"enabled": true, "listen": "127.0.0.1:9464"}``
-serves ``/metrics`` in the text exposition format. Quota figures are read from the
-quota guard at scrape time, so they are never stale. As on the dashboard, a request
-whose Host is not this machine gets 421, so a DNS-rebinding page cannot read it.
+serves ``/metrics`` (prometheus-client's handler: text or OpenMetrics, gzip) beside
+``/healthz`` and ``/readyz`` (:mod:`.health`). Quota figures are read from the quota
+guard at scrape time, so they are never stale. As on the dashboard, a request whose
+Host is not this machine gets 421, so a DNS-rebinding page cannot read it. Labels are
+configured names only (components, endpoints, datasets), so series stay bounded.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import platform
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import structlog
 from aiohttp import web
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    Info,
     ProcessCollector,
-    generate_latest,
+    disable_created_metrics,
 )
+from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -34,6 +39,19 @@ from interlock.store.abc import ComponentState
 log = structlog.get_logger("interlock.metrics")
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+#: API response times: a JSON answer in tens of ms up to a large zip in minutes.
+API_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+# ``_created`` series double every counter and histogram for a start time no dashboard
+# uses; the process start time is already process_start_time_seconds.
+disable_created_metrics()
+
+
+def interlock_version() -> str:
+    try:
+        return version("interlock")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -87,9 +105,17 @@ class _QuotaCollector(Collector):
 class Metrics:
     """The registry and the subscriber that feeds it."""
 
-    def __init__(self, quota: Callable[[], Any] = lambda: None) -> None:
+    def __init__(
+        self,
+        quota: Callable[[], Any] = lambda: None,
+        datasets: Callable[[str], Sequence[str]] = lambda name: (name,),
+    ) -> None:
+        self.datasets = datasets
         self.registry = CollectorRegistry()
         r = self.registry
+        Info("interlock_build", "The running interlock", registry=r).info(
+            {"version": interlock_version(), "python": platform.python_version()}
+        )
         self.runs = Counter(
             "interlock_component_runs",
             "Component runs by outcome",
@@ -118,28 +144,35 @@ class Metrics:
             ["component", "endpoint"],
             registry=r,
         )
-        self.api_seconds = Counter(
-            "interlock_api_response_seconds_sum",
-            "Total API response time (divide by interlock_api_calls_total for the mean)",
-            ["component", "endpoint"],
-            registry=r,
-        )
-        self.api_last = Gauge(
+        self.api_seconds = Histogram(
             "interlock_api_response_seconds",
-            "API response time in the component's last run",
-            ["component", "endpoint", "quantile"],
+            "API response times by component and endpoint name",
+            ["component", "endpoint"],
+            buckets=API_BUCKETS,
             registry=r,
         )
-        self.feed_age = Gauge(
-            "interlock_feed_age_seconds",
-            "Age of the newest realtime feed header when last fetched",
+        self.feed_header = Gauge(
+            "interlock_feed_header_timestamp_seconds",
+            "Header timestamp of the newest realtime feed fetched (unix time)",
             ["component", "endpoint"],
             registry=r,
         )
         self.last_success = Gauge(
             "interlock_component_last_success_timestamp_seconds",
-            "When the component last succeeded (unix time)",
+            "When the component last published new data (unix time; unchanged runs not counted)",
             ["component"],
+            registry=r,
+        )
+        self.last_checked = Gauge(
+            "interlock_component_last_checked_timestamp_seconds",
+            "When the component last confirmed its data current: published or unchanged",
+            ["component"],
+            registry=r,
+        )
+        self.published = Gauge(
+            "interlock_dataset_published_timestamp_seconds",
+            "When each dataset was last published (unix time)",
+            ["component", "dataset"],
             registry=r,
         )
         self.breaches = Counter(
@@ -158,10 +191,24 @@ class Metrics:
         r.register(_QuotaCollector(quota))
 
     def load_states(self, states: Mapping[str, ComponentState]) -> None:
-        """Start the last-success gauges from the stored component states."""
+        """Start the success, check and dataset gauges from the stored component states."""
         for name, state in states.items():
             if state.last_success_at is not None:
-                self.last_success.labels(name).set(state.last_success_at.timestamp())
+                self.last_checked.labels(name).set(state.last_success_at.timestamp())
+            if state.published_at is not None:
+                self._published(name, state.published_at.timestamp())
+
+    def _published(self, component: str, at: float) -> None:
+        self.last_success.labels(component).set(at)
+        for dataset in self.datasets(component) or (component,):
+            self.published.labels(component, dataset).set(at)
+
+    def observe_calls(self, component: str, calls: Mapping[str, Sequence[float]]) -> None:
+        """Every response time of a finished run, into the histogram (a sampler listener)."""
+        for endpoint, times in calls.items():
+            histogram = self.api_seconds.labels(component, endpoint)
+            for seconds in times:
+                histogram.observe(seconds)
 
     async def handle(self, batch: Sequence[ev.Event]) -> None:
         """The bus handler."""
@@ -182,7 +229,9 @@ class Metrics:
         self.runs.labels(c, e.status).inc()
         self.duration.labels(c).observe(e.duration_s)
         if e.status in ("succeeded", "unchanged"):
-            self.last_success.labels(c).set(e.at.timestamp())
+            self.last_checked.labels(c).set(e.at.timestamp())
+        if e.status == "succeeded":
+            self._published(c, e.at.timestamp())
         if e.records:
             self.records.labels(c).inc(e.records)
         m = e.metrics or {}
@@ -190,28 +239,37 @@ class Metrics:
             self.peak_rss.labels(c).set(m["peak_rss_mb"] * (1 << 20))
         for endpoint, a in (m.get("api") or {}).items():
             self.api_calls.labels(c, endpoint).inc(a.get("calls", 0))
-            self.api_seconds.labels(c, endpoint).inc(a.get("total_ms", 0) / 1e3)
-            for q, key in (("0.5", "p50_ms"), ("0.95", "p95_ms"), ("1", "max_ms")):
-                self.api_last.labels(c, endpoint, q).set(a.get(key, 0) / 1e3)
-        for endpoint, age in (m.get("feed_age_s") or {}).items():
-            if isinstance(age, int | float):
-                self.feed_age.labels(c, endpoint).set(age)
-
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        endpoints = m.get("endpoints")
+        for endpoint, doc in (endpoints if isinstance(endpoints, dict) else {}).items():
+            stamp = doc.get("header_timestamp") if isinstance(doc, dict) else None
+            if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+                self.feed_header.labels(c, endpoint).set(stamp)
 
 
 class MetricsServer:
-    """``GET /metrics`` on a loopback address; ``port`` is the bound port (0 picks one)."""
+    """``/metrics``, ``/healthz``, ``/readyz`` on loopback; ``port`` is the bound port.
 
-    def __init__(self, metrics: Metrics, listen: str) -> None:
+    ``ready`` answers ``/readyz`` (``{"ready": bool, "checks": ...}``); without it the
+    daemon is ready whenever it is live.
+    """
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        listen: str,
+        ready: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    ) -> None:
         self.metrics = metrics
+        self.ready = ready
+        self._was_ready = True
         self.host, self.port = parse_listen(listen)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._host_check])
-        app.router.add_get("/metrics", self._serve)
+        app.router.add_get("/metrics", make_aiohttp_handler(self.metrics.registry))
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
@@ -252,9 +310,23 @@ class MetricsServer:
             )
         return await handler(request)
 
-    async def _serve(self, request: web.Request) -> web.Response:
-        body = self.metrics.exposition()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def _healthz(self, request: web.Request) -> web.Response:
+        # Liveness: answering at all means the event loop is turning.
+        return web.json_response({"ok": True})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        if self.ready is None:
+            return web.json_response({"ready": True, "checks": {}})
+        try:
+            doc = await self.ready()
+        except Exception as exc:  # a failing check is an unready daemon, not a 500
+            log.warning("readiness_check_failed", error=repr(exc))
+            doc = {"ready": False, "checks": {"readiness": [f"{type(exc).__name__}: {exc}"]}}
+        if doc["ready"] != self._was_ready:  # log changes, not every probe
+            self._was_ready = doc["ready"]
+            problems = [p for v in doc["checks"].values() if v != "ok" for p in v]
+            (log.info if doc["ready"] else log.warning)("readiness_changed", problems=problems)
+        return web.json_response(doc, status=200 if doc["ready"] else 503)
 
     async def aclose(self) -> None:
         """Stop listening. Idempotent."""

@@ -68,7 +68,7 @@ class RunProbe:
         self.t0 = time.perf_counter()
         self.cpu0 = time.process_time()
         self.peak_rss = rss
-        self.calls = CallStats()
+        self.calls = CallStats(component=name)
         self.overlapped = False
 
 
@@ -82,6 +82,9 @@ class ResourceSampler:
 
     def __init__(self, interval_s: float = SAMPLE_INTERVAL_S) -> None:
         self.interval_s = interval_s
+        #: Called with (component, {endpoint: [seconds, ...]}) as each run finishes:
+        #: the metrics histogram sees every response time, history only the summary.
+        self.call_listeners: list[Callable[[str, Mapping[str, Sequence[float]]], None]] = []
         self._process = psutil.Process()
         self._active: set[RunProbe] = set()
         self._task: asyncio.Task[None] | None = None
@@ -117,6 +120,11 @@ class ResourceSampler:
         if probe.calls.calls:
             out["net_bytes"] = probe.calls.bytes_received
             out["api"] = api_summary(probe.calls.calls)
+            for listener in self.call_listeners:
+                try:
+                    listener(probe.name, probe.calls.calls)
+                except Exception as exc:  # a metrics fault must not fail the run
+                    log.warning("call_listener_failed", error=repr(exc))
         if probe.overlapped:
             out["overlapped"] = True
         return out

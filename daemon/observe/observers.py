@@ -34,8 +34,10 @@ class Observers:
         store: Any,
         services: Mapping[str, Any],
         clock: Callable[[], datetime],
+        scheduler: Any = None,
     ) -> None:
         self.config_of = config_of
+        self.scheduler = scheduler  # for /readyz; None: ready whenever live
         self.bus = bus
         self.store = store
         self.services = services
@@ -83,13 +85,24 @@ class Observers:
 
         metrics_cfg = monitoring.get("metrics") or {}
         if metrics_cfg.get("enabled"):
+            from interlock.observe.health import Readiness
             from interlock.observe.metrics import Metrics, MetricsServer
 
-            self.metrics = Metrics(quota=lambda: self.services.get("quota"))
+            def datasets(name: str) -> tuple[str, ...]:
+                spec = self.config_of().components.get(name)
+                return spec.provides if spec is not None else ()
+
+            self.metrics = Metrics(quota=lambda: self.services.get("quota"), datasets=datasets)
             self.metrics.load_states(states)
             self.bus.subscribe("metrics", self.metrics.handle)
+            sampler = self.services.get("monitor")
+            if sampler is not None:  # every response time reaches the histogram
+                sampler.call_listeners.append(self.metrics.observe_calls)
+            ready = None
+            if self.scheduler is not None:
+                ready = Readiness(self.scheduler, self.store, self.clock).check
             self.metrics_server = MetricsServer(
-                self.metrics, metrics_cfg.get("listen", "127.0.0.1:9464")
+                self.metrics, metrics_cfg.get("listen", "127.0.0.1:9464"), ready=ready
             )
             await self.metrics_server.start()
 
@@ -101,3 +114,8 @@ class Observers:
         if self.metrics_server is not None:
             server, self.metrics_server = self.metrics_server, None
             await server.aclose()
+        sampler = self.services.get("monitor")
+        if self.metrics is not None and sampler is not None:
+            listeners = sampler.call_listeners
+            if self.metrics.observe_calls in listeners:
+                listeners.remove(self.metrics.observe_calls)

@@ -136,7 +136,12 @@ class Orchestrator:
             )
             # Thresholds, notifications and metrics follow the scheduler's current config.
             self.observers = Observers(
-                lambda: self.scheduler.config, self.bus, self.store, self.services, self.clock
+                lambda: self.scheduler.config,
+                self.bus,
+                self.store,
+                self.services,
+                self.clock,
+                scheduler=self._scheduler,
             )
             await self.observers.start(states)
             paused = await self.store.get_meta(PAUSED_KEY) or []
