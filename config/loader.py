@@ -196,9 +196,8 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
                     enabled, reason = False, str(exc)
             else:
                 # Resolved values are what the component gets; with a secret missing the
-                # component is disabled anyway, so its placeholders are not judged.
-                if not missing:
-                    problems.extend(settings_problems(cls, where, settings))
+                # component is disabled anyway, so only its keys are judged.
+                problems.extend(settings_problems(cls, where, settings, keys_only=bool(missing)))
         if enabled and missing:
             enabled, reason = False, "missing secret: " + "; ".join(missing)
         specs[name] = ComponentSpec(

@@ -43,11 +43,18 @@ def json_path(parts: Iterable[Any]) -> str:
 
 def schema_problems(doc: Any) -> list[str]:
     """Everything the shipped schema says is wrong with ``doc``, one message each."""
-    validator = jsonschema.Draft202012Validator(schema())
+    return _messages(jsonschema.Draft202012Validator(schema()), doc, "$")
+
+
+def _messages(validator: Any, doc: Any, prefix: str, *, keys_only: bool = False) -> list[str]:
+    """One message per problem, under ``prefix``: an unknown key gets a did-you-mean."""
     problems = []
     for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
-        where = json_path(err.absolute_path)
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        where = prefix + json_path(err.absolute_path)[1:]
+        unknown_keys = err.validator == "additionalProperties" and isinstance(err.instance, dict)
+        if keys_only and not unknown_keys:
+            continue
+        if unknown_keys:
             allowed = sorted(err.schema.get("properties", {}))
             unknown = sorted(set(err.instance) - set(allowed))
             for key in unknown:
@@ -60,18 +67,22 @@ def schema_problems(doc: Any) -> list[str]:
     return problems
 
 
-def settings_problems(cls: type, where: str, settings: Any) -> list[str]:
-    """Validate a component's own settings against its class's ``settings_schema``."""
+def settings_problems(
+    cls: type, where: str, settings: Any, *, keys_only: bool = False
+) -> list[str]:
+    """Validate a component's own settings against its class's ``settings_schema``.
+
+    ``keys_only`` (a secret is missing, so placeholders stand where values go) reports
+    only unknown keys, which no value can explain.
+    """
     own = getattr(cls, "settings_schema", None)
     if not own:
         return []
-    validator = jsonschema.Draft202012Validator(own)
     known = secrets.known_secrets()
     out = []
-    for err in validator.iter_errors(settings):
-        path = json_path(err.absolute_path)[1:]
-        message = err.message
+    validator = jsonschema.Draft202012Validator(own)
+    for message in _messages(validator, settings, f"{where}.settings", keys_only=keys_only):
         for secret in known:  # a resolved secret must not reach the terminal
             message = message.replace(secret, "***")
-        out.append(f"{where}.settings{path}: {message}")
+        out.append(message)
     return out

@@ -288,3 +288,85 @@ async def test_true_keeps_refusing_until_the_reset() -> None:
         await asyncio.wait_for(guard.acquire("a"), 5)
     assert refused.value.reset_at == datetime(2026, 3, 11, 0, 0, tzinfo=MELBOURNE)
     assert guard.describe()["resume_at"] is None
+
+
+def problems_of(doc: dict[str, Any]) -> list[str]:
+    """The problems parse_config reports for ``doc`` (none: an AssertionError)."""
+    try:
+        parse_config(doc, "<platform>", env={})
+    except ConfigError as exc:
+        return list(exc.problems)
+    raise AssertionError("the document was accepted")
+
+
+def test_a_settings_typo_is_reported_with_top_level_errors_and_a_hint() -> None:
+    """settings.sorce comes with the top-level typo, as an unknown key with a did-you-mean."""
+    doc = {
+        "components": {
+            "gtfs_schedule": {"frequency": "weekly", "settings": {"sorce": {"url": "https://x/y"}}}
+        },
+        "runtime_settings": {"max_concurent_components": 2},
+    }
+    found = problems_of(doc)
+    assert any(p.startswith("$.runtime_settings: unknown key 'max_concurent_") for p in found)
+    assert any(
+        p.startswith(
+            "$.components.gtfs_schedule.settings: unknown key 'sorce' (did you mean 'source'?)"
+        )
+        for p in found
+    ), found
+
+
+def test_a_settings_typo_shows_even_while_a_secret_is_missing() -> None:
+    """A component disabled for a missing secret still has its unknown keys reported."""
+    settings = {
+        "endpoints": {"metro_train_trip_updates": "https://example.org/metro/trip-updates"},
+        "api_key": "${credential:opendata_api_key}",
+        "rate_famly": "opendata",
+    }
+    doc = {"components": {"gtfs_realtime": {"frequency": "60s", "settings": settings}}}
+    found = problems_of(doc)
+    assert any(
+        p.startswith("$.components.gtfs_realtime.settings: unknown key 'rate_famly'")
+        and "did you mean 'rate_family'" in p
+        for p in found
+    ), found
+
+
+OVERRIDES_BLOCK: dict[str, Any] = {
+    "override_settings": {
+        "force_run_all": False,
+        "skip_frequency_check": False,
+        "skip_dependency_check": False,
+        "skip_change_detection": False,
+        "skip_data_quality": False,
+        "dry_run": False,
+    }
+}
+
+
+def test_the_override_block_loads_as_written() -> None:
+    """The documented override_settings, all false, are the defaults."""
+    from interlock.config.model import Overrides
+
+    config = parse_config({**COMPONENTS_BLOCK, **OVERRIDES_BLOCK}, "<platform>", env={})
+    assert config.overrides == Overrides()
+
+
+def test_force_run_all_in_the_file_runs_what_is_not_due() -> None:
+    """force_run_all: true in the file makes plan run a component that just succeeded."""
+    from interlock.core.scheduler import Scheduler
+    from interlock.events import EventBus
+    from interlock.store.abc import ComponentState
+
+    now = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    done = ComponentState(
+        name="gtfs_schedule", last_started_at=now, last_status="succeeded", last_success_at=now
+    )
+    for force, expected in ((False, False), (True, True)):
+        overrides = {"override_settings": {**OVERRIDES_BLOCK["override_settings"]}}
+        overrides["override_settings"]["force_run_all"] = force
+        config = parse_config({**COMPONENTS_BLOCK, **overrides}, "<platform>", env={})
+        plan = Scheduler(config, EventBus(), {"gtfs_schedule": done}).plan(now)
+        decision = next(d for d in plan if d.component == "gtfs_schedule")
+        assert decision.run is expected, decision
