@@ -50,7 +50,14 @@ def same(alias: str) -> str:
     return f"@same({alias})@"
 
 
+def keyed(column: str) -> str:
+    """Stands for ``column`` with the mode before it in a zip of zips, for ``x IN
+    (SELECT ...)`` tests that an index on (mode, column) can serve."""
+    return f"@keyed({column})@"
+
+
 _SAME = re.compile(r"@same\((\w+)\)@")
+_KEYED = re.compile(r"@keyed\(((?:(\w+)\.)?\w+)\)@")
 _NEAR_ORIGIN = "abs({lat}) <= 1.0 AND abs({lon}) <= 1.0"
 _NEAR_POLE = "abs({lat}) >= 89.0"
 
@@ -180,7 +187,10 @@ def _report(
 
 
 def _same_mode(where: str, table: str, moded: bool) -> str:
-    return _SAME.sub(lambda m: f"{m[1]}.mode IS {table}.mode" if moded else "1", where)
+    where = _SAME.sub(lambda m: f"{m[1]}.mode IS {table}.mode" if moded else "1", where)
+    return _KEYED.sub(
+        lambda m: f"{m[2] + '.' if m[2] else ''}mode, {m[1]}" if moded else m[1], where
+    )
 
 
 def check_rows(
