@@ -370,3 +370,66 @@ def test_force_run_all_in_the_file_runs_what_is_not_due() -> None:
         plan = Scheduler(config, EventBus(), {"gtfs_schedule": done}).plan(now)
         decision = next(d for d in plan if d.component == "gtfs_schedule")
         assert decision.run is expected, decision
+
+
+class JudgesQuality:
+    """Publishes three records after judging them with the configured rules."""
+
+    def __init__(self, name: str, settings: Any) -> None:
+        self.name = name
+
+    async def run(self, ctx: Any) -> Any:
+        from interlock.outcome import Outcome, Status
+
+        report: dict[str, Any] = {}
+        ctx.judge_quality({"records": 3, "checked_cells": 10, "null_cells": 2}, report)
+        return Outcome(status=Status.SUCCEEDED, records=3, fingerprint="f", quality=report)
+
+
+QUALITY_BLOCK: dict[str, Any] = {
+    "data_quality": {
+        "validation_rules": {
+            "record_count_min": 1,
+            "null_percentage_max": 10,
+            "duplicate_percentage_max": 5,
+            "schema_validation": True,
+        },
+        "quarantine_failed_data": True,
+        "quality_reports": True,
+    }
+}
+
+
+def test_validation_rules_are_every_components_default_rules() -> None:
+    """validation_rules apply to every component; a component's own rules go on top."""
+    from interlock.kit import quality
+
+    section = {**QUALITY_BLOCK["data_quality"], "rules": {"b": {"record_count_min": 1000}}}
+    config = parse_config({**COMPONENTS_BLOCK, "data_quality": section}, "<platform>", env={})
+    assert quality.rules_for(config.data_quality, "a")["null_percentage_max"] == 10
+    assert quality.rules_for(config.data_quality, "b")["record_count_min"] == 1000
+
+
+async def test_quality_reports_writes_each_runs_report_as_json(make_config, open_orch) -> None:
+    """quality_reports: true leaves the run's report under data_dir/quality/<component>/."""
+    entry = {"class": "tests.test_platform_config:JudgesQuality", "frequency": "1h"}
+    config = make_config({"judged": entry}, **QUALITY_BLOCK)
+    orch = await open_orch(config)
+    await asyncio.wait_for(orch.scheduler.run_once(), 10)
+    files = list((config.runtime.data_dir / "quality" / "judged").glob("*.json"))
+    assert len(files) == 1, files
+    doc = json.loads(files[0].read_text(encoding="utf-8"))
+    assert doc["component"] == "judged" and doc["status"] == "succeeded"
+    rules = {r["rule"]: r for r in doc["quality"]["rules"]}
+    assert rules["null_percentage_max"]["measured"] == 20.0
+    assert rules["null_percentage_max"]["passed"] is False
+
+
+async def test_without_quality_reports_no_file_is_written(make_config, open_orch) -> None:
+    """quality_reports false (the default) keeps the report only in history."""
+    entry = {"class": "tests.test_platform_config:JudgesQuality", "frequency": "1h"}
+    section = {**QUALITY_BLOCK["data_quality"], "quality_reports": False}
+    config = make_config({"judged": entry}, data_quality=section)
+    orch = await open_orch(config)
+    await asyncio.wait_for(orch.scheduler.run_once(), 10)
+    assert not (config.runtime.data_dir / "quality").exists()

@@ -27,6 +27,7 @@ from interlock.core.runs import RunResult
 from interlock.core.steps import StepTimer, timed_steps
 from interlock.errors import InterlockError, ValidationFailedError
 from interlock.events import EventBus, utcnow
+from interlock.kit import quality
 from interlock.kit.context import ComponentContext, bind_component
 from interlock.kit.http import current_call_stats
 from interlock.kit.threads import WorkerThreads
@@ -325,6 +326,22 @@ class ComponentRunner:
             # Downstream change checks need something that differs per publish.
             fingerprint = f"run:{run_id}"
         reason = (outcome.reason if outcome else None) or error
+        if (
+            outcome is not None
+            and outcome.quality
+            and self.config.data_quality.get("quality_reports")
+        ):
+            try:
+                quality.write_report(
+                    self.config.runtime.data_dir,
+                    name,
+                    run_id,
+                    started,
+                    status.value,
+                    outcome.quality,
+                )
+            except Exception as exc:  # the report file must never cost the outcome
+                log.error("quality_report_write_failed", component=name, error=repr(exc))
         self.publish(
             _EVENT_FOR[status](
                 at=self.clock(),

@@ -7,15 +7,23 @@ defaults. The verdict goes into the quality report stored with the component run
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+from interlock import secrets
 
 RULES = ("record_count_min", "null_percentage_max", "duplicate_percentage_max", "schema_validation")
 
 
 def rules_for(section: Mapping[str, Any], component: str) -> dict[str, Any]:
-    """The default rules with the component's own on top."""
-    merged = dict(section.get("default_rules", {}))
+    """The default rules (``validation_rules``, then ``default_rules``) with the component's own
+    on top."""
+    merged = dict(section.get("validation_rules", {}))
+    merged.update(section.get("default_rules", {}))
     merged.update(section.get("rules", {}).get(component, {}))
     return merged
 
@@ -85,3 +93,25 @@ def failures(results: list[dict[str, Any]], report: Mapping[str, Any] | None = N
                 line += " (" + ", ".join(f"{code} x{n}" for n, code in errors) + ")"
         out.append(line)
     return out
+
+
+def write_report(
+    data_dir: Path, component: str, run_id: str, at: datetime, status: str, report: Any
+) -> Path:
+    """Write one run's quality report as ``data_dir/quality/<component>/<time>-<run>.json``.
+
+    ``data_quality.quality_reports`` asks for it. Written whole (a temporary file renamed
+    into place), mode 0600 like the payloads, secrets masked like history.
+    """
+    folder = data_dir / "quality" / component
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = at.strftime("%Y%m%dT%H%M%S")
+    path = folder / f"{stamp}-{run_id}.json"
+    doc = {"component": component, "run_id": run_id, "at": at.isoformat(), "status": status}
+    text = json.dumps(secrets.mask_all({**doc, "quality": report}), indent=2, default=str)
+    tmp = path.with_suffix(".json.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, path)
+    return path
