@@ -25,6 +25,7 @@ import structlog
 from interlock import events as ev
 from interlock import secrets
 from interlock.core import loglevel
+from interlock.observe.logrepeat import RepeatFilter, RepeatLimiter, repeat_processor
 from interlock.observe.logwriter import (
     LineLoggerFactory,
     LineWriter,
@@ -166,6 +167,20 @@ class _NamedPrintLoggerFactory:
         return logger
 
 
+#: Repeated identical warnings and errors: one line, then a count (see logrepeat).
+_REPEATS = RepeatLimiter()
+_STDLIB_FILTER = RepeatFilter(_REPEATS)
+#: The libraries whose own (standard library) warnings and tracebacks can flood.
+_LIMITED_LOGGERS = ("aiohttp.server", "aiohttp.web", "aiohttp.access", "aiohttp.client", "asyncio")
+
+
+def _limit_library_floods() -> None:
+    for name in _LIMITED_LOGGERS:
+        logger = logging.getLogger(name)
+        if _STDLIB_FILTER not in logger.filters:
+            logger.addFilter(_STDLIB_FILTER)
+
+
 def configure(
     level: str = "info",
     fmt: str = "auto",
@@ -179,6 +194,7 @@ def configure(
     with a bounded queue, flushed at exit; without it lines are written as they come.
     """
     global current_level, _stream, _writer
+    _limit_library_floods()
     current_level = LEVELS[level]
     stream = stream or sys.stdout
     if fmt == "auto":
@@ -203,6 +219,7 @@ def configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            repeat_processor(_REPEATS),
             add_logger_name,
             add_timestamp,
             _JSON_TRACEBACKS if fmt == "json" else structlog.dev.set_exc_info,
