@@ -168,8 +168,7 @@ class _NamedPrintLoggerFactory:
 
 
 #: Repeated identical warnings and errors: one line, then a count (see logrepeat).
-_REPEATS = RepeatLimiter()
-_STDLIB_FILTER = RepeatFilter(_REPEATS)
+_STDLIB_FILTER = RepeatFilter(RepeatLimiter())
 #: The libraries whose own (standard library) warnings and tracebacks can flood.
 _LIMITED_LOGGERS = ("aiohttp.server", "aiohttp.web", "aiohttp.access", "aiohttp.client", "asyncio")
 
@@ -194,6 +193,7 @@ def configure(
     with a bounded queue, flushed at exit; without it lines are written as they come.
     """
     global current_level, _stream, _writer
+    limiter = _STDLIB_FILTER.limiter = RepeatLimiter()  # each setup counts afresh
     _limit_library_floods()
     current_level = LEVELS[level]
     stream = stream or sys.stdout
@@ -219,7 +219,7 @@ def configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            repeat_processor(_REPEATS),
+            repeat_processor(limiter),
             add_logger_name,
             add_timestamp,
             _JSON_TRACEBACKS if fmt == "json" else structlog.dev.set_exc_info,
