@@ -180,3 +180,55 @@ def test_the_wheel_installs_beside_python_daemon_and_runs_the_demo(
         cwd=tmp_path,
     )
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+
+
+def test_every_declared_dependency_is_imported() -> None:
+    """A main dependency that nothing imports is not declared (data-only ones say why)."""
+    import ast
+    import tomllib
+
+    data_only = {"tzdata": "zoneinfo reads it where the system has no tz database"}
+    import_name = {
+        "gtfs-realtime-bindings": "google.transit",
+        "prometheus-client": "prometheus_client",
+    }
+    doc = tomllib.loads((REPO / "pyproject.toml").read_text())
+    declared = [
+        req.split(">")[0].split("=")[0].split("[")[0].strip()
+        for req in doc["project"]["dependencies"]
+    ]
+    imported: set[str] = set()
+    for root in ("daemon", "components", "config"):
+        for path in (REPO / root).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    imported.update(a.name for a in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    imported.add(node.module)
+    unused = [
+        dist
+        for dist in declared
+        if dist not in data_only
+        and not any(
+            m == name or m.startswith(name + ".")
+            for m in imported
+            for name in [import_name.get(dist, dist.replace("-", "_"))]
+        )
+    ]
+    assert unused == []
+
+
+@pytest.mark.slow
+def test_the_wheel_is_typed(wheel: Path) -> None:
+    """PEP 561: interlock/py.typed ships in the wheel."""
+    assert "interlock/py.typed" in zipfile.ZipFile(wheel).namelist()
+
+
+def test_the_demo_config_output_is_ignored_by_git() -> None:
+    """`run --once --config config/demo.json` leaves nothing untracked in git."""
+    proc = subprocess.run(
+        ["git", "check-ignore", "-q", "config/demo-output/state/state.sqlite"],
+        cwd=REPO,
+        check=False,
+    )
+    assert proc.returncode == 0
