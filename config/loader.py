@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from interlock import graph, secrets
 from interlock.cadence import parse_frequency
+from interlock.config import alerting as alerting_forms
 from interlock.config import dashboard as dashboard_settings
 from interlock.config import metrics as metrics_settings
 from interlock.config.builtins import builtin_settings, describe_source
@@ -234,7 +235,10 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
         problems.extend(_priority_problems(_obj(doc.get("quota_management")), specs))
     problems.extend(dashboard_settings.problems(doc.get("performance_monitoring")))
     problems.extend(metrics_settings.problems(doc.get("performance_monitoring")))
-    monitoring = _monitoring(_obj(doc.get("performance_monitoring")), env, names, problems)
+    warnings: list[str] = []
+    monitoring = _monitoring(
+        _obj(doc.get("performance_monitoring")), env, names, problems, warnings
+    )
     if problems:
         raise ConfigError(source, problems)
     ordered = {name: specs[name] for name in graph.topological_order(deps)}
@@ -248,11 +252,16 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
         data_quality=doc.get("data_quality", {}),
         quota=doc.get("quota_management", {}),
         monitoring=monitoring,
+        warnings=tuple(warnings),
     )
 
 
 def _monitoring(
-    section: dict[str, Any], env: Mapping[str, str] | None, names: list[str], problems: list[str]
+    section: dict[str, Any],
+    env: Mapping[str, str] | None,
+    names: list[str],
+    problems: list[str],
+    warnings: list[str],
 ) -> dict[str, Any]:
     """``performance_monitoring`` with alerting secrets resolved.
 
@@ -268,13 +277,20 @@ def _monitoring(
     alerting = _obj(section.get("alerting"))
     if not alerting:
         return section
+    environ = env if env is not None else os.environ
+    alerting = alerting_forms.documented_forms(alerting, environ, problems, warnings)
     resolved = dict(alerting)
     for channel in ("email", "slack"):
         raw = alerting.get(channel)
         if not isinstance(raw, dict):
             continue
         key = "password" if channel == "email" else "webhook_url"
-        if isinstance(raw.get(key), str) and not re.fullmatch(r"\$\{[^}]+\}", raw[key]):
+        literal_ok = channel == "slack" and alerting.get("literal_slack_webhook")
+        if (
+            isinstance(raw.get(key), str)
+            and not literal_ok
+            and not re.fullmatch(r"\$\{[^}]+\}", raw[key])
+        ):
             # Never echo it: it is probably the secret itself.
             problems.append(
                 f"$.performance_monitoring.alerting.{channel}.{key}: must be a placeholder such "

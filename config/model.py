@@ -91,6 +91,7 @@ class Config:
     data_quality: Mapping[str, Any] = field(default_factory=dict)
     quota: Mapping[str, Any] = field(default_factory=dict)
     monitoring: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # valid but unwise (a literal secret): check-config says so
 
     @property
     def grouping(self) -> bool:

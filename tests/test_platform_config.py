@@ -17,6 +17,9 @@ import pytest
 from interlock.config.loader import parse_config, shipped_config
 from interlock.errors import ConfigError, QuotaExhaustedError
 from interlock.kit.quota import QuotaGuard, QuotaSettings
+from tests.notify_servers import smtp
+
+__all__ = ["smtp"]  # the in-process SMTP server, a fixture
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -433,3 +436,58 @@ async def test_without_quality_reports_no_file_is_written(make_config, open_orch
     orch = await open_orch(config)
     await asyncio.wait_for(orch.scheduler.run_once(), 10)
     assert not (config.runtime.data_dir / "quality").exists()
+
+
+ALERTING_BLOCK: dict[str, Any] = {
+    "performance_monitoring": {
+        "alerting": {
+            "enabled": True,
+            "email_notifications": ["admin@example.com"],
+            "slack_webhook": "https://hooks.slack.com/services/T0/B0/abcdef",
+        },
+        "thresholds": {
+            "max_execution_time_minutes": 60,
+            "max_memory_mb": 1024,
+            "max_api_response_ms": 30000,
+            "min_success_rate_percentage": 95,
+        },
+    }
+}
+
+
+def test_the_alerting_block_loads_and_warns_about_a_literal_webhook() -> None:
+    """The documented alerting loads; the literal webhook works, with a warning."""
+    env = {"SMTP_HOST": "smtp.example.org", "SMTP_PORT": "25"}
+    config = parse_config({**COMPONENTS_BLOCK, **ALERTING_BLOCK}, "<platform>", env=env)
+    alerting = config.monitoring["alerting"]
+    assert alerting["email"]["to"] == ["admin@example.com"]
+    assert (alerting["email"]["host"], alerting["email"]["port"]) == ("smtp.example.org", 25)
+    assert alerting["slack"]["webhook_url"].startswith("https://hooks.slack.com/")
+    assert config.monitoring["thresholds"]["min_success_rate_percentage"] == 95
+    [warning] = config.warnings
+    assert "slack_webhook" in warning and "${credential:slack_webhook_url}" in warning
+    assert "abcdef" not in warning
+
+
+def test_check_config_shows_the_webhook_warning(tmp_path: Path) -> None:
+    """check-config exits 0 and prints the warning with the ${credential:...} form."""
+    proc = interlock("check-config", str(write(tmp_path, {**COMPONENTS_BLOCK, **ALERTING_BLOCK})))
+    assert proc.returncode == 0, proc.stderr
+    assert "warning:" in proc.stdout and "${credential:slack_webhook_url}" in proc.stdout
+    assert "abcdef" not in proc.stdout + proc.stderr
+
+
+async def test_alert_email_goes_to_the_listed_recipients(smtp: Any) -> None:
+    """With SMTP_* from the environment, the alert reaches each listed recipient."""
+    from interlock.observe.notify.channels import EmailChannel
+    from interlock.observe.notify.message import Message
+
+    env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port), "SMTP_SECURITY": "none"}
+    alerting = {"enabled": True, "email_notifications": ["admin@example.com", "ops@example.com"]}
+    doc = {**COMPONENTS_BLOCK, "performance_monitoring": {"alerting": alerting}}
+    config = parse_config(doc, "<platform>", env=env)
+    channel = EmailChannel(config.monitoring["alerting"]["email"])
+    message = Message(kind="failure", title="test alert", lines=(("Why", "a test"),), command="x")
+    await asyncio.wait_for(channel.send(message), 10)
+    await asyncio.wait_for(smtp.arrived.wait(), 10)
+    assert smtp.envelopes[0].rcpt_tos == ["admin@example.com", "ops@example.com"]

@@ -25,7 +25,7 @@ from interlock.cli.common import (
     load_args_config,
     print_table,
 )
-from interlock.config.model import OVERRIDE_FLAGS, Config, config_source, default_config_path
+from interlock.config.model import OVERRIDE_FLAGS, Config, default_config_path
 from interlock.errors import AdminError
 
 
@@ -70,13 +70,10 @@ def add_parsers(sub: Any) -> None:
 def cmd_check_config(args: argparse.Namespace) -> int:
     from interlock.config.loader import load_config
 
-    path, source = args.file or args.config, "the command line"
-    if path is None:
-        path, source = config_source()
+    path = args.file or args.config or default_config_path()
     config = load_config(path)
     disabled = [s for s in config.components.values() if not s.enabled]
     print(f"{path}: valid ({len(config.components)} components)")
-    print(f"  config from {source}")
     for spec in disabled:
         print(f"  note: {spec.name!r} is disabled: {spec.disabled_reason}")
     return EXIT_OK
@@ -161,7 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from interlock.service.serve import serve
 
     return serve(
-        args.config or default_config_path(daemon=True),
+        args.config or default_config_path(),
         overrides={f: getattr(args, f, None) for f in OVERRIDE_FLAGS},
         grace_s=args.grace,
         socket_path=args.socket,
