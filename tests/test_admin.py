@@ -255,3 +255,26 @@ def test_cli_without_a_daemon_says_so_and_exits_3(short_dir: Path) -> None:
         assert proc.returncode == 3, (args, proc.stderr)
         assert "no interlock daemon is listening on" in proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_a_refused_trigger_hints_only_what_would_help(
+    short_dir: Path, daemons: list[Daemon]
+) -> None:
+    """Refused as already running, a trigger does not suggest --force (that is for pauses)."""
+    d = Daemon(short_dir, {"slow": stages(60)})
+    daemons.append(d)
+    d.start().wait_status("running: slow")
+    refused = d.request("trigger", component="slow")
+    assert refused["error"]["code"] == "not_started"
+    assert "already_running" in refused["error"]["message"]
+    assert "--force" not in refused["error"]["message"]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "interlock.cli", "resume", "slow", "--socket", str(d.socket)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "(it was not paused)" in resumed.stdout

@@ -525,3 +525,23 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path: Path) -> None
     err = proc.stderr.read().decode()
     assert proc.wait(30) == 141, err
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_naming_a_disabled_component_says_why_and_exits_1(tmp_path: Path) -> None:
+    """`run --once NAME` for a disabled component is not a silent success."""
+    path = write_config(tmp_path, {"a": component("Publishes", enabled=False)})
+    proc = interlock("run", "--once", "a", "--config", str(path))
+    assert proc.returncode == 1
+    assert "'a' is disabled" in proc.stderr and "disabled in the configuration" in proc.stderr
+    no_traceback(proc)
+
+
+@pytest.mark.parametrize("command", ["history", "report"])
+def test_a_state_dir_without_a_state_database_is_a_clear_error(
+    command: str, tmp_path: Path
+) -> None:
+    """`history`/`report --state-dir /nonexistent` say so and exit 2, not an empty table."""
+    proc = interlock(command, "--state-dir", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2, proc.stdout
+    assert "no state database" in proc.stderr and "nowhere" in proc.stderr
+    no_traceback(proc)

@@ -187,9 +187,10 @@ def cmd_trigger(args: argparse.Namespace) -> int:
 def _pause(args: argparse.Namespace, command: str) -> int:
     code, result = call(args, command, component=args.component)
     verb = "paused" if command == "pause" else "resumed"
+    unchanged = " (it was already paused)" if command == "pause" else " (it was not paused)"
 
     def text(r: Any) -> str:
-        note = "" if r["changed"] else f" (it was already {verb})"
+        note = "" if r["changed"] else unchanged
         return f"{verb} {args.component}{note}; paused now: {', '.join(r['paused']) or 'none'}"
 
     return reply(args, code, result, text)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from interlock.cli import admin as cliadmin
 from interlock.cli.common import (
+    EXIT_CONFIG,
     EXIT_OK,
     add_common_options,
     add_socket_option,
@@ -70,6 +72,13 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.state_dir is not None:
         from zoneinfo import ZoneInfo
 
+        if not (args.state_dir / "state.sqlite").is_file():
+            print(
+                f"interlock: no state database in {str(args.state_dir)!r} (no state.sqlite); "
+                "give the folder a daemon or `run` uses (runtime_settings.state_dir)",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
         state_dir, tz = args.state_dir, ZoneInfo(args.timezone)
     else:
         config = load_args_config(args)

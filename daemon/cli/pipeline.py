@@ -25,7 +25,7 @@ from interlock.cli.common import (
     load_args_config,
     print_table,
 )
-from interlock.config.model import OVERRIDE_FLAGS, Config, default_config_path
+from interlock.config.model import OVERRIDE_FLAGS, Config, config_source, default_config_path
 from interlock.errors import AdminError
 
 
@@ -70,12 +70,17 @@ def add_parsers(sub: Any) -> None:
 def cmd_check_config(args: argparse.Namespace) -> int:
     from interlock.config.loader import load_config
 
-    path = args.file or args.config or default_config_path()
+    path, source = args.file or args.config, "the command line"
+    if path is None:
+        path, source = config_source()
     config = load_config(path)
     disabled = [s for s in config.components.values() if not s.enabled]
     print(f"{path}: valid ({len(config.components)} components)")
+    print(f"  config from {source}")
     for spec in disabled:
         print(f"  note: {spec.name!r} is disabled: {spec.disabled_reason}")
+    for warning in config.warnings:
+        print(f"  warning: {warning}")
     return EXIT_OK
 
 
@@ -148,6 +153,16 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = load_args_config(args)
+    disabled = [
+        config.components[n]
+        for n in args.components or ()
+        if n in config.components and not config.components[n].enabled
+    ]
+    if disabled:
+        # Named but unable to run: saying nothing and exiting 0 would look like success.
+        for spec in disabled:
+            print(f"interlock: {spec.name!r} is disabled: {spec.disabled_reason}", file=sys.stderr)
+        return EXIT_FAILED
     if config.overrides.dry_run:
         # A dry run is the plan: it touches no network and writes no data.
         return cmd_plan(argparse.Namespace(**{**vars(args), "json": False}))
@@ -158,7 +173,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from interlock.service.serve import serve
 
     return serve(
-        args.config or default_config_path(),
+        args.config or default_config_path(daemon=True),
         overrides={f: getattr(args, f, None) for f in OVERRIDE_FLAGS},
         grace_s=args.grace,
         socket_path=args.socket,

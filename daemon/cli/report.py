@@ -109,6 +109,13 @@ def cmd_report(args: Any) -> int:
     except ValueError as exc:
         print(f"interlock: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.state_dir is not None and not (args.state_dir / STATE_DB).is_file():
+        print(
+            f"interlock: no state database in {str(args.state_dir)!r} (no {STATE_DB}); "
+            "give the folder a daemon or `run` uses (runtime_settings.state_dir)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     if config is not None and args.component and args.component not in config.components:
         known = ", ".join(config.components)
         print(f"interlock: unknown component {args.component!r}; known: {known}", file=sys.stderr)

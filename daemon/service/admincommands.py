@@ -17,6 +17,7 @@ from interlock.core.decisions import Decision
 from interlock.core.planning import plan_row
 from interlock.errors import AdminRequestError, StateError
 from interlock.events import utcnow
+from interlock.outcome import SkipReason
 from interlock.service.admin import Command, Peer
 from interlock.service.adminrequest import BOOLEAN, INTEGER, NAMES, STRING, check_arguments
 
@@ -304,14 +305,16 @@ class AdminCommands:
         except StateError as exc:
             raise AdminRequestError("stopping", str(exc)) from None
         if run_id is None:
+            refused = [d for d in decisions if d.component in names]
             why = "; ".join(
                 f"{d.component!r}: {d.reason.value if d.reason else 'not run'} ({d.detail})"
-                for d in decisions
-                if d.component in names
+                for d in refused
             )
-            raise AdminRequestError(
-                "not_started", f"nothing was started: {why}; --force runs a paused component"
-            )
+            reasons = {d.reason for d in refused}
+            # A hint only where it helps: --force runs a paused component, nothing
+            # runs a component beside itself.
+            hint = "; --force runs a paused component" if SkipReason.PAUSED in reasons else ""
+            raise AdminRequestError("not_started", f"nothing was started: {why}{hint}")
         return {
             "run_id": run_id,
             "components": [d.component for d in decisions if d.run],
