@@ -164,7 +164,7 @@ class Subscriber(Generic[E]):
             await self.handler(batch)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except BaseException as exc:  # whatever a handler raises, its task lives on
             log.error("subscriber_failed", subscriber=self.name, error=repr(exc), events=len(batch))
 
 
@@ -238,7 +238,7 @@ class LosslessSubscriber(Subscriber[E]):
                 self._drop(event, error)
             self.done += 1
 
-    async def _until_landed(self, batch: list[E]) -> Exception | None:
+    async def _until_landed(self, batch: list[E]) -> BaseException | None:
         """None once ``batch`` is handled; the error once a non-busy one repeated too often."""
         attempt = poisoned = 0
         while True:
@@ -246,7 +246,7 @@ class LosslessSubscriber(Subscriber[E]):
                 await self.handler(batch)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except BaseException as exc:  # a BaseException too: history's task must live on
                 attempt += 1
                 self.retries += 1
                 if not self.transient(exc):
@@ -268,7 +268,7 @@ class LosslessSubscriber(Subscriber[E]):
                     self.failing.clear()
                 return None
 
-    def _failed(self, attempt: int, exc: Exception) -> None:
+    def _failed(self, attempt: int, exc: BaseException) -> None:
         now = time.monotonic()
         if self.failing_since is None:
             self.failing_since = now
@@ -284,7 +284,7 @@ class LosslessSubscriber(Subscriber[E]):
                 waiting_s=round(now - self.failing_since, 3),
             )
 
-    def _drop(self, event: E, error: Exception) -> None:
+    def _drop(self, event: E, error: BaseException) -> None:
         self.lost += 1
         log.error(
             "subscriber_event_dropped",

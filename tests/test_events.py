@@ -205,3 +205,28 @@ def test_events_carry_an_aware_timestamp_and_a_stable_name() -> None:
     as_dict = event.to_dict()
     assert as_dict["event"] == "component_skipped"
     assert as_dict["at"] == event.at.isoformat()
+
+
+class _NotAnException(BaseException):
+    """What a handler might raise that is neither an Exception nor cancellation."""
+
+
+async def test_a_subscriber_raising_a_base_exception_keeps_its_task() -> None:
+    """A handler that raises a BaseException (structlog's DropEvent is one) is logged, not fatal."""
+    bus = ev.EventBus()
+    seen: list[str] = []
+
+    async def handler(batch: list[ev.Event]) -> None:
+        for e in batch:
+            if getattr(e, "run_id", "") == "bad":
+                raise _NotAnException("dropped")
+            seen.append(e.run_id)  # type: ignore[attr-defined]
+
+    bus.subscribe("picky", handler)
+    bus.subscribe("history", handler, lossless=True, backoff=None)
+    bus.publish(ev.RunStarted(run_id="bad", trigger="test", components=()))
+    assert await bus.flush(5)
+    bus.publish(ev.RunStarted(run_id="good", trigger="test", components=()))
+    assert await bus.flush(5)
+    assert seen.count("good") == 2
+    await bus.close(5)

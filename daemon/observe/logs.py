@@ -299,8 +299,11 @@ def log_subscriber() -> Any:
             if quality:
                 fields["quality_errors"] = quality.get("error_count")
             line: Any = fields
-            for processor in processors:
-                line = processor(None, level, line)
+            try:
+                for processor in processors:
+                    line = processor(None, level, line)
+            except structlog.DropEvent:  # a repeat the limiter holds back
+                continue
             lines.append(line)
         if not lines:
             return
