@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ from interlock.config.loader import parse_config, shipped_config
 from interlock.errors import ConfigError, QuotaExhaustedError
 from interlock.kit.quota import QuotaGuard, QuotaSettings
 from tests.notify_servers import smtp
+from tests.test_cli import interlock
 
 __all__ = ["smtp"]  # the in-process SMTP server, a fixture
 
@@ -39,26 +37,6 @@ COMPONENTS_BLOCK: dict[str, Any] = {
         },
     }
 }
-
-
-def interlock(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``interlock ARGS`` in a subprocess, with no inherited config or credentials."""
-    full = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("INTERLOCK_CONFIG", "CREDENTIALS_DIRECTORY", "PYTHONPATH")
-    }
-    full["PYTHONPATH"] = str(REPO)
-    full.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "interlock.cli", *args],
-        cwd=REPO,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def write(tmp_path: Path, doc: dict[str, Any]) -> Path:
