@@ -545,3 +545,12 @@ def test_a_state_dir_without_a_state_database_is_a_clear_error(
     assert proc.returncode == 2, proc.stdout
     assert "no state database" in proc.stderr and "nowhere" in proc.stderr
     no_traceback(proc)
+
+
+def test_since_may_be_written_with_a_leading_dash(tmp_path: Path) -> None:
+    """`report --since -5d` is five days back, not an argparse error."""
+    path = write_config(tmp_path, {"a": component("Publishes")})
+    assert interlock("run", "--once", "--config", str(path)).returncode == 0
+    proc = interlock("report", "--since", "-5d", "--json", "--config", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["components"]["a"]["runs"] == 1

@@ -27,6 +27,7 @@ NOW = datetime(2025, 5, 14, 0, 0, tzinfo=UTC)
         ("12h", NOW - timedelta(hours=12)),
         ("30m", NOW - timedelta(minutes=30)),
         ("2w", NOW - timedelta(weeks=2)),
+        ("-5d", NOW - timedelta(days=5)),
         ("2025-05-01", datetime(2025, 5, 1, tzinfo=UTC)),
     ],
 )

@@ -28,6 +28,24 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+#: Options whose value may start with "-" (``--since -5d``), which argparse takes for an option.
+_DASHED_VALUES = ("--since",)
+
+
+def _values_may_start_with_a_dash(argv: Sequence[str] | None) -> list[str]:
+    args = list(sys.argv[1:] if argv is None else argv)
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        if args[i] in _DASHED_VALUES and i + 1 < len(args) and args[i + 1].startswith("-"):
+            out.append(f"{args[i]}={args[i + 1]}")
+            i += 2
+            continue
+        out.append(args[i])
+        i += 1
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -77,7 +95,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``interlock`` console script."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_values_may_start_with_a_dash(argv))
     from interlock.observe import logs  # after parsing: --help and usage errors stay instant
 
     logs.configure(

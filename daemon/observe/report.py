@@ -21,7 +21,8 @@ from interlock.store.abc import StateReader
 
 RAN = frozenset({"succeeded", "unchanged", "failed", "timed_out"})
 OK = frozenset({"succeeded", "unchanged"})
-_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
+# "5d" and "-5d" both mean five days back (people write it both ways).
+_SPAN = re.compile(r"^\s*-?\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
 _UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -30,7 +31,9 @@ MAX_SINCE = timedelta(days=100 * 365)
 
 
 def parse_since(text: str, now: datetime) -> datetime:
-    """``7d``, ``12h``, ``30m``, ``2w`` before ``now``, or an ISO date/time (UTC if naive).
+    """``7d``, ``12h``, ``30m``, ``2w`` (or ``-7d``) before ``now``, or an ISO date/time.
+
+    A date or time without an offset is UTC.
 
     Raises ValueError for a time after ``now`` or more than 100 years before it.
     """
