@@ -554,3 +554,17 @@ def test_since_may_be_written_with_a_leading_dash(tmp_path: Path) -> None:
     proc = interlock("report", "--since", "-5d", "--json", "--config", str(path))
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["components"]["a"]["runs"] == 1
+
+
+def test_status_reads_a_state_dir_without_a_config(tmp_path: Path) -> None:
+    """`status --state-dir DIR` shows the stored outcomes with no config at hand."""
+    path = write_config(tmp_path, {"a": component("Publishes"), "b": component("Publishes")})
+    assert interlock("run", "--once", "--config", str(path)).returncode == 0
+    proc = interlock("status", "--state-dir", str(tmp_path / "state"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {c["component"]: c for c in json.loads(proc.stdout)["components"]}
+    assert {n: r["last_status"] for n, r in rows.items()} == {"a": "succeeded", "b": "succeeded"}
+    table = interlock("status", "--state-dir", str(tmp_path / "state"))
+    assert table.returncode == 0 and "succeeded" in table.stdout
+    missing = interlock("status", "--state-dir", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "no state database" in missing.stderr

@@ -13,6 +13,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from interlock.cli.adminclient import AdminClient
@@ -49,6 +50,12 @@ def add_parsers(sub: Any) -> None:
         return p
 
     p = parser("status", "the daemon and each component: state, last outcome, next due, quota")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="read this state directory (no config: last outcomes and pauses, no plan)",
+    )
     p = parser("trigger", "start a run of a component now (in a running daemon)")
     p.add_argument("component", metavar="COMPONENT")
     p.add_argument("--with-deps", action="store_true", help="also run what it depends on")
@@ -149,6 +156,20 @@ def print_status(result: dict[str, Any], table: PrintTable) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """``interlock status``: from the daemon, else from the state database."""
+    if args.state_dir is not None:
+        result = state_dir_status(args.state_dir)
+        if result is None:
+            print(
+                f"interlock: no state database in {str(args.state_dir)!r} (no state.sqlite); "
+                "give the folder a daemon or `run` uses (runtime_settings.state_dir)",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        if args.json:
+            print(json.dumps(result, indent=2, default=str))
+        else:
+            print_status(result, print_table)
+        return EXIT_OK
     if args.socket is not None:  # the daemon's view; no need for the config to load here
         client: AdminClient | None = client_for(args)
     else:
@@ -166,6 +187,53 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         print_status(result, print_table)
     return EXIT_OK
+
+
+def state_dir_status(state_dir: Path) -> dict[str, Any] | None:
+    """``status --state-dir``: what the state database alone says (None: there is none)."""
+    import asyncio
+
+    from interlock.store.abc import PAUSED_KEY
+    from interlock.store.lock import StateLock
+    from interlock.store.sqlite import STATE_DB, SqliteStateReader
+
+    db = state_dir / STATE_DB
+    if not db.is_file():
+        return None
+    try:
+        live = StateLock(state_dir).held_elsewhere()
+    except OSError:
+        live = True
+
+    async def read() -> tuple[Any, Any, Any]:
+        async with SqliteStateReader(db, live=live) as reader:
+            states = await reader.component_states()
+            return states, await reader.last_runs(states), await reader.get_meta(PAUSED_KEY)
+
+    states, last, paused = asyncio.run(read())
+    paused = set(paused or [])
+
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    components = [
+        {
+            "component": name,
+            "state": "paused" if name in paused else "unknown",
+            "paused": name in paused,
+            "last_status": last.get(name, {}).get("status") or st.last_status,
+            "last_reason": last.get(name, {}).get("reason"),
+            "last_error": st.last_error,
+            "last_started_at": iso(st.last_started_at),
+            "last_finished_at": iso(st.last_finished_at),
+            "last_success_at": iso(st.last_success_at),
+            "records": st.records,
+            "next_due": None,
+            "disabled_reason": "no config given: --state-dir shows stored state only",
+        }
+        for name, st in sorted(states.items())
+    ]
+    return {"daemon": None, "components": components, "quota": None}
 
 
 def reply(args: argparse.Namespace, code: int, result: Any, text: Callable[[Any], str]) -> int:
