@@ -104,6 +104,10 @@ async def _raise_for_status(resp: aiohttp.ClientResponse, url: str) -> None:
         body = (await resp.content.read(300)).decode("utf-8", "replace").strip()
     except (TimeoutError, aiohttp.ClientError):
         body = ""
+    status_line = f"{resp.status} {resp.reason or ''}".strip()
+    if body.startswith(status_line):
+        # A bare error page ("500 Internal Server Error") would only repeat the status.
+        body = body[len(status_line) :].lstrip(" :.-\n")
     detail = f": {body[:200]}" if body else ""
     where = _safe_url(url)
     if resp.status == 429:
