@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,6 +22,18 @@ def default_socket_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(runtime) / SOCKET_NAME if runtime else DEFAULT_SOCKET
 
 
+_ADMIN_SOCKET = re.compile(r'"admin_socket"\s*:\s*("(?:[^"\\\n]|\\.)*")')
+
+
+def _scan_for_socket(text: str) -> str | None:
+    found = _ADMIN_SOCKET.search(text)
+    try:
+        value = json.loads(found.group(1)) if found else None
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
 def socket_from_config(config_path: Path | None) -> Path | None:
     """``runtime_settings.admin_socket`` of a config file (relative to its folder), if set.
 
@@ -30,9 +43,16 @@ def socket_from_config(config_path: Path | None) -> Path | None:
     if config_path is None:
         return None
     try:
-        doc = json.loads(config_path.read_text(encoding="utf-8"))
-        value = doc["runtime_settings"]["admin_socket"]
-    except (OSError, ValueError, KeyError, TypeError):
+        text = config_path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None
+    try:
+        value = json.loads(text)["runtime_settings"]["admin_socket"]
+    except ValueError:
+        # A file broken mid-edit still names its daemon's socket: `interlock reload` must
+        # reach that daemon (which then says what is wrong), not a default path.
+        value = _scan_for_socket(text)
+    except (KeyError, TypeError):
         return None
     if not isinstance(value, str) or not value:
         return None

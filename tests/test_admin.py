@@ -278,3 +278,27 @@ def test_a_refused_trigger_hints_only_what_would_help(
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "(it was not paused)" in resumed.stdout
+
+
+def test_reload_with_a_broken_config_reaches_the_daemon_and_shows_why(
+    short_dir: Path, daemons: list[Daemon]
+) -> None:
+    """A config broken mid-edit still names its daemon's socket: reload reaches it and fails."""
+    d = Daemon(short_dir, {"a": component("Publishes", "1h")})
+    daemons.append(d)
+    doc = json.loads(d.config.read_text())
+    doc["runtime_settings"]["admin_socket"] = str(d.socket)
+    d.config.write_text(json.dumps(doc, indent=2))
+    d.start()
+    d.config.write_text(d.config.read_text().replace('"components": {', '"components": {,'))
+    proc = subprocess.run(
+        [sys.executable, "-m", "interlock.cli", "reload", "--config", str(d.config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert "no interlock daemon is listening" not in proc.stderr, proc.stderr
+    assert proc.returncode != 3
+    assert "orchestration.json" in proc.stderr + proc.stdout
