@@ -64,10 +64,9 @@ def repeat_processor(limiter: RepeatLimiter) -> Any:
     def process(
         _logger: Any, method: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        level = str(event_dict.get("level") or method)
-        if level not in LIMITED:
+        if method not in LIMITED:  # the method is the level: one set lookup on the hot path
             return event_dict
-        dropped = limiter.admit(_kind(event_dict, level))
+        dropped = limiter.admit(_kind(event_dict, method))
         if dropped is None:
             raise structlog.DropEvent
         if dropped:
