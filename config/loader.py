@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from interlock import graph, secrets
 from interlock.cadence import parse_frequency
 from interlock.config import alerting as alerting_forms
+from interlock.config import change as change_settings
 from interlock.config import dashboard as dashboard_settings
 from interlock.config import metrics as metrics_settings
 from interlock.config.builtins import builtin_settings, describe_source
@@ -233,6 +234,7 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
             problems.append(f"$.quota_management.retry_after_quota: {exc}")
     if len(specs) == len(raw_components):  # else an unbuilt component's endpoints are unknown
         problems.extend(_priority_problems(_obj(doc.get("quota_management")), specs))
+    problems.extend(change_settings.problems(doc.get("change_detection")))
     problems.extend(dashboard_settings.problems(doc.get("performance_monitoring")))
     problems.extend(metrics_settings.problems(doc.get("performance_monitoring")))
     warnings: list[str] = []

@@ -32,6 +32,7 @@ from interlock.kit import (
     discard,
     quarantine,
 )
+from interlock.kit.change import file_digest
 from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
 from interlock.outcome import Outcome
 
@@ -115,6 +116,11 @@ class _PatronageComponent:
             for i, r in enumerate(chosen)
         ]
         fingerprint = "+".join(f["sha256"] for f in files)
+        if policy.algorithm != "sha256":
+            digests = [
+                await ctx.to_thread(file_digest, Path(f["path"]), policy.algorithm) for f in files
+            ]
+            fingerprint = "+".join(digests)
         info: dict[str, Any] = {
             "ckan": meta,
             "files": {f["id"]: f for f in files},
@@ -125,7 +131,9 @@ class _PatronageComponent:
         if policy.file_hash and same_upstream and memory.get("fingerprint") == fingerprint:
             ctx.remember(info)
             return Outcome.unchanged(
-                fingerprint=fingerprint, reason="payload SHA-256 unchanged since the last publish"
+                fingerprint=fingerprint,
+                reason=f"payload {policy.algorithm.upper().replace('SHA', 'SHA-')} unchanged "
+                "since the last publish",
             )
         return await self._load_and_publish(ctx, dataset, files, info, memory, policy)
 
@@ -251,7 +259,11 @@ class _PatronageComponent:
         url = resource["url"]
         before = memory.get("files", {}).get(rid, {})
         kept = archive.path_for(self.name, before.get("sha256", "-"), ".csv")
-        conditional = before.get("url") == url and kept.exists()
+        conditional = (
+            before.get("url") == url
+            and kept.exists()
+            and policy.validators_fresh(before.get("fetched_at"))
+        )
         staging = ctx.data_dir / ".staging"
         staging.mkdir(parents=True, exist_ok=True)
         download = staging / f"{self.name}-{ctx.run_id}-{index}.download"
@@ -278,7 +290,13 @@ class _PatronageComponent:
             return before | entry | {"size": before.get("size"), "path": str(kept), "http": 304}
         assert result.sha256 is not None and result.path is not None
         stored = await ctx.to_thread(archive.store, self.name, result.sha256, result.path, ".csv")
-        return entry | {"sha256": result.sha256, "path": str(stored), "http": 200}
+        fetched_at = datetime.now(UTC).isoformat()
+        return entry | {
+            "sha256": result.sha256,
+            "path": str(stored),
+            "http": 200,
+            "fetched_at": fetched_at,
+        }
 
     def _parse(self, files: list[dict[str, Any]]) -> Parsed:
         parsed: Parsed | None = None

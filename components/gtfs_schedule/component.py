@@ -34,6 +34,7 @@ from interlock.kit import (
     quarantine,
     same_payload,
 )
+from interlock.kit.change import file_digest
 from interlock.kit.files import copy_regular_file
 from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
 from interlock.outcome import Outcome
@@ -208,11 +209,16 @@ class GtfsScheduleComponent:
             "run_id": ctx.run_id,
             "records": memory.get("records"),
         }
-        if same_payload(memory, fetched.sha256, policy):
+        digest: str | None = None
+        if policy.algorithm != "sha256":
+            digest = await ctx.to_thread(file_digest, fetched.path, policy.algorithm)
+            info["digest"] = digest
+        if same_payload(memory, fetched.sha256, policy, digest):
             ctx.remember(info)
             return Outcome.unchanged(
                 fingerprint=fetched.sha256,
-                reason="payload SHA-256 unchanged since the last publish",
+                reason=f"payload {policy.algorithm.upper().replace('SHA', 'SHA-')} unchanged "
+                "since the last publish",
             )
 
         archive = RawArchive(ctx.data_dir / "raw", keep=int(self.settings.get("archive_keep", 3)))
