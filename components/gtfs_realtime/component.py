@@ -107,12 +107,18 @@ class GtfsRealtimeComponent:
             and guard.exhausted()
             and not any(guard.is_priority(e) for e in self.endpoints)
         ):
-            reset = guard.today().reset_at.astimezone(ctx.config.runtime.timezone)
+            usage = guard.today()
+            tz = ctx.config.runtime.timezone
+            if usage.resume_at is not None:
+                resumes = "when the retry_after_quota pause ends"
+                at = usage.resume_at.astimezone(tz)
+            else:
+                resumes, at = "at the reset", usage.reset_at.astimezone(tz)
             return Outcome.skipped(
                 SkipReason.QUOTA_EXHAUSTED,
                 f"daily API quota of {guard.settings.daily_limit} calls is used up and "
                 f"none of the {len(self.endpoints)} endpoints is a priority endpoint; "
-                f"polling resumes at the reset ({reset.isoformat()})",
+                f"polling resumes {resumes} ({at.isoformat()})",
             )
         db = ctx.data_dir / f"{self.name}.sqlite"
         latest = await ctx.to_thread(latest_timestamps, db)
