@@ -70,6 +70,9 @@ def test_file_digest_uses_the_algorithm(tmp_path: Path) -> None:
     assert file_digest(path, "blake2b") == "blake2b:" + hashlib.blake2b(b"payload").hexdigest()
 
 
+HISTORY: dict[str, Any] = {}
+
+
 async def two_runs(tmp_path: Path, open_orch: Any, methods: dict[str, Any]) -> tuple[Any, list]:
     async with StandinServer() as server:
         cfg = make(
@@ -81,13 +84,22 @@ async def two_runs(tmp_path: Path, open_orch: Any, methods: dict[str, Any]) -> t
         await asyncio.wait_for(orch.scheduler.run_once(), 30)
         second = await asyncio.wait_for(orch.scheduler.run_once(["gtfs_schedule"]), 30)
         zips = [r for r in server.requests if r.path.endswith(".zip")]
+        await orch.bus.flush()
+        (row,) = await orch.store.history(component="gtfs_schedule", limit=1)
+        HISTORY["last"] = dict(row)
     return second, zips
+
+
+def decided_by() -> Any:
+    return (HISTORY["last"]["metrics"] or {}).get("change_detection")
 
 
 async def test_within_cache_duration_the_fetch_is_conditional(tmp_path, open_orch):
     second, zips = await two_runs(tmp_path, open_orch, {"api_etag": {"cache_duration_hours": 24}})
     assert outcome(second) == ("unchanged", "source answered 304 Not Modified")
     assert zips[-1].if_none_match and zips[-1].status == 304
+    methods = ["file_hash", "api_etag", "record_count"]
+    assert decided_by() == {"decided_by": "api_etag", "methods": methods}
 
 
 async def test_after_cache_duration_the_next_fetch_is_unconditional(tmp_path, open_orch):
@@ -108,6 +120,8 @@ async def test_another_algorithm_decides_the_fingerprint(tmp_path, open_orch):
     )
     assert [r.if_none_match for r in zips] == [None, None]
     assert outcome(second) == ("unchanged", "payload BLAKE2B unchanged since the last publish")
+    methods = ["file_hash", "record_count"]  # api_etag is off: not listed, not consulted
+    assert decided_by() == {"decided_by": "file_hash (blake2b)", "methods": methods}
 
 
 async def test_disabled_methods_are_not_consulted(tmp_path, open_orch):

@@ -32,7 +32,7 @@ from interlock.kit import (
     discard,
     quarantine,
 )
-from interlock.kit.change import file_digest
+from interlock.kit.change import decided, file_digest
 from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
 from interlock.outcome import Outcome
 
@@ -105,6 +105,7 @@ class _PatronageComponent:
             return Outcome.unchanged(
                 fingerprint=memory.get("fingerprint"),
                 reason="CKAN metadata unchanged (last_modified, metadata_modified, hash, size)",
+                metrics=decided(policy, "ckan_metadata"),
             )
 
         archive = RawArchive(
@@ -134,6 +135,7 @@ class _PatronageComponent:
                 fingerprint=fingerprint,
                 reason=f"payload {policy.algorithm.upper().replace('SHA', 'SHA-')} unchanged "
                 "since the last publish",
+                metrics=decided(policy, f"file_hash ({policy.algorithm})"),
             )
         return await self._load_and_publish(ctx, dataset, files, info, memory, policy)
 

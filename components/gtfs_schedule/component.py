@@ -34,7 +34,7 @@ from interlock.kit import (
     quarantine,
     same_payload,
 )
-from interlock.kit.change import file_digest
+from interlock.kit.change import decided, file_digest
 from interlock.kit.files import copy_regular_file
 from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
 from interlock.outcome import Outcome
@@ -196,7 +196,9 @@ class GtfsScheduleComponent:
         if fetched.not_modified:
             ctx.remember(memory)
             return Outcome.unchanged(
-                fingerprint=memory.get("sha256"), reason="source answered 304 Not Modified"
+                fingerprint=memory.get("sha256"),
+                reason="source answered 304 Not Modified",
+                metrics=decided(policy, "api_etag"),
             )
         assert fetched.sha256 is not None and fetched.path is not None
         info = {
@@ -219,6 +221,7 @@ class GtfsScheduleComponent:
                 fingerprint=fetched.sha256,
                 reason=f"payload {policy.algorithm.upper().replace('SHA', 'SHA-')} unchanged "
                 "since the last publish",
+                metrics=decided(policy, f"file_hash ({policy.algorithm})"),
             )
 
         archive = RawArchive(ctx.data_dir / "raw", keep=int(self.settings.get("archive_keep", 3)))

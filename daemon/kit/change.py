@@ -81,6 +81,20 @@ class ChangePolicy:
         return now - when < timedelta(hours=self.cache_duration_hours)
 
 
+def decided(policy: ChangePolicy, method: str) -> dict[str, Any]:
+    """Outcome metrics naming the method that found the source unchanged, and those on."""
+    on = [
+        name
+        for name, used in (
+            ("file_hash", policy.file_hash),
+            ("api_etag", policy.etag or policy.last_modified),
+            ("record_count", policy.record_count),
+        )
+        if used
+    ]
+    return {"change_detection": {"decided_by": method, "methods": on}}
+
+
 def file_digest(path: Path, algorithm: str) -> str:
     """``path``'s digest with ``algorithm``, labelled (``"blake2b:..."``)."""
     with open(path, "rb") as f:
