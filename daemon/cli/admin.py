@@ -25,6 +25,7 @@ from interlock.cli.common import (
     PrintTable,
     add_common_options,
     add_socket_option,
+    lacks_state_database,
     load_args_config,
     print_table,
 )
@@ -157,14 +158,9 @@ def print_status(result: dict[str, Any], table: PrintTable) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     """``interlock status``: from the daemon, else from the state database."""
     if args.state_dir is not None:
-        result = state_dir_status(args.state_dir)
-        if result is None:
-            print(
-                f"interlock: no state database in {str(args.state_dir)!r} (no state.sqlite); "
-                "give the folder a daemon or `run` uses (runtime_settings.state_dir)",
-                file=sys.stderr,
-            )
+        if lacks_state_database(args.state_dir):
             return EXIT_CONFIG
+        result = state_dir_status(args.state_dir)
         if args.json:
             print(json.dumps(result, indent=2, default=str))
         else:
@@ -189,8 +185,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def state_dir_status(state_dir: Path) -> dict[str, Any] | None:
-    """``status --state-dir``: what the state database alone says (None: there is none)."""
+def state_dir_status(state_dir: Path) -> dict[str, Any]:
+    """``status --state-dir``: what the state database alone says."""
     import asyncio
 
     from interlock.store.abc import PAUSED_KEY
@@ -198,8 +194,6 @@ def state_dir_status(state_dir: Path) -> dict[str, Any] | None:
     from interlock.store.sqlite import STATE_DB, SqliteStateReader
 
     db = state_dir / STATE_DB
-    if not db.is_file():
-        return None
     try:
         live = StateLock(state_dir).held_elsewhere()
     except OSError:

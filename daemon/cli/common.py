@@ -5,6 +5,7 @@ named by the arguments, and the plain-text table that people read.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -85,3 +86,15 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def lacks_state_database(state_dir: Path) -> bool:
+    """Whether ``--state-dir`` names a folder with no state database (said on stderr)."""
+    if (state_dir / "state.sqlite").is_file():  # store.sqlite.STATE_DB, without its imports
+        return False
+    print(
+        f"interlock: no state database in {str(state_dir)!r} (no state.sqlite); "
+        "give the folder a daemon or `run` uses (runtime_settings.state_dir)",
+        file=sys.stderr,
+    )
+    return True

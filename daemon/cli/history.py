@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from interlock.cli.common import (
     EXIT_OK,
     add_common_options,
     add_socket_option,
+    lacks_state_database,
     load_args_config,
     print_table,
 )
@@ -72,12 +72,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.state_dir is not None:
         from zoneinfo import ZoneInfo
 
-        if not (args.state_dir / "state.sqlite").is_file():
-            print(
-                f"interlock: no state database in {str(args.state_dir)!r} (no state.sqlite); "
-                "give the folder a daemon or `run` uses (runtime_settings.state_dir)",
-                file=sys.stderr,
-            )
+        if lacks_state_database(args.state_dir):
             return EXIT_CONFIG
         state_dir, tz = args.state_dir, ZoneInfo(args.timezone)
     else:

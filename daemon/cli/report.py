@@ -20,6 +20,7 @@ from interlock.cli.common import (
     EXIT_CONFIG,
     EXIT_OK,
     add_common_options,
+    lacks_state_database,
     load_args_config,
     print_table,
 )
@@ -109,12 +110,7 @@ def cmd_report(args: Any) -> int:
     except ValueError as exc:
         print(f"interlock: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    if args.state_dir is not None and not (args.state_dir / STATE_DB).is_file():
-        print(
-            f"interlock: no state database in {str(args.state_dir)!r} (no {STATE_DB}); "
-            "give the folder a daemon or `run` uses (runtime_settings.state_dir)",
-            file=sys.stderr,
-        )
+    if args.state_dir is not None and lacks_state_database(args.state_dir):
         return EXIT_CONFIG
     if config is not None and args.component and args.component not in config.components:
         known = ", ".join(config.components)

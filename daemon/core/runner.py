@@ -140,14 +140,14 @@ class ComponentRunner:
             await self._run(run_id, name, report, run_expired, cancel_reason)
         except asyncio.CancelledError:
             if not reported:  # cancelled before anything could be recorded
-                self.record_bare(run_id, name, Status.CANCELLED, "cancelled", report)
+                self._record_bare(run_id, name, Status.CANCELLED, "cancelled", report)
             raise
         except BaseException as exc:  # a fault of ours: the component still ends, recorded
             log.error("runner_failed", component=name, error=repr(exc), exc_info=True)
             if not reported:
-                self.record_bare(run_id, name, Status.FAILED, f"internal error: {exc!r}", report)
+                self._record_bare(run_id, name, Status.FAILED, f"internal error: {exc!r}", report)
 
-    def record_bare(
+    def _record_bare(
         self,
         run_id: str,
         name: str,

@@ -20,21 +20,18 @@ BLOCKED_LOOP_S = 0.5
 
 
 class StepTimer:
-    """The longest and total blocking seen in one component run."""
+    """The blocking seen in one component run: each long step reported, their total kept."""
 
-    __slots__ = ("longest_s", "on_block", "threshold_s", "total_blocked_s")
+    __slots__ = ("on_block", "threshold_s", "total_blocked_s")
 
     def __init__(
         self, on_block: Callable[[float], None], threshold_s: float = BLOCKED_LOOP_S
     ) -> None:
         self.on_block = on_block
         self.threshold_s = threshold_s
-        self.longest_s = 0.0
         self.total_blocked_s = 0.0
 
     def _took(self, seconds: float) -> None:
-        if seconds > self.longest_s:
-            self.longest_s = seconds
         if seconds >= self.threshold_s:
             self.total_blocked_s += seconds
             self.on_block(seconds)

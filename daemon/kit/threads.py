@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -36,19 +35,6 @@ class WorkerThreads:
         self.name = name
         self.limit = limit
         self._free: asyncio.Semaphore | None = None
-        self._alive: dict[threading.Thread, float] = {}  # thread -> monotonic start
-        self._lock = threading.Lock()
-
-    @property
-    def alive(self) -> int:
-        """Threads still running (including any that outlived their run)."""
-        with self._lock:
-            return len(self._alive)
-
-    def oldest_started(self) -> float | None:
-        """``time.monotonic()`` when the oldest live thread started (None: none alive)."""
-        with self._lock:
-            return min(self._alive.values(), default=None)
 
     async def start(self, fn: Callable[[], T]) -> asyncio.Future[T]:
         """Start ``fn`` in a new thread once one of the ``limit`` places is free.
@@ -72,8 +58,6 @@ class WorkerThreads:
             except BaseException as exc:  # handed to the awaiting task, whatever it is
                 error = exc
             finally:
-                with self._lock:
-                    self._alive.pop(threading.current_thread(), None)
                 try:
                     loop.call_soon_threadsafe(_deliver, future, result, error)
                     loop.call_soon_threadsafe(free.release)
@@ -81,13 +65,9 @@ class WorkerThreads:
                     pass  # the loop is closed: the daemon has exited without this thread
 
         thread = threading.Thread(target=target, name=f"interlock worker {self.name}", daemon=True)
-        with self._lock:
-            self._alive[thread] = time.monotonic()
         try:
             thread.start()
         except BaseException:
-            with self._lock:
-                self._alive.pop(thread, None)
             free.release()
             raise
         return future

@@ -34,7 +34,6 @@ class RepeatLimiter:
         self.window_s = window_s
         self.clock = clock
         self._seen: dict[tuple[str, ...], list[float | int]] = {}  # kind -> [since, dropped]
-        self.dropped_total = 0
 
     def admit(self, kind: tuple[str, ...]) -> int | None:
         """None to drop the line; else how many of its kind were dropped before it."""
@@ -47,7 +46,6 @@ class RepeatLimiter:
             self._seen[kind] = [now, 0]
             return dropped
         entry[1] = int(entry[1]) + 1
-        self.dropped_total += 1
         return None
 
 
