@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
 import threading
 from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
@@ -352,3 +353,64 @@ def test_only_a_locked_busy_or_full_database_is_waited_for_indefinitely(
 ) -> None:
     """Which errors are retried until they land."""
     assert is_busy(error) is busy
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 8 MiB tmpfs, so the state database can really run out of space."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    """Write a file until the disk is full; its path (delete it to free the space)."""
+    filler = disk / "filler"
+    with open(filler, "wb") as out:
+        chunk = b"\0" * 65536
+        try:
+            while True:
+                out.write(chunk)
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+async def test_history_waits_out_a_full_disk_and_loses_nothing(
+    small_disk: Path, tmp_path: Path, make_config, open_orch
+) -> None:
+    """Runs made while the state disk is full land once space comes back; none is dropped."""
+    names = [f"c{i:02d}" for i in range(10)]
+    cfg = make_config(
+        {n: component("Publishes") for n in names},
+        runtime_settings={"state_dir": str(small_disk / "state")},
+    )
+    orch = await open_orch(cfg)
+    path = orch.config.runtime.state_dir / STATE_DB
+    filler = await asyncio.to_thread(_fill, small_disk)
+    try:
+        result = await asyncio.wait_for(orch.scheduler.run_once(force=True), 10)
+        async with asyncio.timeout(10):
+            # Long enough that an ordinary error would have been given up on (3 tries).
+            while orch.bus.stats()["history"].retries < 5:  # noqa: ASYNC110 - no event for it
+                await asyncio.sleep(0.02)
+        assert orch.bus.stats()["history"].pending > 0  # held, not dropped
+    finally:
+        filler.unlink()
+    assert await asyncio.wait_for(orch.bus.flush(15), 20)
+    runs, component_runs, prints = stored(path)
+    assert [r["run_id"] for r in runs] == [result.run_id]
+    assert sorted(c["component"] for c in component_runs) == names
+    assert prints == {n: orch.scheduler.states[n].fingerprint for n in names}
+    assert orch.bus.stats()["history"].lost == 0
