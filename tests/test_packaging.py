@@ -96,12 +96,15 @@ def test_class_may_name_an_entry_point(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def _build_wheel(out: Path) -> Path:
-    subprocess.run(
+    built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(REPO)],
         check=True,
         timeout=300,
         capture_output=True,
+        text=True,
     )
+    # Every folder that ships is declared: the build says nothing about a missing package.
+    assert "absent from the `packages` configuration" not in built.stdout + built.stderr
     (wheel,) = out.glob("interlock-*.whl")
     return wheel
 
