@@ -90,6 +90,20 @@ class Misbehaves:
         await ctx.to_thread(time.sleep, 0.01)
         return Outcome.published(records=1, fingerprint=f"{self.name}-{time.time_ns()}")
 
+    async def thread_raises_system_exit(self, ctx: ComponentContext) -> Outcome:
+        def leave() -> None:
+            raise SystemExit(4)
+
+        await ctx.to_thread(leave)
+        raise AssertionError("unreachable")
+
+    async def cleanup_raises_keyboard_interrupt(self, ctx: ComponentContext) -> Outcome:
+        def interrupt() -> None:
+            raise KeyboardInterrupt
+
+        ctx.on_cleanup(interrupt)
+        return Outcome.published(records=1, fingerprint=f"{self.name}-{time.time_ns()}")
+
     async def hangs_in_cleanup(self, ctx: ComponentContext) -> Outcome:
         ctx.on_cleanup(asyncio.Event().wait)
         return Outcome.published(records=1, fingerprint=f"{self.name}-{time.time_ns()}")
@@ -121,5 +135,7 @@ KINDS = {
         "cancelled_in_cleanup",
         "quick_thread",
         "hangs_in_cleanup",
+        "thread_raises_system_exit",
+        "cleanup_raises_keyboard_interrupt",
     )
 }

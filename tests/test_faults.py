@@ -294,6 +294,27 @@ async def test_leaked_threads_never_starve_another_component(make_config, open_o
     assert second.outcomes["innocent"].status.value == "succeeded"
 
 
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [("thread_raises_system_exit", "failed"), ("cleanup_raises_keyboard_interrupt", "succeeded")],
+)
+async def test_base_exceptions_from_threads_and_cleanups_stay_with_the_component(
+    kind: str, status: str, make_config, open_orch
+) -> None:
+    """SystemExit in a worker thread, KeyboardInterrupt in a cleanup: recorded, loop alive."""
+    cfg = make_config(
+        {"bad": fault(kind, retries=0, timeout_minutes=1), "ok": component("Publishes")}
+    )
+    orch = await open_orch(cfg)
+    result = await asyncio.wait_for(orch.scheduler.run_once(), 10)
+    assert {n: s.status.value for n, s in result.outcomes.items()} == {
+        "bad": status,
+        "ok": "succeeded",
+    }
+    again = await asyncio.wait_for(orch.scheduler.run_once(["ok"], trigger="test"), 10)
+    assert again.outcomes["ok"].status.value == "succeeded"  # the loop and scheduler live on
+
+
 async def test_a_hanging_cleanup_is_abandoned_after_one_limit(make_config, open_orch) -> None:
     """Cleanup gets one limit, not two; then it is cancelled and the slot released."""
     cfg = make_config({"bad": fault("hangs_in_cleanup", retries=0, timeout_minutes=1)})

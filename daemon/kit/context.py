@@ -218,7 +218,9 @@ class ComponentContext:
                 result = fn()
                 if isinstance(result, Awaitable):
                     await result
-            except Exception as exc:
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # a cleanup's SystemExit must not end the daemon
                 self.log.error("cleanup_failed", error=repr(exc))
         self._cleanups.clear()
         return still
