@@ -3,8 +3,9 @@
 gtfs-validator reads CSV with univocity, which trims unquoted values silently; a value
 still padded after that (it was quoted: ``" S1"``) is trimmed too, with the WARNING
 ``leading_or_trailing_whitespaces``, and a newline inside one is the ERROR
-``new_line_in_value``. Numbers follow Java: ``Integer.parseInt`` (32 bits, any Unicode
-decimal digit) and ``Double.parseDouble`` (``NaN``, ``Infinity``, ``1d``, ``0x1p3``).
+``new_line_in_value``. Numbers follow Java: ``Integer.parseInt`` (32 bits) and
+``Double.parseDouble`` (``NaN``, ``Infinity``, ``1d``, ``0x1p3``), with ASCII digits
+only, as MobilityData wants (``٣`` is invalid_integer though Java's parseInt reads it).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ _SEP = "\x7f"  # joins a block's cells for one scan; never trimmed, rare in feed
 _DIRTY = (f" {_SEP}", f"{_SEP} ", f"\t{_SEP}", f"{_SEP}\t", "\n", "\r", "\ufffd")
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
-# Python's \d, like Java's Character.digit, takes every Unicode decimal digit ("٣").
-_INT_RE = re.compile(r"[+-]?\d+")
+# ASCII digits only: Python's \d (like Java's Character.digit) takes "٣" too.
+_INT_RE = re.compile(r"[+-]?[0-9]+")
 _JAVA_DOUBLE = re.compile(
     r"[+-]?(?:NaN|Infinity"
     r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fFdD]?"
