@@ -235,3 +235,19 @@ def test_the_demo_config_output_is_ignored_by_git() -> None:
         check=False,
     )
     assert proc.returncode == 0
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_declared_license(wheel: Path) -> None:
+    """LICENSE is the Apache-2.0 text pyproject.toml declares, and it ships in the wheel."""
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["license"]
+    assert declared == "Apache-2.0"
+    text = (REPO / "LICENSE").read_text()
+    assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    with zipfile.ZipFile(wheel) as zf:
+        (licence,) = [n for n in zf.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+        assert zf.read(licence).decode() == text
+        (meta,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        assert f"License-Expression: {declared}" in zf.read(meta).decode().splitlines()
