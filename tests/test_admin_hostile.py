@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import select
 import shutil
 import socket
 import tempfile
@@ -272,3 +273,46 @@ async def test_with_every_slot_taken_the_client_idle_longest_makes_room(
     finally:
         oldest[1].close()
         other[1].close()
+
+
+async def test_a_refused_client_that_writes_late_still_reads_why() -> None:
+    """A client slow to send its request (a loaded machine) is refused as busy; its late
+    write must not meet a closed socket (EPIPE/reset) and it still reads the reason."""
+
+    async def plan(request: dict[str, Any], peer: Peer) -> list[str]:
+        return ["planned"]
+
+    root = Path(tempfile.mkdtemp(prefix="ilh-", dir="/tmp"))
+    bus = EventBus()
+    server = AdminServer(root / "a.sock", {"plan": plan}, bus, max_clients=1, idle_grace_s=60.0)
+    await asyncio.wait_for(server.start(), 5)
+    holder, held = await _plan(server.path)  # takes the only slot, then sits idle
+    assert holder["ok"]
+
+    def late_writer() -> dict[str, Any]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(str(server.path))
+            # Wait until the server has given up on us, answered (busy) and ended its
+            # side of the stream, then write.
+            poll = select.poll()
+            poll.register(sock, select.POLLIN | select.POLLRDHUP)
+            assert poll.poll(10_000), "no busy reply within 10 s"
+            while not poll.poll(10_000)[0][1] & (select.POLLRDHUP | select.POLLHUP):
+                pass
+            sock.sendall(b'{"command": "plan"}\n')
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                assert chunk, "closed before a whole reply"
+                data += chunk
+            return dict(json.loads(data))
+
+    try:
+        reply = await asyncio.wait_for(asyncio.to_thread(late_writer), 20)
+        assert reply["ok"] is False and reply["error"]["code"] == "busy"
+    finally:
+        held[1].close()
+        await asyncio.wait_for(server.close(), 5)
+        await asyncio.wait_for(bus.close(), 5)
+        shutil.rmtree(root, ignore_errors=True)

@@ -39,6 +39,9 @@ READ_TIMEOUT_S = 10.0
 WRITE_TIMEOUT_S = 10.0
 MAX_CLIENTS = 32
 BUSY_READ_S = 1.0
+#: After refusing a client, how long its late request is read and dropped, so that
+#: the client's write meets an open socket and it reads the reason, not a reset.
+BUSY_LINGER_S = 5.0
 #: With every slot taken, a connection idle this long is closed to make room.
 IDLE_GRACE_S = 1.0
 SOCKET_MODE = 0o660
@@ -252,6 +255,18 @@ class AdminServer:
                 request_id(value),
             ),
         )
+        if not line:
+            await self._linger(reader, writer)
+
+    async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """End our side, then drop what the client still sends until it closes (bounded):
+        closing over its unread request would reset the connection."""
+        if writer.can_write_eof():
+            writer.write_eof()
+        with contextlib.suppress(TimeoutError, ValueError):
+            async with asyncio.timeout(BUSY_LINGER_S):
+                while len(await reader.read(MAX_LINE_BYTES)):
+                    pass
 
     async def _next_line(self, reader: asyncio.StreamReader) -> bytes | None:
         """The next request line; None when the connection is closed to make room.
