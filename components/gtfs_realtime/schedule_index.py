@@ -1,0 +1,271 @@
+"""The schedule a realtime poll is checked against: ids in memory, stop times by SQL.
+
+:class:`ScheduleSource` watches the live ``<data_dir>/<schedule>.sqlite`` that the
+``gtfs_schedule`` component publishes and hands out a :class:`ScheduleIndex` of the
+version live at poll time. It opens the file read-only (``mode=ro``, never a copy)
+and rebuilds the index only when the file's identity (device, inode, size, mtime)
+changes, which every publish does (it renames a new file in). An index keeps its own
+connection to the file it indexed, so a schedule republished mid-poll does not change
+what that poll sees: the old file stays readable as ``.previous`` and as an open inode.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import threading
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from interlock.kit.publish import STAMP_TABLE
+
+#: File identity: a publish renames a new file in, so any of these changes.
+Identity = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class StopTime:
+    """One scheduled stop of a trip: seconds after the service day's noon minus 12 h."""
+
+    stop_sequence: int
+    stop_id: str | None
+    arrival_secs: int | None
+    departure_secs: int | None
+
+
+class ScheduleIndex:
+    """The trip, route and stop ids of one published schedule version.
+
+    ``version`` is the publish fingerprint (the SHA-256 of the schedule zip) and
+    ``feed_version`` what its ``feed_info.txt`` says (None without one). Ids are sets
+    in memory; stop times stay in the dataset and are read by :meth:`stop_times`
+    through its ``(mode, trip_id, stop_sequence)`` key index. In a zip of zips ids are
+    unique only within a mode: a trip id found in several modes is taken from the
+    lowest-numbered one. Thread-safe; :meth:`close` when done (idempotent).
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, identity: Identity) -> None:
+        self.path = path
+        self.identity = identity
+        self._conn: sqlite3.Connection | None = conn
+        self._lock = threading.Lock()
+        self.moded = "mode" in _columns(conn, "trips")
+        self.version, self.published_at = _stamp(conn)
+        self.feed_version = _feed_version(conn)
+        self._route_of: dict[str, str | None] = {}
+        self._mode_of: dict[str, str] = {}
+        mode_sql = "mode" if self.moded else "NULL"
+        rows = conn.execute(f"SELECT trip_id, route_id, {mode_sql} FROM trips ORDER BY rowid")
+        for trip_id, route_id, mode in rows:
+            if trip_id is None or trip_id in self._route_of:
+                continue
+            self._route_of[trip_id] = None if route_id is None else sys.intern(route_id)
+            if mode is not None:
+                self._mode_of[trip_id] = sys.intern(mode)
+        self.route_ids: frozenset[str] = _ids(conn, "routes", "route_id")
+        self.stop_ids: frozenset[str] = _ids(conn, "stops", "stop_id")
+        self._timezones: dict[str | None, str] = {}
+        for mode, tz in conn.execute(
+            f"SELECT {'mode' if self.moded else 'NULL'}, agency_timezone FROM agency "
+            "WHERE agency_timezone IS NOT NULL ORDER BY rowid"
+        ):
+            self._timezones.setdefault(mode, tz)
+
+    @property
+    def trip_ids(self) -> Collection[str]:
+        """Every trip id of the schedule (a set-like view)."""
+        return self._route_of.keys()
+
+    def has_trip(self, trip_id: str) -> bool:
+        return trip_id in self._route_of
+
+    def has_route(self, route_id: str) -> bool:
+        return route_id in self.route_ids
+
+    def has_stop(self, stop_id: str) -> bool:
+        return stop_id in self.stop_ids
+
+    def route_of(self, trip_id: str) -> str | None:
+        """The route of ``trip_id``; None for an unknown trip (or a trip without a route)."""
+        return self._route_of.get(trip_id)
+
+    def mode_of(self, trip_id: str) -> str | None:
+        """The mode folder ``trip_id`` comes from in a zip of zips; None in a flat feed."""
+        return self._mode_of.get(trip_id)
+
+    def timezone_of(self, trip_id: str | None = None) -> str | None:
+        """The agency time zone that ``trip_id``'s times count in (the first agency's)."""
+        mode = self._mode_of.get(trip_id) if trip_id is not None else None
+        return self._timezones.get(mode) or next(iter(self._timezones.values()), None)
+
+    def stop_times(self, trip_id: str) -> list[StopTime]:
+        """The scheduled stops of ``trip_id`` in stop_sequence order; empty if unknown."""
+        if trip_id not in self._route_of:
+            return []
+        if self.moded:
+            sql = (
+                "SELECT stop_sequence, stop_id, arrival_time_secs, departure_time_secs "
+                "FROM stop_times WHERE mode = ? AND trip_id = ? ORDER BY stop_sequence"
+            )
+            params: tuple[Any, ...] = (self._mode_of.get(trip_id), trip_id)
+        else:
+            sql = (
+                "SELECT stop_sequence, stop_id, arrival_time_secs, departure_time_secs "
+                "FROM stop_times WHERE trip_id = ? ORDER BY stop_sequence"
+            )
+            params = (trip_id,)
+        return [StopTime(*row) for row in self.query(sql, params)]
+
+    def names(self, table: str, key: str, ids: Collection[str], name: str) -> dict[str, str]:
+        """``key -> name`` for ``ids`` in ``table`` (route or stop names), by the key index."""
+        out: dict[str, str] = {}
+        wanted = list(ids)
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT {key}, {name} FROM {table} WHERE {key} IN ({marks})"
+            for k, v in self.query(sql, part):
+                if v is not None:
+                    out.setdefault(k, v)
+        return out
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only ``sql`` on this version's file (one caller at a time)."""
+        with self._lock:
+            if self._conn is None:
+                raise sqlite3.ProgrammingError(
+                    f"the schedule index of {str(self.path)!r} is closed"
+                )
+            return self._conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class ScheduleSource:
+    """The schedule dataset at ``path`` and the index of its live version.
+
+    :meth:`current` returns the index of the version live now (rebuilt only when the
+    file's identity changed), or None when there is none usable; :attr:`reason` then
+    says why in a sentence (no schedule published yet, or the file cannot be read).
+    Blocking: call from a worker thread. Old indexes are closed when replaced; a poll
+    still using one keeps working until it finishes, since queries hold the lock.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.reason: str | None = None
+        self._index: ScheduleIndex | None = None
+        self._failed: Identity | None = None
+        self._lock = threading.Lock()
+        self._retired: list[ScheduleIndex] = []
+
+    def current(self) -> ScheduleIndex | None:
+        with self._lock:
+            for _attempt in range(3):  # a publish between stat and open: look again
+                before = _identity(self.path)
+                if before is None:
+                    self._swap(None)
+                    self.reason = (
+                        f"no schedule published yet at {str(self.path)!r}; checks against "
+                        "the schedule are skipped until it is"
+                    )
+                    return None
+                if self._index is not None and self._index.identity == before:
+                    return self._index
+                if self._failed == before:
+                    return None  # the same broken file: said once already
+                try:
+                    index = _open(self.path, before)
+                except sqlite3.Error as exc:
+                    if _identity(self.path) != before:
+                        continue
+                    self._swap(None)
+                    self._failed = before
+                    self.reason = (
+                        f"cannot read the schedule dataset {str(self.path)!r} ({exc}); checks "
+                        "against the schedule are skipped until it is published again"
+                    )
+                    return None
+                if index is None or _identity(self.path) != before:
+                    if index is not None:
+                        index.close()
+                    continue
+                self._swap(index)
+                return index
+            self.reason = f"the schedule dataset {str(self.path)!r} kept changing while read"
+            return self._index
+
+    def _swap(self, index: ScheduleIndex | None) -> None:
+        # The old index may still be in use by a poll: closed on the next swap.
+        for old in self._retired:
+            old.close()
+        self._retired = [self._index] if self._index is not None else []
+        self._index, self._failed, self.reason = index, None, None
+
+    def close(self) -> None:
+        with self._lock:
+            self._swap(None)
+            self._swap(None)
+
+
+def _identity(path: Path) -> Identity | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _open(path: Path, identity: Identity) -> ScheduleIndex | None:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        return ScheduleIndex(path, conn, identity)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    cols = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    if not cols:
+        raise sqlite3.DatabaseError(f"it has no {table} table")
+    return cols
+
+
+def _ids(conn: sqlite3.Connection, table: str, column: str) -> frozenset[str]:
+    rows = conn.execute(f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL")
+    return frozenset(row[0] for row in rows)
+
+
+def _stamp(conn: sqlite3.Connection) -> tuple[str, str | None]:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (STAMP_TABLE,)
+    ).fetchone()
+    if found is not None:
+        row = conn.execute(f"SELECT fingerprint, published_at FROM {STAMP_TABLE}").fetchone()
+        if row is not None:
+            return str(row[0]), row[1]
+    row = conn.execute(
+        "SELECT sha256, published_at FROM provenance ORDER BY rowid DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        raise sqlite3.DatabaseError("it has no publish stamp and no provenance")
+    return str(row[0]), row[1]
+
+
+def _feed_version(conn: sqlite3.Connection) -> str | None:
+    try:
+        rows = conn.execute(
+            "SELECT DISTINCT feed_version FROM feed_info WHERE feed_version IS NOT NULL "
+            "ORDER BY feed_version"
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return None
+    return ",".join(r[0] for r in rows) or None
