@@ -49,13 +49,27 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
-        raise ConfigError(
-            str(path), [f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"]
-        ) from None
+        raise ConfigError(str(path), [_json_problem(exc)]) from None
     except ValueError as exc:  # NaN / Infinity, or an integer of thousands of digits
         found = _CONSTANT.search(text)
         near = f" near line {text.count(chr(10), 0, found.start()) + 1}" if found else ""
         raise ConfigError(str(path), [f"invalid JSON{near}: {exc}"]) from None
+
+
+def _json_problem(exc: json.JSONDecodeError) -> str:
+    """Where and why a config is not JSON. The commonest slip, a trailing comma, gets our
+    own words and the comma's place (Python's wording and position for it vary)."""
+    text, pos = exc.doc, exc.pos
+    comma = pos if text[pos : pos + 1] == "," else len(text[:pos].rstrip()) - 1
+    after = text[comma + 1 :].lstrip()[:1]
+    if comma >= 0 and text[comma] == "," and after in ("}", "]"):
+        line = text.count("\n", 0, comma) + 1
+        column = comma - text.rfind("\n", 0, comma)
+        return (
+            f"invalid JSON at line {line} column {column}: a trailing comma before "
+            f"{after!r}; JSON allows none, remove it"
+        )
+    return f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
 
 
 _CONSTANT = re.compile(r'(?<![\w"])(?:-?Infinity|NaN)(?![\w"])')

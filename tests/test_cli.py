@@ -119,7 +119,7 @@ BAD_CONFIGS = [
     pytest.param(None, ["file not found: "], id="missing file"),
     pytest.param(
         '{\n  "components": {\n    "a": 1,\n  }\n}\n',
-        ["invalid JSON at line 4 column 3"],
+        ["invalid JSON at line 3 column 11: a trailing comma"],
         id="invalid JSON",
     ),
     pytest.param(
