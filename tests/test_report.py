@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from interlock.config.model import Config
 from interlock.observe.report import build, parse_since
@@ -126,3 +127,57 @@ def test_report_rejects_a_bad_since(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2 and "--since 'soon'" in proc.stderr
+
+
+async def test_concurrent_api_calls_count_once_in_the_waiting_share(
+    make_config: Callable[..., Config], open_orch: Callable[..., Any]
+) -> None:
+    """Eight calls in flight together cost the run their union, not their sum: the insight
+    never says a component spends more than 100% of its time waiting on API calls."""
+    calls = 8
+    arrived = 0
+    all_in = asyncio.Event()
+
+    async def answer(request: web.Request) -> web.Response:
+        nonlocal arrived
+        arrived += 1
+        if arrived >= calls:
+            all_in.set()
+        await asyncio.wait_for(all_in.wait(), 10)  # answer once every call is in flight
+        await asyncio.sleep(0.1)  # the stand-in's own latency, shared by all eight
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/slow", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/slow"
+    try:
+        config = make_config({"api": component("CallsApi", url=url, calls=calls, parallel=True)})
+        orch = await open_orch(config)
+        await asyncio.wait_for(orch.scheduler.run_once(force=True), 20)
+        assert await orch.bus.flush(5)
+        rows = await orch.store.history(component="api")
+        await asyncio.wait_for(orch.aclose(), 10)
+    finally:
+        await runner.cleanup()
+    (run,) = rows
+    m = run["metrics"]
+    assert m["api"]["api"]["calls"] == calls
+    assert m["api"]["api"]["total_ms"] / 1e3 > 2 * m["wall_s"]  # the sum overlaps itself
+    assert 0.1 <= m["api_busy_s"] <= m["wall_s"]
+    report = build(rows, [], since=NOW - timedelta(days=1), until=datetime.now(UTC), timeouts={})
+    waiting = [i for i in report["insights"] if "waiting on API calls" in i]
+    assert waiting, report["insights"]
+    share = int(waiting[0].split(" spends ")[1].split("%")[0])
+    assert 30 <= share <= 100
+
+
+def test_history_without_a_busy_figure_is_capped_at_the_run_time() -> None:
+    """Runs recorded before the union was kept are judged by min(sum, wall): never >100%."""
+    api = {"api": {"calls": 4, "total_ms": 4000.0, "p95_ms": 1000.0, "max_ms": 1000.0}}
+    rows = [row("succeeded", 1.0, component="rt", api=api, wall_s=1.0) for _ in range(3)]
+    report = build(rows, [], since=NOW - timedelta(days=7), until=NOW, timeouts={})
+    assert "rt spends 100% of its time waiting on API calls (mostly api)" in report["insights"]

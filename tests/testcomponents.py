@@ -169,13 +169,18 @@ class Allocates(Base):
 class CallsApi(Base):
     """GETs ``settings.url`` ``settings.calls`` times through the shared HTTP client.
 
-    ``settings.endpoint`` names the calls in metrics (default: the component's name).
+    ``settings.endpoint`` names the calls in metrics (default: the component's name);
+    ``settings.parallel`` makes them all at once.
     """
 
     async def work(self, ctx: ComponentContext) -> Outcome:
         http = ctx.services["http"]
-        for _ in range(int(self.settings.get("calls", 1))):
-            await http.get_json(self.settings["url"], endpoint=self.settings.get("endpoint"))
+        calls = int(self.settings.get("calls", 1))
+        url, endpoint = self.settings["url"], self.settings.get("endpoint")
+        if self.settings.get("parallel"):  # all in flight at once
+            await asyncio.gather(*(http.get_json(url, endpoint=endpoint) for _ in range(calls)))
+        for _ in range(0 if self.settings.get("parallel") else calls):
+            await http.get_json(url, endpoint=endpoint)
         metrics = dict(self.settings.get("metrics", {}))
         return Outcome.published(
             records=int(self.settings.get("records", 10)),

@@ -62,10 +62,24 @@ class CallStats:
     calls: dict[str, list[float]] = field(default_factory=dict)
     bytes_received: int = 0
     component: str = ""
+    #: (start, end) of each call on the perf_counter clock: concurrent calls overlap,
+    #: so the time spent waiting on the API is their union, not their sum.
+    spans: list[tuple[float, float]] = field(default_factory=list)
 
     def record(self, endpoint: str | None, elapsed_s: float, size: int) -> None:
         self.calls.setdefault(endpoint or self.component or "unnamed", []).append(elapsed_s)
         self.bytes_received += size
+        end = time.perf_counter()
+        self.spans.append((end - elapsed_s, end))
+
+    def busy_s(self) -> float:
+        """Seconds during which at least one call was in flight."""
+        total, reach = 0.0, float("-inf")
+        for start, end in sorted(self.spans):
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        return total
 
 
 #: The calls of the component running in this task (set by the runner for monitoring),

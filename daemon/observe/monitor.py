@@ -120,6 +120,7 @@ class ResourceSampler:
         if probe.calls.calls:
             out["net_bytes"] = probe.calls.bytes_received
             out["api"] = api_summary(probe.calls.calls)
+            out["api_busy_s"] = round(min(probe.calls.busy_s(), wall), 6)
             for listener in self.call_listeners:
                 try:
                     listener(probe.name, probe.calls.calls)

@@ -93,6 +93,18 @@ def component_stats(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             e = errors.setdefault(signature(r["error"]), {"count": 0})
             e.update(count=e["count"] + 1, last_seen=r["started_at"], message=r["error"])
     skipped = Counter(r["reason"] for r in rows if r["status"] == "skipped")
+    # Wall time with a call in flight: the union kept per run, or for older history the
+    # sum of call times, which concurrent calls inflate, capped at the run's wall time.
+    api_busy = sum(
+        float(m["api_busy_s"])
+        if "api_busy_s" in m
+        else min(
+            sum(a.get("total_ms", 0.0) for a in (m.get("api") or {}).values()) / 1e3,
+            float(m.get("wall_s") or r["duration_s"] or 0.0),
+        )
+        for r, m in zip(ran, metrics, strict=True)
+        if m.get("api")
+    )
     peaks = [float(m["peak_rss_mb"]) for m in metrics if m.get("peak_rss_mb")]
     cpu = sum(float(m.get("cpu_s", 0)) for m in metrics if not m.get("overlapped"))
     wall_solo = sum(float(m.get("wall_s", 0)) for m in metrics if not m.get("overlapped"))
@@ -108,6 +120,7 @@ def component_stats(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "peak_rss_mb": max(peaks) if peaks else None,
         "cpu_share": round(cpu / wall_solo, 2) if wall_solo > 0 else None,
         "api": api,
+        "api_busy_s": round(api_busy, 3),
         "phases_s": {k: round(v, 3) for k, v in sorted(phases.items(), key=lambda kv: -kv[1])},
         "top_errors": sorted(errors.values(), key=lambda e: (-e["count"], e["message"]))[:5],
         "skipped": dict(skipped),
@@ -123,7 +136,7 @@ def insights(name: str, s: Mapping[str, Any], timeout_s: float | None) -> list[s
     if phase_sum > 0:
         top, seconds = next(iter(phases.items()))
         out.append(f"{name} spends {100 * seconds / phase_sum:.0f}% of its time in {top}")
-    api_s = sum(a["total_ms"] for a in s["api"].values()) / 1e3
+    api_s = min(s.get("api_busy_s", 0.0), total)
     if total > 0 and api_s / total >= 0.3:
         slowest = max(s["api"].items(), key=lambda kv: kv[1]["total_ms"])[0]
         out.append(
