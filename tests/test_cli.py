@@ -320,6 +320,8 @@ def test_history_table_filters_by_component(ran) -> None:
     assert header.split()[:4] == ["STARTED", "COMPONENT", "STATUS", "REASON"]
     assert len(rows) == 1
     assert rows[0].split()[1:3] == ["c", "failed"]
+    # A failure with no reason of its own shows its error once, not as reason and error.
+    assert rows[0].count("source answered nonsense") == 1
 
 
 def test_plan_after_a_run_says_why_each_component_would_not_run(ran) -> None:

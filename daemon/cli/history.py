@@ -98,7 +98,8 @@ def cmd_history(args: argparse.Namespace) -> int:
                 r["started_at"][:19],
                 r["component"],
                 r["status"],
-                r["reason"] or "",
+                # A failure with no reason of its own carries its error as the reason.
+                "" if r["reason"] == r["error"] else r["reason"] or "",
                 f"{r['duration_s'] or 0:.2f}s",
                 r["records"] or 0,
                 issues,
