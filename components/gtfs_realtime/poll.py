@@ -22,6 +22,7 @@ from interlock.components.gtfs_realtime.rows import RefusedEntity, header_record
 from interlock.errors import FeedRejectedError, FetchError, QuotaExhaustedError, TransientError
 from interlock.kit import ComponentContext, HttpClient, QuotaGuard, RawArchive
 from interlock.kit.files import PRIVATE_FILE, private_dir, restrict
+from interlock.kit.quota import quota_reply
 
 
 @dataclass
@@ -132,7 +133,13 @@ class Poller:
                     url, dest, max_bytes=settings.max_bytes, headers=headers, endpoint=endpoint
                 )
                 break
-            except TransientError as exc:
+            except (TransientError, FetchError) as exc:
+                if guard is not None and quota_reply(exc) and not guard.is_priority(endpoint):
+                    # The API's own quota is spent: pause for retry_after_quota, not retry.
+                    guard.refused_by_server(endpoint)
+                    return EndpointResult(endpoint, "skipped", "quota_exhausted")
+                if not isinstance(exc, TransientError):
+                    return EndpointResult(endpoint, "failed", _first_line(exc), waited_s=waited)
                 retry = exc.retry_after is not None and guard is not None
                 if retry and guard is not None:
                     guard.penalise(settings.family, exc.retry_after or 0.0)
@@ -141,8 +148,6 @@ class Poller:
                 return EndpointResult(
                     endpoint, "failed", _first_line(exc), waited_s=waited, transient=True
                 )
-            except FetchError as exc:
-                return EndpointResult(endpoint, "failed", _first_line(exc), waited_s=waited)
         assert fetched.path is not None and fetched.sha256 is not None
         sha = fetched.sha256
         now = ctx.clock()  # the daemon's clock: freshness and retention agree

@@ -13,6 +13,7 @@ from interlock.kit.quota.daily import (
     admits,
     count,
     crossed,
+    hold_to_reset,
     next_reset,
     pause,
     refuse,
@@ -28,6 +29,7 @@ from interlock.kit.quota.guard import (
     QuotaGuard,
     QuotaSettings,
     describe,
+    quota_reply,
 )
 
 __all__ = [
@@ -43,8 +45,10 @@ __all__ = [
     "crossed",
     "describe",
     "give_back",
+    "hold_to_reset",
     "next_reset",
     "pause",
+    "quota_reply",
     "refuse",
     "reserve",
     "resume",

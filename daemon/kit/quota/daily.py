@@ -62,15 +62,27 @@ def pause(usage: DailyUsage, now: datetime, seconds: float) -> DailyUsage:
 
 
 def resume(usage: DailyUsage, now: datetime) -> DailyUsage:
-    """``usage`` with the budget counted afresh once its pause has ended (else unchanged)."""
+    """``usage`` with its pause lifted once it has ended (else unchanged).
+
+    The day's count stands: ``daily_limit`` is a hard cap per local day, so a pause
+    that ends before midnight never opens a second budget.
+    """
     if usage.resume_at is None or now < usage.resume_at:
         return usage
-    return replace(usage, used=0, warned=(), resume_at=None)
+    return replace(usage, resume_at=None)
+
+
+def hold_to_reset(usage: DailyUsage) -> DailyUsage:
+    """``usage`` with non-priority calls held until the reset (our own count is spent)."""
+    if usage.resume_at == usage.reset_at:
+        return usage
+    return replace(usage, resume_at=usage.reset_at)
 
 
 def admits(usage: DailyUsage, limit: int, *, priority: bool) -> bool:
-    """Whether one more call fits the daily budget (priority endpoints always do)."""
-    return priority or usage.used < limit
+    """Whether one more call fits the daily budget and no pause holds it (priority
+    endpoints always do). Lift an ended pause with :func:`resume` first."""
+    return priority or (usage.used < limit and usage.resume_at is None)
 
 
 def count(usage: DailyUsage, endpoint: str, calls: int = 1) -> DailyUsage:

@@ -8,6 +8,7 @@ in the state store across restarts. :func:`describe` is what ``status`` shows.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -18,7 +19,7 @@ import structlog
 
 from interlock import events as ev
 from interlock.config.durations import duration_seconds
-from interlock.errors import QuotaExhaustedError
+from interlock.errors import FetchError, QuotaExhaustedError, TransientError
 from interlock.events import utcnow
 from interlock.kit.quota.bucket import RateLimit, give_back, reserve, tokens_available, unreturned
 from interlock.kit.quota.daily import (
@@ -26,6 +27,7 @@ from interlock.kit.quota.daily import (
     admits,
     count,
     crossed,
+    hold_to_reset,
     pause,
     refuse,
     resume,
@@ -54,7 +56,8 @@ class QuotaSettings:
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
     retry_after_quota: bool = True
     #: ``retry_after_quota`` as a duration: how long non-priority endpoints wait once the
-    #: budget is spent before the budget is counted afresh (None: until the reset).
+    #: server says its quota is spent (capped at the reset). Our own count spent holds
+    #: them until the reset: ``daily_limit`` is a hard cap per local day.
     quota_pause_s: float | None = None
 
     @classmethod
@@ -94,6 +97,8 @@ def describe(
 ) -> dict[str, Any]:
     """What ``status`` shows about the quota at ``now`` (JSON-friendly)."""
     day = resume(roll(usage, now, tz), now)
+    if settings.quota_pause_s is not None and day.used >= settings.daily_limit:
+        day = hold_to_reset(day)
     endpoints = sorted(set(day.by_endpoint) | set(day.refused) | set(settings.priority))
     stamp = now.timestamp()
     return {
@@ -124,6 +129,15 @@ def describe(
             for family, times in sorted(spent.items())
         },
     }
+
+
+_QUOTA_REPLY = re.compile(r"answered (?:403|429)\b.*\bquota\b", re.IGNORECASE | re.DOTALL)
+
+
+def quota_reply(exc: BaseException) -> bool:
+    """Whether a refused call is the server saying its quota is spent: a 403 or 429
+    whose body speaks of the quota, not a bare rate-limit 429."""
+    return isinstance(exc, (TransientError, FetchError)) and bool(_QUOTA_REPLY.search(str(exc)))
 
 
 async def _sleep(seconds: float) -> None:
@@ -195,22 +209,13 @@ class QuotaGuard:
         """
         now = self.clock()
         usage = self.today()
-        if self.settings.enabled and not admits(
-            usage, self.settings.daily_limit, priority=self.is_priority(endpoint)
-        ):
-            if self.settings.quota_pause_s is not None:
-                usage = pause(usage, now, self.settings.quota_pause_s)
+        limit = self.settings.daily_limit
+        if self.settings.enabled and not admits(usage, limit, priority=self.is_priority(endpoint)):
+            if self.settings.quota_pause_s is not None and usage.used >= limit:
+                usage = hold_to_reset(usage)
             self.usage = refuse(usage, endpoint)
             self._changed()
-            until = usage.resume_at or usage.reset_at
-            when = "retry_after_quota ends at" if usage.resume_at else "the reset at"
-            raise QuotaExhaustedError(
-                f"daily API quota of {self.settings.daily_limit} calls is used up "
-                f"({usage.used} calls); endpoint {endpoint!r} is skipped until {when} "
-                f"{until.astimezone(self.tz).isoformat()} (raise "
-                "quota_management.daily_limit or list it in priority_endpoints)",
-                reset_at=until,
-            )
+            raise self._refusal(usage, endpoint)
         rate = self.settings.rate_for(family)
         stamp = now.timestamp()
         at = stamp
@@ -220,6 +225,11 @@ class QuotaGuard:
             )
             self.spent[family] = spent
         self.usage = count(usage, endpoint)
+        held = self.usage.resume_at
+        if self.settings.quota_pause_s is not None and self.usage.used >= limit:
+            # The call that spends the budget exactly starts the pause, not a later refusal.
+            self.usage = hold_to_reset(self.usage)
+        started = self.usage.resume_at if held is None else None
         self._changed()
         self._warn_if_crossed()
         wait = max(0.0, at - stamp)
@@ -235,9 +245,52 @@ class QuotaGuard:
             self.spent[family] = give_back(self.spent.get(family, ()), at)
             if self.usage is not None and self.usage.day == usage.day:
                 self.usage = count(self.usage, endpoint, -1)
+                if started is not None and self.usage.resume_at == started:
+                    self.usage = replace(self.usage, resume_at=None)  # its pause goes too
             self._changed()
             raise
         return waited
+
+    def refused_by_server(self, endpoint: str) -> datetime:
+        """The API answered that its quota is spent while our count had room: hold
+        non-priority calls for ``retry_after_quota`` (to the reset at most; without a
+        duration, to the reset), then try them again. Returns when they resume."""
+        now = self.clock()
+        usage = self.today()
+        seconds = self.settings.quota_pause_s
+        if seconds is None:
+            seconds = (usage.reset_at - now).total_seconds()
+        usage = pause(usage, now, seconds)
+        self.usage = refuse(usage, endpoint)
+        self._changed()
+        assert usage.resume_at is not None
+        log.warning(
+            "quota_refused_by_server",
+            endpoint=endpoint,
+            used=usage.used,
+            limit=self.settings.daily_limit,
+            resume_at=usage.resume_at.astimezone(self.tz).isoformat(),
+        )
+        return usage.resume_at
+
+    def _refusal(self, usage: DailyUsage, endpoint: str) -> QuotaExhaustedError:
+        until = usage.resume_at or usage.reset_at
+        at = until.astimezone(self.tz).isoformat()
+        limit = self.settings.daily_limit
+        if usage.used < limit:
+            return QuotaExhaustedError(
+                f"the API answered that its quota is spent ({usage.used} of {limit} calls "
+                f"counted today); endpoint {endpoint!r} is skipped until the "
+                f"retry_after_quota pause ends at {at} (list it in "
+                "quota_management.priority_endpoints to keep calling it)",
+                reset_at=until,
+            )
+        return QuotaExhaustedError(
+            f"daily API quota of {limit} calls is used up ({usage.used} calls); endpoint "
+            f"{endpoint!r} is skipped until the reset at {at} (raise "
+            "quota_management.daily_limit or list it in priority_endpoints)",
+            reset_at=until,
+        )
 
     def penalise(self, family: str, seconds: float) -> None:
         """Hold every token of ``family`` for ``seconds`` (the source answered 429)."""
