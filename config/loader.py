@@ -22,6 +22,7 @@ from interlock.config import alerting as alerting_forms
 from interlock.config import change as change_settings
 from interlock.config import dashboard as dashboard_settings
 from interlock.config import metrics as metrics_settings
+from interlock.config import notice_rules
 from interlock.config.builtins import builtin_settings, describe_source
 from interlock.config.durations import duration_seconds
 from interlock.config.model import ComponentSpec, Config, Overrides, Runtime
@@ -249,6 +250,7 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
     if len(specs) == len(raw_components):  # else an unbuilt component's endpoints are unknown
         problems.extend(_priority_problems(_obj(doc.get("quota_management")), specs))
     problems.extend(change_settings.problems(doc.get("change_detection")))
+    problems.extend(notice_rules.problems(doc.get("data_quality"), raw_components))
     problems.extend(dashboard_settings.problems(doc.get("performance_monitoring")))
     problems.extend(metrics_settings.problems(doc.get("performance_monitoring")))
     warnings: list[str] = []

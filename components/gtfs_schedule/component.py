@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from interlock import events as ev
 from interlock.components.gtfs_schedule.loader import FeedLoadResult, load_feed
+from interlock.components.gtfs_schedule.notices import SEVERITIES
 from interlock.components.gtfs_schedule.zipsafe import ZipLimits
 from interlock.errors import FetchError, UnsafeArchiveError, ValidationFailedError
 from interlock.kit import (
@@ -157,6 +158,9 @@ class GtfsScheduleComponent:
     """Loads the GTFS schedule; see the module docstring for the path it takes."""
 
     settings_schema: ClassVar[dict[str, Any] | None] = SETTINGS_SCHEMA
+    #: code -> severity of every notice it reports: what data_quality's ``tolerate`` and
+    #: ``escalate`` lists may name (the config checks them against it).
+    notice_severities: ClassVar[Mapping[str, str]] = SEVERITIES
 
     def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
         self.name = name
@@ -243,7 +247,9 @@ class GtfsScheduleComponent:
         report = dict(result.report)
         report["stats"] = result.stats
         report["record_counts"] = result.record_counts
-        problems = ctx.judge_quality(result.stats, report, records=result.total_records)
+        problems = ctx.judge_quality(
+            result.stats, report, records=result.total_records, errors_block=True
+        )
         if problems:
             message = "data quality failed: " + "; ".join(problems)
             self._reject(ctx, payload, report, message)

@@ -111,7 +111,12 @@ class ComponentContext:
         )
 
     def judge_quality(
-        self, stats: Mapping[str, int], report: dict[str, Any], *, records: int | None = None
+        self,
+        stats: Mapping[str, int],
+        report: dict[str, Any],
+        *,
+        records: int | None = None,
+        errors_block: bool = False,
     ) -> list[str]:
         """This payload's data-quality verdict: the problems found (empty: it passes).
 
@@ -119,7 +124,9 @@ class ComponentContext:
         ``records``, compares the count with the last publish: a change beyond
         ``threshold_percentage`` emits ``significant_volume_change``, a drop beyond
         ``max_record_drop_percentage`` is a problem. Fills ``report`` with
-        ``volume``, ``rules`` and ``passed``.
+        ``volume``, ``rules`` and ``passed``. ``errors_block`` makes
+        schema_validation the default (a validator whose ERRORs must never publish
+        unless the configuration says otherwise).
         """
         policy = ChangePolicy.from_config(self.config.change_detection)
         drop: str | None = None
@@ -149,7 +156,10 @@ class ComponentContext:
                 )
         problems: list[str] = []
         if not self.skip_data_quality:
-            checks = quality.evaluate(stats, quality.rules_for(self.config.data_quality, self.name))
+            rules = quality.rules_for(self.config.data_quality, self.name)
+            if errors_block:
+                rules.setdefault("schema_validation", True)
+            checks = quality.evaluate(stats, rules, report)
             report["rules"] = checks
             problems = quality.failures(checks, report)
             if drop:

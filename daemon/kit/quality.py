@@ -2,7 +2,9 @@
 
 The rules are the seed's: record_count_min, null_percentage_max,
 duplicate_percentage_max and schema_validation; per-component rules override the
-defaults. The verdict goes into the quality report stored with the component run.
+defaults. ``tolerate`` and ``escalate`` move single notice codes across the line
+schema_validation draws (ERRORs block). The verdict goes into the quality report
+stored with the component run.
 """
 
 from __future__ import annotations
@@ -32,11 +34,37 @@ def _percent(part: int, whole: int) -> float:
     return round(part / whole * 100.0, 4) if whole else 0.0
 
 
-def evaluate(stats: Mapping[str, int], rules: Mapping[str, Any]) -> list[dict[str, Any]]:
+def blocking_notices(counts: Mapping[str, Any], rules: Mapping[str, Any]) -> dict[str, int]:
+    """code -> count of the notices that fail schema_validation under ``rules``.
+
+    ``counts`` is a report's ``{code: {"severity", "count"}}``: every ERROR blocks
+    unless its code is in ``tolerate``, and a WARNING or INFO blocks when its code is
+    in ``escalate``. Tolerated and escalated codes are marked so in ``counts``.
+    """
+    tolerate = set(rules.get("tolerate", ()))
+    escalate = set(rules.get("escalate", ()))
+    out: dict[str, int] = {}
+    for code, entry in counts.items():
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("severity") == "ERROR" and code in tolerate:
+            entry["tolerated"] = True
+        elif entry.get("severity") == "ERROR" or code in escalate:
+            out[code] = int(entry.get("count", 0))
+            if code in escalate:
+                entry["escalated"] = True
+    return out
+
+
+def evaluate(
+    stats: Mapping[str, int], rules: Mapping[str, Any], report: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Each configured rule with its measured value, limit and whether it passed.
 
     ``stats`` carries records, checked_cells, null_cells, keyed_rows,
-    duplicate_rows and error_notices.
+    duplicate_rows and error_notices. When ``report`` has per-code ``counts``,
+    schema_validation measures the notices :func:`blocking_notices` names instead
+    of ``error_notices``.
     """
     out: list[dict[str, Any]] = []
 
@@ -63,7 +91,11 @@ def evaluate(stats: Mapping[str, int], rules: Mapping[str, Any]) -> list[dict[st
             pct <= rules["duplicate_percentage_max"],
         )
     if rules.get("schema_validation"):
-        errors = stats.get("error_notices", 0)
+        counts = report.get("counts") if report else None
+        if isinstance(counts, dict):
+            errors = sum(blocking_notices(counts, rules).values())
+        else:
+            errors = stats.get("error_notices", 0)
         check("schema_validation", errors, 0, errors == 0)
     return out
 
@@ -85,7 +117,9 @@ def failures(results: list[dict[str, Any]], report: Mapping[str, Any] | None = N
                 (
                     (c["count"], code)
                     for code, c in counts.items()
-                    if isinstance(c, dict) and c.get("severity") == "ERROR"
+                    if isinstance(c, dict)
+                    and (c.get("severity") == "ERROR" or c.get("escalated"))
+                    and not c.get("tolerated")
                 ),
                 reverse=True,
             )[:3]
