@@ -16,6 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interlock.components.gtfs_schedule.blocks import check_blocks
+from interlock.components.gtfs_schedule.flexrules import (
+    BOOKING_RULES,
+    FLEX_RULES,
+    check_stop_times_records,
+    check_trip_distances,
+)
 from interlock.components.gtfs_schedule.layout import flat_prefix, inner_zips, mode_key
 from interlock.components.gtfs_schedule.linkrules import (
     LINK_RULES,
@@ -166,13 +172,20 @@ def load_feed(
             if clean:
                 build_indexes(conn, moded)
             check_foreign_keys(conn, feeds, book)
-            check_rows(conn, feeds, book, ROW_RULES + LINK_RULES + TRANSLATION_RULES)
+            check_rows(
+                conn,
+                feeds,
+                book,
+                ROW_RULES + LINK_RULES + TRANSLATION_RULES + FLEX_RULES + BOOKING_RULES,
+            )
             check_frequencies(conn, feeds, book)
             check_timeframes(conn, feeds, book)
             check_route_networks(feeds, book)
             check_pathways(conn, feeds, book)
             keyed, dups = build_primary_keys(conn, moded, book, done)
             check_trip_edges(conn, feeds, book)
+            check_stop_times_records(conn, feeds, book)
+            check_trip_distances(conn, feeds, book)
             check_shapes(conn, feeds, book)
             check_blocks(conn, feeds, book)
             if not clean:

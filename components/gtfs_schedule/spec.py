@@ -7,6 +7,7 @@ that the notices we raise count the same things its notices count.
 from __future__ import annotations
 
 from interlock.components.gtfs_schedule.schema import Bound, Field, ForeignKey, Kind, Table
+from interlock.components.gtfs_schedule.specflex import LATE_TABLES
 
 
 def _f(name: str, kind: Kind = Kind.TEXT, *, req: bool = False, bound: Bound = Bound.NONE) -> Field:
@@ -132,6 +133,9 @@ TABLES: tuple[Table, ...] = (
         foreign_keys=(
             ForeignKey("trip_id", "trips", "trip_id"),
             ForeignKey("stop_id", "stops", "stop_id"),
+            ForeignKey("location_group_id", "location_groups", "location_group_id"),
+            ForeignKey("pickup_booking_rule_id", "booking_rules", "booking_rule_id"),
+            ForeignKey("drop_off_booking_rule_id", "booking_rules", "booking_rule_id"),
         ),
         indexes=(("stop_id",),),
         required_file=True,
@@ -381,16 +385,8 @@ TABLES: tuple[Table, ...] = (
             ForeignKey("fare_product_id", "fare_products", "fare_product_id"),
         ),
     ),
-    Table(
-        "timeframes",
-        (
-            _f("timeframe_group_id", req=True),
-            _f("start_time", _T),
-            _f("end_time", _T),
-            _f("service_id", req=True),
-        ),
-    ),
 )
+TABLES += LATE_TABLES  # timeframes and GTFS-Flex's tables, in their own module
 
 TABLES_BY_FILE: dict[str, Table] = {t.filename: t for t in TABLES}
 

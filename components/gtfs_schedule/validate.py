@@ -161,7 +161,13 @@ def check_foreign_keys(
     for child in TABLES:
         for fk in child.foreign_keys:
             parent = by_name[fk.parent]
-            modes = {f.mode for f in feeds if not _skip_reference(book, f, child, parent)}
+            # A feed whose header lacks the column has no references to check.
+            modes = {
+                f.mode
+                for f in feeds
+                if not _skip_reference(book, f, child, parent)
+                and fk.field in f.columns.get(child.filename, frozenset())
+            }
             if modes:
                 parents = [(parent.name, fk.parent_field)]
                 _report_orphans(conn, modes, moded, child, fk.field, parents, book)
