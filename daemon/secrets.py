@@ -120,8 +120,9 @@ def describe(kind: str | None, name: str) -> str:
 def resolve(value: Any, env: Mapping[str, str] | None = None) -> tuple[Any, list[str]]:
     """Replace placeholders in ``value`` (recursively); return it and the problems found.
 
-    A placeholder with no value is left as it was and produces one problem line,
-    so the caller can disable just the component that needs it.
+    A placeholder with no value is left as it was and produces one problem line (one
+    per secret, however many places use it), so the caller can disable just the
+    component that needs it.
     """
     env = os.environ if env is None else env
     missing: list[str] = []
@@ -131,7 +132,9 @@ def resolve(value: Any, env: Mapping[str, str] | None = None) -> tuple[Any, list
             kind, name = match.group(1), match.group(2)
             found = _lookup(kind, name, env)
             if found is None:
-                missing.append(describe(kind, name))
+                problem = describe(kind, name)
+                if problem not in missing:  # one line per secret, however often it is used
+                    missing.append(problem)
                 return match.group(0)
             remember(found)
             return found

@@ -453,6 +453,22 @@ def test_missing_env_secret_disables_only_its_component(tmp_path: Path) -> None:
     assert config.components["cred"].enabled and config.components["plain"].enabled
 
 
+def test_a_secret_missing_in_several_settings_is_named_once() -> None:
+    """One unset variable used by six feed URLs is one problem, said once."""
+    urls = {f"feed{i}": f"${{STANDIN_URL}}/feed{i}" for i in range(6)}
+    doc = {
+        "components": {
+            "rt": {
+                "class": "tests.testcomponents:Publishes",
+                "frequency": "1h",
+                "settings": {**urls, "key": "${API_KEY}"},
+            }
+        }
+    }
+    reason = parse_config(doc, "<test>", env={}).components["rt"].disabled_reason or ""
+    assert reason.count("'STANDIN_URL'") == 1 and reason.count("'API_KEY'") == 1, reason
+
+
 def test_missing_credential_disables_only_its_component(tmp_path: Path) -> None:
     """A credential absent from $CREDENTIALS_DIRECTORY disables only the component using it."""
     env = {"PTV_API_KEY": "key-1234", "PTV_DEVID": "1", "CREDENTIALS_DIRECTORY": str(tmp_path)}
