@@ -89,6 +89,7 @@ async def _plan(config: Config, args: argparse.Namespace) -> list[dict[str, Any]
     from interlock.core.planning import plan_row
     from interlock.core.scheduler import Scheduler
     from interlock.events import EventBus
+    from interlock.kit.quota import META_KEY, QuotaGuard, usage_from_json
     from interlock.store.abc import PAUSED_KEY
     from interlock.store.lock import StateLock
     from interlock.store.sqlite import STATE_DB, SqliteStateReader
@@ -98,7 +99,12 @@ async def _plan(config: Config, args: argparse.Namespace) -> list[dict[str, Any]
     async with SqliteStateReader(state_dir / STATE_DB, live=live) as reader:
         states = await reader.component_states()
         paused = await reader.get_meta(PAUSED_KEY) or []
-    scheduler = Scheduler(config, EventBus(), states)
+        stored_quota = await reader.get_meta(META_KEY)
+    # The day's saved counters, so plan foresees quota_exhausted (nothing is written).
+    quota = QuotaGuard(config.quota, config.runtime.timezone)
+    if isinstance(stored_quota, dict):
+        quota.usage = usage_from_json(stored_quota.get("day"))
+    scheduler = Scheduler(config, EventBus(), states, services={"quota": quota})
     # Pauses saved by an operator hold without a daemon too.
     scheduler.paused.update(n for n in paused if n in config.components)
     decisions = scheduler.plan(names=args.components or None, with_deps=args.with_deps)

@@ -32,6 +32,8 @@ class Decision:
     #: (``unchanged``, ``upstream_missing``), which the run will then record.
     then: SkipReason | None = None
     then_detail: str | None = None
+    #: With ``then`` = ``quota_exhausted``: when its API calls are tried again.
+    resume_at: datetime | None = None
 
     def shown(self) -> tuple[bool, SkipReason | None, str]:
         """What ``plan`` shows: whether it will really run, and why (not)."""

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from interlock import graph
-from interlock.config.model import Config
+from interlock.config.model import ComponentSpec, Config
+from interlock.config.registry import BUILTINS
 from interlock.core.decisions import Decision, due_decision, release_decision, upstream_hold
 from interlock.outcome import SkipReason
 from interlock.store.abc import ComponentState
@@ -47,11 +48,13 @@ def plan_components(
     paused: Set[str],
     claimed: Set[str],
     force: bool,
+    quota_hold: datetime | None = None,
 ) -> list[Decision]:
     """Per component, in dependency order: would it run at ``now``, and why (not).
 
     ``requested`` limits the run to those components (None: whatever is due);
-    ``claimed`` are those already in an active run.
+    ``claimed`` are those already in an active run; ``quota_hold``, when the daily
+    quota refuses non-priority calls, is when they are tried again.
     """
     tz = config.runtime.timezone
     out = []
@@ -76,7 +79,34 @@ def plan_components(
                 force=force,
             )
         )
-    return _second_stage(config, states, now, out, scheduled=requested is None, force=force)
+    out = _second_stage(config, states, now, out, scheduled=requested is None, force=force)
+    if quota_hold is None or not config.quota.get("enabled", True):
+        return out
+    return [_quota_stage(config, d, quota_hold) for d in out]
+
+
+def metered_endpoints(spec: ComponentSpec) -> list[str]:
+    """The quota-metered endpoints a component calls (the GTFS-realtime feeds)."""
+    endpoints = spec.settings.get("endpoints")
+    if spec.class_path != BUILTINS["gtfs_realtime"] or not isinstance(endpoints, Mapping):
+        return []
+    return list(endpoints)
+
+
+def _quota_stage(config: Config, d: Decision, hold: datetime) -> Decision:
+    """One that would run but whose calls are all refused by the quota: skipped."""
+    if not d.run or d.then is not None:
+        return d
+    endpoints = metered_endpoints(config.components[d.component])
+    priority = set(config.quota.get("priority_endpoints", ()))
+    if not endpoints or priority.intersection(endpoints):
+        return d
+    at = hold.astimezone(config.runtime.timezone)
+    detail = (
+        f"the daily API quota is exhausted and none of its {len(endpoints)} endpoints is a "
+        f"priority endpoint; resumes at {at:%Y-%m-%d %H:%M:%S}"
+    )
+    return replace(d, then=SkipReason.QUOTA_EXHAUSTED, then_detail=detail, resume_at=hold)
 
 
 def _second_stage(
@@ -135,6 +165,7 @@ def plan_row(d: Decision, config: Config) -> dict[str, Any]:
         "reason": reason.value if reason else None,
         "detail": detail,
         "next_due": d.next_due.astimezone(tz).isoformat() if d.next_due else None,
+        "resume_at": d.resume_at.astimezone(tz).isoformat() if d.resume_at else None,
         "dependencies": list(config.components[d.component].dependencies),
         "source": config.components[d.component].source,
     }

@@ -82,6 +82,7 @@ class Scheduler(RunExecutor):
             paused=self.paused,
             claimed=self._claimed,
             force=force,
+            quota_hold=_quota_hold(self.runner.services.get("quota"), now),
         )
 
     def next_wake(self, now: datetime) -> datetime | None:
@@ -283,3 +284,9 @@ class Scheduler(RunExecutor):
         if self._stopping:
             log.error("worker_threads_left_at_exit", components=self.stopping)
         self.state = RunState.STOPPED
+
+
+def _quota_hold(guard: Any, now: datetime) -> datetime | None:
+    """When the quota guard (a service) admits non-priority calls again, if not now."""
+    held_until = getattr(guard, "held_until", None)
+    return held_until(now) if callable(held_until) else None

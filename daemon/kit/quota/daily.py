@@ -85,6 +85,17 @@ def admits(usage: DailyUsage, limit: int, *, priority: bool) -> bool:
     return priority or (usage.used < limit and usage.resume_at is None)
 
 
+def held_until(
+    usage: DailyUsage | None, limit: int, now: datetime, tz: ZoneInfo
+) -> datetime | None:
+    """When non-priority calls are admitted again, if the quota refuses them at ``now``
+    (None: it admits them now)."""
+    day = resume(roll(usage, now, tz), now)
+    if admits(day, limit, priority=False):
+        return None
+    return day.resume_at or day.reset_at
+
+
 def count(usage: DailyUsage, endpoint: str, calls: int = 1) -> DailyUsage:
     """``usage`` with ``calls`` more calls to ``endpoint``."""
     by = dict(usage.by_endpoint)

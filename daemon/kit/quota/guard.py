@@ -27,6 +27,7 @@ from interlock.kit.quota.daily import (
     admits,
     count,
     crossed,
+    held_until,
     hold_to_reset,
     pause,
     refuse,
@@ -197,6 +198,14 @@ class QuotaGuard:
         return self.settings.enabled and not admits(
             self.today(), self.settings.daily_limit, priority=False
         )
+
+    def held_until(self, now: datetime | None = None) -> datetime | None:
+        """When non-priority calls are tried again, if they are refused now (None: they
+        are not). Reads the counters without changing them, for ``plan``."""
+        if not self.settings.enabled:
+            return None
+        now = now or self.clock()
+        return held_until(self.usage, self.settings.daily_limit, now, self.tz)
 
     def is_priority(self, endpoint: str) -> bool:
         return endpoint in self.settings.priority
