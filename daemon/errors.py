@@ -139,6 +139,14 @@ class StoreError(InterlockError):
     """The state database cannot be opened or written."""
 
 
+class SchemaVersionError(InterlockError):
+    """A database's schema version is newer than the code's, or a migration step failed."""
+
+
+class QueryError(InterlockError):
+    """A read-only query (``interlock query``) is not valid SQL, writes, or cannot run."""
+
+
 class DashboardError(InterlockError):
     """The operator dashboard cannot listen on its loopback address, or its token file is unsafe."""
 

@@ -21,6 +21,7 @@ from interlock.components.datavic import ckan
 from interlock.components.datavic.csvclean import Table, read_table
 from interlock.components.datavic.dataset import build
 from interlock.components.datavic.parsers import Parsed, parse_stations, parse_temporal
+from interlock.components.datavic.tables import STATION_DATASET, TEMPORAL_DATASET
 from interlock.errors import FetchError, ValidationFailedError
 from interlock.kit import (
     ChangePolicy,
@@ -34,6 +35,7 @@ from interlock.kit import (
 )
 from interlock.kit.change import decided, file_digest
 from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
+from interlock.kit.tables import Database
 from interlock.outcome import Outcome
 
 MB = 1 << 20
@@ -338,6 +340,7 @@ class StationPatronageComponent(_PatronageComponent):
     """Annual metropolitan train station entries, joined to GTFS stops where ids allow."""
 
     joins_gtfs = True
+    dataset_schema: ClassVar[Database] = STATION_DATASET
 
     def parse_table(self, parsed: Parsed | None, table: Table, label: str, name: str) -> Parsed:
         return parse_stations(parsed, table, label, name)
@@ -345,6 +348,8 @@ class StationPatronageComponent(_PatronageComponent):
 
 class TemporalPatronageComponent(_PatronageComponent):
     """Monthly patronage by mode and by day type."""
+
+    dataset_schema: ClassVar[Database] = TEMPORAL_DATASET
 
     def parse_table(self, parsed: Parsed | None, table: Table, label: str, name: str) -> Parsed:
         return parse_temporal(parsed, table, label, name)

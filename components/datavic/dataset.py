@@ -19,6 +19,9 @@ from typing import Any
 from interlock.components.datavic.parsers import Parsed
 from interlock.errors import WorkCancelledError
 
+#: The schema version both patronage datasets are stamped with (see :mod:`.tables`).
+DATASET_VERSION = 1
+
 _PTV_STOP = re.compile(r"/stop/(\d+)(?:/|$|\?)")
 
 
@@ -133,6 +136,7 @@ def build(
             ],
         )
         conn.execute("CREATE TABLE provenance (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute(f"PRAGMA user_version={DATASET_VERSION}")
         conn.executemany(
             "INSERT INTO provenance VALUES (?, ?)",
             [(k, json.dumps(v, default=str)) for k, v in provenance.items()],

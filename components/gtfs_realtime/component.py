@@ -20,8 +20,10 @@ from typing import Any, ClassVar
 from interlock.components.gtfs_realtime.dataset import PollWriter, latest_timestamps, prune
 from interlock.components.gtfs_realtime.decode import MAX_ENTITIES, FeedLimits
 from interlock.components.gtfs_realtime.poll import EndpointResult, Poller, PollSettings
+from interlock.components.gtfs_realtime.tables import DATASET
 from interlock.errors import FetchError, TransientError
 from interlock.kit import ComponentContext, QuotaGuard, RawArchive
+from interlock.kit.tables import Database
 from interlock.outcome import Outcome, SkipReason
 
 MB = 1 << 20
@@ -75,6 +77,8 @@ class GtfsRealtimeComponent:
     """Polls GTFS-realtime endpoints; see the module docstring for what a run does."""
 
     settings_schema: ClassVar[dict[str, Any] | None] = SETTINGS_SCHEMA
+    #: What ``interlock schema`` documents for this component's dataset.
+    dataset_schema: ClassVar[Database] = DATASET
 
     def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
         self.name = name

@@ -21,8 +21,10 @@ from interlock.components.gtfs_realtime.batches import (
 )
 from interlock.components.gtfs_realtime.frame import Frame
 from interlock.components.gtfs_realtime.rows import INSERT, TABLES, FeedRows, Row
+from interlock.components.gtfs_realtime.tables import DATASET
 from interlock.errors import FeedRejectedError
 from interlock.kit.files import DATA_FILE, restrict
+from interlock.kit.tables import migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
@@ -78,14 +80,24 @@ CREATE INDEX IF NOT EXISTS alert_texts_by_feed
 
 
 def connect(db: Path) -> sqlite3.Connection:
-    """The append dataset, created if needed; WAL so readers never wait for a poll."""
+    """The append dataset, created or migrated if needed, in rollback-journal mode.
+
+    Not WAL: a WAL file cannot be opened by a read-only reader (another user, ``mode=ro``)
+    once the last writer has closed it, since the reader would have to create the -shm.
+    In DELETE mode a reader needs only read access to the file; a poll holds the write
+    lock for its commit alone.
+    """
     db.parent.mkdir(parents=True, exist_ok=True)
     # Used from worker threads one at a time (PollWriter serialises its callers).
     conn = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
-    restrict(db, DATA_FILE)  # before the WAL: SQLite gives -wal and -shm the file's mode
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(SCHEMA)
+    try:
+        restrict(db, DATA_FILE)  # the group may read, whatever the umask
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        migrate(conn, db, DATASET, SCHEMA)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

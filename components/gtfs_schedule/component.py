@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from interlock import events as ev
 from interlock.components.gtfs_schedule.loader import FeedLoadResult, load_feed
+from interlock.components.gtfs_schedule.tables import DATASET
 from interlock.components.gtfs_schedule.notices import SEVERITIES
 from interlock.components.gtfs_schedule.zipsafe import ZipLimits
 from interlock.errors import FetchError, UnsafeArchiveError, ValidationFailedError
@@ -129,6 +130,7 @@ def _zip_limits(settings: Mapping[str, Any]) -> ZipLimits:
 def _write_provenance(db: Path, info: Mapping[str, Any], counts: Mapping[str, int]) -> None:
     conn = sqlite3.connect(db)
     try:
+        conn.execute(f"PRAGMA user_version={DATASET.version}")
         conn.execute(
             "CREATE TABLE provenance (source_url TEXT, sha256 TEXT NOT NULL, size INTEGER, "
             "etag TEXT, last_modified TEXT, fetched_at TEXT NOT NULL, published_at TEXT NOT NULL, "
@@ -158,6 +160,7 @@ class GtfsScheduleComponent:
     """Loads the GTFS schedule; see the module docstring for the path it takes."""
 
     settings_schema: ClassVar[dict[str, Any] | None] = SETTINGS_SCHEMA
+    dataset_schema = DATASET  # what `interlock schema` documents
     #: code -> severity of every notice it reports: what data_quality's ``tolerate`` and
     #: ``escalate`` lists may name (the config checks them against it).
     notice_severities: ClassVar[Mapping[str, str]] = SEVERITIES

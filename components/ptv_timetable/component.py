@@ -21,9 +21,11 @@ from interlock import events as ev
 from interlock.components.ptv_timetable.client import MAX_RESPONSE_BYTES, PtvClient
 from interlock.components.ptv_timetable.model import Poll
 from interlock.components.ptv_timetable.storage import write_poll
+from interlock.components.ptv_timetable.tables import DATASET
 from interlock.errors import TransientError, ValidationFailedError
 from interlock.kit import ComponentContext, quarantine
 from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
+from interlock.kit.tables import Database
 from interlock.outcome import Outcome
 
 EXPAND = ["Stop", "Route", "Run", "Direction", "Disruption", "VehiclePosition"]
@@ -107,6 +109,8 @@ class PtvTimetableComponent:
     """Polls the PTV Timetable API; see the module docstring."""
 
     settings_schema: ClassVar[dict[str, Any] | None] = SETTINGS_SCHEMA
+    #: What ``interlock schema`` documents for this component's dataset.
+    dataset_schema: ClassVar[Database] = DATASET
 
     def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
         self.name = name

@@ -2,8 +2,9 @@
 
 Departures are a rolling snapshot: each poll replaces them. Route types, routes,
 stops, directions and runs are upserted; disruptions are upserted by id and keep
-when they were first and last seen. WAL mode, so readers never wait for a poll
-and never see half of one.
+when they were first and last seen. Readers never see half of a poll; the file
+is in rollback-journal mode so any reader with read access can open it (see
+:func:`_connect`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from interlock.components.ptv_timetable.model import Poll
+from interlock.components.ptv_timetable.tables import DATASET
 from interlock.kit.files import DATA_FILE, restrict
+from interlock.kit.tables import migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS route_types (
@@ -62,10 +65,16 @@ def _stamp(moment: datetime) -> str:
 def _connect(db: Path) -> sqlite3.Connection:
     db.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(db, isolation_level=None, timeout=30)
-    restrict(db, DATA_FILE)  # before the WAL: SQLite gives -wal and -shm the file's mode
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(SCHEMA)
+    try:
+        restrict(db, DATA_FILE)  # the group may read, whatever the umask
+        # Rollback-journal mode, not WAL: a read-only reader (another user, mode=ro) can
+        # open a WAL file only while a writer holds it open (it cannot create the -shm).
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        migrate(conn, db, DATASET, SCHEMA)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

@@ -79,6 +79,9 @@ def write_stamp(db: Path, stamp: PublishStamp) -> None:
     """Put ``stamp`` into the SQLite file ``db`` (blocking), replacing any stamp there."""
     conn = sqlite3.connect(db)
     try:
+        # A finished snapshot is in rollback-journal mode: a read-only reader (another
+        # user, mode=ro) can open it with read access alone, which WAL does not allow.
+        conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute(f"DROP TABLE IF EXISTS {STAMP_TABLE}")
         conn.execute(
             f"CREATE TABLE {STAMP_TABLE} (component TEXT NOT NULL, run_id TEXT NOT NULL, "

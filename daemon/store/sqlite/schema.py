@@ -15,6 +15,8 @@ from typing import Any
 import aiosqlite
 
 from interlock.errors import StoreError
+from interlock.store.sqlite.tables import STATE
+from interlock.store.tables import refuse_newer, upgrade_script
 
 STATE_DB = "state.sqlite"
 
@@ -91,6 +93,27 @@ def from_json(value: str | None) -> Any:
     return json.loads(value) if value else None
 
 
+async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
+    """Create the schema, or migrate an older one in place (one transaction)."""
+    async with db.execute("PRAGMA user_version") as cur:
+        found = int((await cur.fetchone() or (0,))[0])
+    refuse_newer(path, found, STATE)
+    async with db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'") as cur:
+        has_tables = bool((await cur.fetchone() or (0,))[0])
+    script = upgrade_script(found, has_tables, STATE, SCHEMA)
+    if script is None:
+        return
+    try:
+        await db.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
+    except aiosqlite.Error as exc:
+        if db.in_transaction:
+            await db.rollback()
+        raise StoreError(
+            f"cannot migrate the state database {str(path)!r} from schema version {found} "
+            f"to {STATE.version}: {exc}; the file is unchanged"
+        ) from None
+
+
 async def connect_writer(path: Path) -> aiosqlite.Connection:
     """The daemon's connection: the file created if need be, WAL, the schema in place."""
     try:
@@ -108,8 +131,7 @@ async def connect_writer(path: Path) -> aiosqlite.Connection:
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.execute("PRAGMA busy_timeout=5000")
-        await db.executescript(SCHEMA)
-        await db.commit()
+        await _migrate(db, path)
     except BaseException:
         await db.close()
         raise
