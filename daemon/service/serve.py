@@ -21,7 +21,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -32,9 +32,13 @@ from interlock.config.model import Config
 from interlock.errors import AdminRequestError, InterlockError
 from interlock.events import utcnow
 from interlock.observe import logs
+from interlock.service import reload as reload_parts
 from interlock.service.admin import READ_TIMEOUT_S, AdminServer
 from interlock.service.app import Orchestrator
 from interlock.service.sdnotify import Notifier
+
+if TYPE_CHECKING:
+    from interlock.observe.dashboard.server import Dashboard
 
 log = structlog.get_logger("interlock.service")
 
@@ -86,6 +90,8 @@ class Service:
         self.overrides = dict(overrides or {})
         self.grace_s = grace_s
         env = os.environ if env is None else env
+        self.env = env
+        self.explicit_socket = socket_path  # --socket: it wins over the config on reload too
         self.socket_path = resolve_socket(socket_path, config_path, env)
         self.notifier = Notifier(env)
         # How long an admin client may take to send a request line (tests shorten it).
@@ -96,6 +102,7 @@ class Service:
         self.started_at: datetime = utcnow()
         self.orch: Orchestrator | None = None
         self.admin: AdminServer | None = None
+        self.dashboard: Dashboard | None = None
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
@@ -122,7 +129,6 @@ class Service:
             self.notifier.reloading()
             try:
                 new = await asyncio.to_thread(self.load)
-                self._check_compatible(orch.config, new)
             except InterlockError as exc:
                 self._record_reload(trigger, error=str(exc))
                 log.error(
@@ -140,34 +146,70 @@ class Service:
             except BaseException:
                 self.notifier.ready(self.summary())
                 raise
-            orch.config = new
-            orch.scheduler.apply_config(new)
-            self._record_reload(trigger, error=None)
-            self.notifier.ready(self.summary())
+            try:
+                old = orch.config
+                new, restart_needed = reload_parts.pin_restart_only(old, new)
+                orch.config = new
+                orch.scheduler.apply_config(new)
+                details: dict[str, Any] = {
+                    "changed": reload_parts.changed_sections(old, new),
+                    "rebuilt": [],
+                    "restart_needed": restart_needed,
+                    "failed": [],
+                }
+                await self._rebuild(orch, details["rebuilt"], details["failed"])
+            finally:
+                self.notifier.ready(self.summary())
+            self._record_reload(trigger, error=None, **details)
             self._publish(ev.ConfigReloaded(source=source, applied=True))
-            log.info(
-                "config_applied", source=source, trigger=trigger, components=len(new.components)
+            (log.warning if details["failed"] or restart_needed else log.info)(
+                "config_applied",
+                source=source,
+                trigger=trigger,
+                components=len(new.components),
+                **reload_parts.describe(details),
             )
-            return {"applied": True, "source": source, "components": list(new.components)}
+            return {
+                "applied": True,
+                "source": source,
+                "components": list(new.components),
+                **details,
+            }
 
-    def _record_reload(self, trigger: str, *, error: str | None) -> None:
+    async def _rebuild(
+        self, orch: Orchestrator, rebuilt: list[str], failed: list[dict[str, str]]
+    ) -> None:
+        """Rebuild the listeners and channels whose settings the new config changed."""
+        if orch.observers is not None:
+            await orch.observers.reconfigure(rebuilt, failed)
+        if self.state is ServiceState.SERVING:
+            self.dashboard, done = await reload_parts.rebuild_dashboard(
+                orch, self.dashboard, failed
+            )
+            if done:
+                rebuilt.append("dashboard listener")
+        path = resolve_socket(self.explicit_socket, self.config_path, self.env)
+        if self.admin is not None and orch.bus is not None and path != self.socket_path:
+            self.admin, closing = await reload_parts.rebuild_admin(
+                self.admin, orch.bus, path, failed
+            )
+            if closing is not None:
+                self._background.add(closing)
+                closing.add_done_callback(self._background.discard)
+                self.socket_path = path
+                rebuilt.append("admin socket")
+
+    def _record_reload(self, trigger: str, *, error: str | None, **details: Any) -> None:
         self.last_reload = {
             "at": utcnow(),
             "trigger": trigger,
             "applied": error is None,
             "error": error,
+            "changed": details.get("changed", []),
+            "rebuilt": details.get("rebuilt", []),
+            "restart_needed": details.get("restart_needed", []),
+            "failed": details.get("failed", []),
         }
-
-    @staticmethod
-    def _check_compatible(old: Config, new: Config) -> None:
-        # The open state store and its lock belong to the old state_dir; moving it
-        # needs a restart, so such a config is refused rather than half-applied.
-        if new.runtime.state_dir != old.runtime.state_dir:
-            raise InterlockError(
-                f"runtime_settings.state_dir changed from {str(old.runtime.state_dir)!r} to "
-                f"{str(new.runtime.state_dir)!r}; a running daemon cannot move its state: "
-                "restart the service to use the new directory"
-            )
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -245,9 +287,8 @@ class Service:
             read_timeout_s=self.admin_read_timeout_s,
         )
         await self.admin.start()
-        dashboard = None
         try:
-            dashboard = await start_dashboard(orch)
+            self.dashboard = await start_dashboard(orch)
             orch.bus.subscribe("sd_status", self._refresh_status, maxsize=1000)
             log.info(
                 "serving",
@@ -279,8 +320,8 @@ class Service:
             )
             await orch.scheduler.shutdown(self.grace_s)
         finally:
-            if dashboard is not None:
-                await dashboard.close()
+            if self.dashboard is not None:
+                await self.dashboard.close()
             await self.admin.close()
 
     # --- STATUS= ----------------------------------------------------------------
