@@ -4,15 +4,19 @@ uses them, and requests that are wrong or hostile while the schedule carries on.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import pwd
+import re
 import socket
 import stat
 import subprocess
 import sys
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -302,3 +306,38 @@ def test_reload_with_a_broken_config_reaches_the_daemon_and_shows_why(
     assert "no interlock daemon is listening" not in proc.stderr, proc.stderr
     assert proc.returncode != 3
     assert "orchestration.json" in proc.stderr + proc.stdout
+
+
+def _first_line(*args: str) -> str:
+    """The first line ``interlock ARGS`` prints (a stream: the process is then ended)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERLOCK_")}
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "interlock.cli", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(proc.stdout.readline).result(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_watch_prints_times_in_the_configured_zone_to_the_second(ticking: Daemon) -> None:
+    """watch, like status and history, speaks the configured zone: people see local time to
+    the second, JSON carries ISO 8601 with that zone's offset."""
+    zone = ZoneInfo("Australia/Melbourne")  # the daemon's configured (default) zone
+    sock = ["--socket", str(ticking.socket), "--events", "component_started"]
+    line = _first_line("watch", *sock)
+    clock, event = line.split()[:2]
+    assert event == "component_started" and re.fullmatch(r"\d\d:\d\d:\d\d", clock), line
+    shown = datetime.combine(datetime.now(zone).date(), time.fromisoformat(clock), zone)
+    gap = abs((datetime.now(zone) - shown).total_seconds()) % 86400
+    assert min(gap, 86400 - gap) < 120, (clock, datetime.now(zone))
+    at = datetime.fromisoformat(json.loads(_first_line("watch", "--json", *sock))["at"])
+    assert at.utcoffset() == at.astimezone(zone).utcoffset() != timedelta(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -319,9 +320,11 @@ def test_history_table_filters_by_component(ran) -> None:
     header, *rows = proc.stdout.splitlines()
     assert header.split()[:4] == ["STARTED", "COMPONENT", "STATUS", "REASON"]
     assert len(rows) == 1
-    assert rows[0].split()[1:3] == ["c", "failed"]
+    assert rows[0].split()[2:4] == ["c", "failed"]
     # A failure with no reason of its own shows its error once, not as reason and error.
     assert rows[0].count("source answered nonsense") == 1
+    # People read local time to the second: "2026-12-01 22:29:26", no T, no fraction.
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  ", rows[0]), rows[0]
 
 
 def test_plan_after_a_run_says_why_each_component_would_not_run(ran) -> None:

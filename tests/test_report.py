@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
@@ -107,6 +108,28 @@ async def test_the_report_command_reads_real_history(
     assert table.returncode == 0, table.stderr
     assert "COMPONENT" in table.stdout and "Top errors:" in table.stdout
     assert "3x  bad: source answered nonsense" in table.stdout
+    # --state-dir has no config: the period is shown in --timezone (default Melbourne's),
+    # to the second, like every human-readable time.
+    zoned = await asyncio.to_thread(
+        subprocess.run,
+        [*cmd, "--timezone", "Asia/Kolkata"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    head = zoned.stdout.splitlines()[0]
+    until = datetime.strptime(head.split(" to ")[1], "%Y-%m-%d %H:%M:%S")
+    local = datetime.now(ZoneInfo("Asia/Kolkata")).replace(tzinfo=None)
+    assert abs((local - until).total_seconds()) < 120, head
+    bad = await asyncio.to_thread(
+        subprocess.run,
+        [*cmd, "--timezone", "Mars/Olympus"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "unknown time zone 'Mars/Olympus'" in bad.stderr
+    assert "Traceback" not in bad.stderr
 
 
 def test_report_rejects_a_bad_since(tmp_path: Path) -> None:

@@ -9,10 +9,12 @@ and read the state database otherwise. Tables for people, JSON with ``--json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
 from collections.abc import Callable
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +285,29 @@ def cmd_reload(args: argparse.Namespace) -> int:
     )
 
 
+_EVENT_TIMES = ("at", "started_at")
+
+
+def _in_zone(e: dict[str, Any], tz: tzinfo | None) -> dict[str, Any]:
+    """The event with its times in the daemon's configured zone (ISO 8601, offset)."""
+    if tz is None:
+        return e
+    for key in _EVENT_TIMES:
+        if isinstance(e.get(key), str):
+            with contextlib.suppress(ValueError):
+                e[key] = datetime.fromisoformat(e[key]).astimezone(tz).isoformat()
+    return e
+
+
+def _daemon_zone(client: AdminClient) -> tzinfo | None:
+    """The zone the daemon reports its times in (None: an older daemon, keep its times)."""
+    from zoneinfo import ZoneInfo
+
+    with contextlib.suppress(AdminError, ValueError, KeyError, TypeError):
+        return ZoneInfo(client.request("status")["daemon"]["timezone"])
+    return None
+
+
 def _event_line(e: dict[str, Any]) -> str:
     parts = [_short(e.get("at"))[11:], e.get("event", "?")]
     for key in ("component", "run_id", "status", "reason", "detail", "error"):
@@ -294,7 +319,10 @@ def _event_line(e: dict[str, Any]) -> str:
 def cmd_watch(args: argparse.Namespace) -> int:
     events = [e.strip() for e in args.events.split(",") if e.strip()] if args.events else None
     try:
-        for event in client_for(args).watch(events):
+        client = client_for(args)
+        tz = _daemon_zone(client)
+        for event in client.watch(events):
+            event = _in_zone(event, tz)
             print(json.dumps(event) if args.json else _event_line(event), flush=True)
     except AdminError as exc:
         return fail(exc, args)

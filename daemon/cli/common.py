@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,18 @@ def lacks_state_database(state_dir: Path) -> bool:
         file=sys.stderr,
     )
     return True
+
+
+def named_zone(name: str) -> tzinfo | None:
+    """The IANA zone ``name`` (a --timezone value); None, with the reason printed, if unknown."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        print(
+            f"interlock: unknown time zone {name!r}; give an IANA name such as "
+            "'Australia/Melbourne' or 'UTC'",
+            file=sys.stderr,
+        )
+        return None

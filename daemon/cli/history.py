@@ -17,6 +17,7 @@ from interlock.cli.common import (
     add_socket_option,
     lacks_state_database,
     load_args_config,
+    named_zone,
     print_table,
 )
 from interlock.errors import AdminError
@@ -70,11 +71,12 @@ async def _history(state_dir: Path, tz: Any, args: argparse.Namespace) -> list[d
 
 def cmd_history(args: argparse.Namespace) -> int:
     if args.state_dir is not None:
-        from zoneinfo import ZoneInfo
-
         if lacks_state_database(args.state_dir):
             return EXIT_CONFIG
-        state_dir, tz = args.state_dir, ZoneInfo(args.timezone)
+        zone = named_zone(args.timezone)
+        if zone is None:
+            return EXIT_CONFIG
+        state_dir, tz = args.state_dir, zone
     else:
         config = load_args_config(args)
         state_dir, tz = config.runtime.state_dir, config.runtime.timezone
@@ -95,7 +97,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         issues = f"{q.get('error_count', 0)}E/{q.get('warning_count', 0)}W" if q else ""
         table.append(
             (
-                r["started_at"][:19],
+                r["started_at"][:19].replace("T", " "),
                 r["component"],
                 r["status"],
                 # A failure with no reason of its own carries its error as the reason.

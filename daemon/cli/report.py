@@ -22,6 +22,7 @@ from interlock.cli.common import (
     add_common_options,
     lacks_state_database,
     load_args_config,
+    named_zone,
     print_table,
 )
 from interlock.errors import AdminError
@@ -89,6 +90,11 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--state-dir", type=Path, default=None, help="read this state directory")
     p.add_argument(
+        "--timezone",
+        default="Australia/Melbourne",
+        help="time zone for --state-dir output (default Australia/Melbourne)",
+    )
+    p.add_argument(
         "--socket",
         type=Path,
         default=None,
@@ -111,6 +117,9 @@ def cmd_report(args: Any) -> int:
         print(f"interlock: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if args.state_dir is not None and lacks_state_database(args.state_dir):
+        return EXIT_CONFIG
+    zone = named_zone(args.timezone)
+    if zone is None:
         return EXIT_CONFIG
     if config is not None and args.component and args.component not in config.components:
         known = ", ".join(config.components)
@@ -138,8 +147,10 @@ def cmd_report(args: Any) -> int:
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return EXIT_OK
-    tz = config.runtime.timezone if config else UTC
-    print(f"Report {since.astimezone(tz):%Y-%m-%d %H:%M} to {now.astimezone(tz):%Y-%m-%d %H:%M}")
+    tz = config.runtime.timezone if config else zone
+    print(
+        f"Report {since.astimezone(tz):%Y-%m-%d %H:%M:%S} to {now.astimezone(tz):%Y-%m-%d %H:%M:%S}"
+    )
     if not report["components"]:
         print("no component runs in this period")
         return EXIT_OK

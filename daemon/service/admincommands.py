@@ -220,6 +220,7 @@ class AdminCommands:
                 "pid": os.getpid(),
                 "state": service.state.value,
                 "started_at": _iso(service.started_at, tz),
+                "timezone": str(tz),
                 "config": str(service.config_path),
                 "socket": str(service.socket_path),
                 "active_runs": scheduler.active_runs,
