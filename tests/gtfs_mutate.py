@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import zipfile
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from interlock.components.gtfs_schedule.loader import FeedLoadResult, load_feed
@@ -62,7 +63,7 @@ def write_feed(tmp: Path, files: dict[str, str | None], stem: str = "feed") -> P
 
 
 def ours(feed: Path, tmp: Path) -> tuple[dict[str, int], FeedLoadResult]:
-    result = load_feed(feed, tmp / f"{feed.stem}.db")
+    result = load_feed(feed, tmp / f"{feed.stem}.db", today=date.fromisoformat(ORACLE_DATE))
     counts = result.report["counts"]
     assert isinstance(counts, dict)
     return {code: c["count"] for code, c in counts.items()}, result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,8 @@ def oracle_counts(feed: Path, tmp: Path) -> dict[str, tuple[str, int]]:
 def our_counts(feed: Path, tmp: Path, modes: list[str] | None = None) -> dict[str, tuple[str, int]]:
     """code -> (severity, count) from load_feed."""
     db = tmp / f"{feed.stem}-{'-'.join(modes or [])}.db"
-    result = load_feed(feed, db, modes=modes)
+    # The date the oracle is given, so that expiry notices judge by the same day.
+    result = load_feed(feed, db, modes=modes, today=date(2025, 12, 12))
     counts = result.report["counts"]
     assert isinstance(counts, dict)
     return {code: (c["severity"], c["count"]) for code, c in counts.items()}

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from interlock.components.gtfs_schedule.blocks import check_blocks
@@ -46,6 +47,8 @@ from interlock.components.gtfs_schedule.validate import (
     build_primary_keys,
     check_foreign_keys,
 )
+from interlock.components.gtfs_schedule.warnings_calendar import check_calendar_warnings
+from interlock.components.gtfs_schedule.warnings_rows import check_row_warnings
 from interlock.components.gtfs_schedule.zipsafe import Budget, SafeZip, ZipLimits
 from interlock.errors import ValidationFailedError, WorkCancelledError
 
@@ -102,6 +105,7 @@ def load_feed(
     cancel: threading.Event | None = None,
     progress: Progress | None = None,
     tuning: Tuning = Tuning(),  # noqa: B008 - immutable frozen dataclass
+    today: date | None = None,
 ) -> FeedLoadResult:
     """Validate ``zip_path`` and load it into the new SQLite file ``db_path``.
 
@@ -117,6 +121,8 @@ def load_feed(
 
     ``tuning`` decides which members load through worker processes (the result is
     the same either way, only faster); ``Tuning(workers=0)`` keeps the load in-process.
+    ``today`` is the date the expiry WARNINGs judge by (default: today in the zone of
+    the feed's first agency).
     """
     check_cancel(cancel)
     if db_path.exists():
@@ -188,6 +194,8 @@ def load_feed(
             check_trip_distances(conn, feeds, book)
             check_shapes(conn, feeds, book)
             check_blocks(conn, feeds, book)
+            check_row_warnings(conn, feeds, book)
+            check_calendar_warnings(conn, feeds, book, today)
             if not clean:
                 build_indexes(conn, moded)
             loader.order.check(conn, moded, book)

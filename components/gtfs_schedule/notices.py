@@ -103,6 +103,21 @@ SEVERITIES: dict[str, str] = {
     "missing_recommended_file": "WARNING",
     "unknown_file": "INFO",
     "unknown_column": "INFO",
+    # WARNINGs and INFOs of warnings_*.py.
+    "mixed_case_recommended_field": "WARNING",
+    "unexpected_enum_value": "WARNING",
+    "route_short_name_too_long": "WARNING",
+    "route_long_name_contains_short_name": "WARNING",
+    "same_name_and_description_for_route": "WARNING",
+    "same_name_and_description_for_stop": "WARNING",
+    "platform_without_parent_station": "INFO",
+    "missing_recommended_field": "WARNING",
+    "expired_calendar": "WARNING",
+    "trip_coverage_not_active_for_next7_days": "WARNING",
+    "feed_expiration_date7_days": "WARNING",
+    "feed_expiration_date30_days": "WARNING",
+    "missing_feed_info_date": "WARNING",
+    "missing_feed_contact_email_and_url": "WARNING",
 }
 
 # Notices raised while parsing rows; a file with any of them is not "parsed

@@ -1,0 +1,269 @@
+"""WARNING and INFO notices, one mutation each way, counted as the gtfs-guru oracle counts.
+
+Each case changes BASE (tests/gtfs_mutate.py) so that one notice must be raised, or
+nearly so that it must not; the differential check then compares every implemented
+code with gtfs-guru's count. Where gtfs-guru departs from MobilityData's Java
+validator the case records it (``oracle_differs``) and we follow Java.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from interlock.components.gtfs_schedule.loader import load_feed
+from interlock.components.gtfs_schedule.warnings_rows import not_mixed_case
+from tests.gtfs_mutate import BASE, ORACLE_DATE, Case, check, replace, write_feed
+
+pytest.importorskip("gtfs_guru", reason="gtfs-guru (test extra) is not installed")
+
+MIXED = "mixed_case_recommended_field"
+STOPS = "stop_id,stop_name,stop_lat,stop_lon\n"
+ROUTES = "route_id,agency_id,route_short_name,route_long_name,route_type,route_desc\n"
+FEED_INFO = "feed_publisher_name,feed_publisher_url,feed_lang,feed_start_date,feed_end_date,"
+CAL = "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
+
+# Values gtfs-guru judges, and whether it flags them as lacking Mixed Case.
+MIXED_VALUES: dict[str, bool] = {
+    "lift": True,
+    "MCE DP1": True,
+    "MCE": False,
+    "Mce": False,
+    "abc Street": False,
+    "123": False,
+    "A": False,
+    "ab": True,
+    "a b": False,
+    "a bc": False,
+    "ÉCOLE": False,
+    "école": True,
+    "AB-CD": True,
+    "Ab-cd": False,
+    "dp1": True,
+    "DP1": False,
+    "AB cd": True,
+    "ab Cd": False,
+    "ab1cd": True,
+    "AB1CD": True,
+    "o'neil st": True,
+    "日本": False,
+    "ab 日本": True,
+    "LIFT 2": False,
+    "ABC DEF Gh": False,
+    "X Y Z": False,
+}
+
+
+def stops(*rows: str) -> dict[str, str | None]:
+    return {"stops.txt": BASE["stops.txt"] + "".join(r + "\n" for r in rows)}
+
+
+def routes(*rows: str) -> dict[str, str | None]:
+    return {"routes.txt": ROUTES + "R1,A,1,,3,\n" + "".join(r + "\n" for r in rows)}
+
+
+def feed_info(row: str, extra: str = "feed_version,feed_contact_email") -> dict[str, str | None]:
+    return {"feed_info.txt": FEED_INFO + extra + "\n" + row + "\n"}
+
+
+GOOD_INFO = "P,http://p.example,en,20250101,20261231,1,a@p.example"
+
+CASES: list[Case] = [
+    Case(
+        "mixed_case_values",
+        stops(*(f"M{i},{v},-37.1,144.1" for i, v in enumerate(MIXED_VALUES))),
+        {MIXED: sum(MIXED_VALUES.values())},
+    ),
+    Case(
+        "mixed_case_in_every_field",
+        {
+            "agency.txt": BASE["agency.txt"].replace("Agency", "BIG AGENCY"),
+            "routes.txt": ROUTES + "R1,A,BIG ONE,LONG NAME,3,DESC HERE\n",
+            "trips.txt": "route_id,service_id,trip_id,trip_headsign,trip_short_name\n"
+            "R1,C1,T1,TO TOWN,EXP RESS\n",
+            "levels.txt": "level_id,level_index,level_name\nL1,0,GROUND FLOOR\n",
+        },
+        {MIXED: 7},
+    ),
+    Case("mixed_case_near_miss", stops("S3,Main St,-37.3,144.3", "S4,MCE,-37.4,144.4"), {MIXED: 0}),
+    Case(
+        "enum_out_of_range",
+        {
+            **routes("R2,A,2,,400,", "R3,A,3,,12,"),
+            "trips.txt": "route_id,service_id,trip_id,direction_id\nR1,C1,T1,2\n",
+            "stop_times.txt": BASE["stop_times.txt"]
+            .replace("shape_dist_traveled\n", "shape_dist_traveled,pickup_type,timepoint\n")
+            .replace(",0\n", ",0,4,1\n")
+            .replace(",1.5\n", ",1.5,3,2\n"),
+        },
+        {"unexpected_enum_value": 4},
+    ),
+    Case(
+        "enum_in_range",
+        {**routes("R2,A,2,,7,", "R3,A,3,,11,"), **stops("S3,Three,-37.3,144.3")},
+        {"unexpected_enum_value": 0},
+    ),
+    Case(
+        "route_names",
+        routes(
+            "R2,A,ShortNameIsLong,,3,",
+            "R3,A,Ab,Ab - Town,3,",
+            "R4,A,Ab,Ab(Town),3,",
+            "R5,A,Ab,ab,3,",
+            "R6,A,Ab,Abbey Road,3,",
+            "R7,A,Ab,Town,3,ab",
+            "R8,A,Cd,Town,3,town",
+            "R9,A,Cd,Town,3,Other",
+        ),
+        {
+            "route_short_name_too_long": 1,
+            "route_long_name_contains_short_name": 3,
+            "same_name_and_description_for_route": 2,
+        },
+    ),
+    Case("short_name_of_twelve", routes("R2,A,TwelveLetter,,3,"), {"route_short_name_too_long": 0}),
+    Case(
+        "stop_desc_as_name",
+        {
+            "stops.txt": "stop_id,stop_name,stop_lat,stop_lon,stop_desc\nS1,One,-37.1,144.1,ONE\n"
+            "S2,Two,-37.2,144.2,Two stop\n"
+        },
+        {"same_name_and_description_for_stop": 1},
+    ),
+    Case(
+        "platform_codes",
+        {
+            "stops.txt": "stop_id,stop_name,stop_lat,stop_lon,platform_code,location_type,"
+            "parent_station\nS1,One,-37.1,144.1,1,,\nS2,Two,-37.2,144.2,2,0,ST\n"
+            "ST,Station,-37.2,144.2,,1,\nS3,Three,-37.3,144.3,,0,\n"
+        },
+        {"platform_without_parent_station": 1},
+    ),
+    Case(
+        "one_agency_no_ids",
+        {
+            "agency.txt": BASE["agency.txt"].replace("\nA,", "\n,"),
+            "routes.txt": ROUTES + "R1,,1,,3,\n",
+            "fare_attributes.txt": "fare_id,price,currency_type,payment_method,transfers\n"
+            "F1,1.0,AUD,0,0\n",
+        },
+        {"missing_recommended_field": 3, "missing_required_agency_id": 0},
+    ),
+    Case(
+        "feed_info_without_recommended",
+        {"feed_info.txt": FEED_INFO.rstrip(",") + "\nP,http://p.example,en,,\n"},
+        {"missing_recommended_field": 3, "missing_feed_contact_email_and_url": 1},
+        oracle_differs={"missing_recommended_field": 1},
+        why="Java's RowParser.asString flags an empty recommended value as well as an absent "
+        "column (CsvRow.asString gives null for both); gtfs-guru flags absent columns only",
+    ),
+    Case(
+        "feed_info_complete",
+        feed_info(GOOD_INFO),
+        {"missing_recommended_field": 0, "missing_feed_contact_email_and_url": 0},
+    ),
+    Case(
+        "feed_info_one_date",
+        feed_info("P,http://p.example,en,20250101,,1,a@p.example"),
+        {"missing_feed_info_date": 1, "missing_recommended_field": 1},
+        oracle_differs={"missing_recommended_field": 0},
+        why="Java flags the empty recommended feed_end_date; gtfs-guru only absent columns",
+    ),
+    Case(
+        "feed_expires_within_a_week",
+        feed_info("P,http://p.example,en,20250101,20251218,1,a@p.example"),
+        {"feed_expiration_date7_days": 1, "feed_expiration_date30_days": 0},
+    ),
+    Case(
+        "feed_expires_on_the_seventh_day",
+        feed_info("P,http://p.example,en,20250101,20251219,1,a@p.example"),
+        {"feed_expiration_date7_days": 1, "feed_expiration_date30_days": 0},
+    ),
+    Case(
+        "feed_expires_on_the_eighth_day",
+        feed_info("P,http://p.example,en,20250101,20251220,1,a@p.example"),
+        {"feed_expiration_date7_days": 0, "feed_expiration_date30_days": 1},
+    ),
+    Case(
+        "feed_expires_after_thirty_days",
+        feed_info("P,http://p.example,en,20250101,20260112,1,a@p.example"),
+        {"feed_expiration_date7_days": 0, "feed_expiration_date30_days": 0},
+    ),
+    Case(
+        "calendar_expired",
+        {
+            "calendar.txt": CAL + "C1,1,1,1,1,1,0,0,20250101,20261231\n"
+            "C2,1,1,1,1,1,1,1,20240101,20251211\n",
+            "calendar_dates.txt": "service_id,date,exception_type\nC2,20251220,2\n",
+        },
+        {"expired_calendar": 1, "trip_coverage_not_active_for_next7_days": 0},
+    ),
+    Case(
+        "calendar_kept_alive_by_a_date",
+        {
+            "calendar.txt": CAL + "C1,1,1,1,1,1,0,0,20250101,20261231\n"
+            "C2,1,1,1,1,1,1,1,20240101,20251211\n",
+            "calendar_dates.txt": "service_id,date,exception_type\nC2,20251212,1\n",
+        },
+        {"expired_calendar": 0},
+    ),
+    Case(
+        "trips_end_within_a_week",
+        replace("calendar.txt", "20261231", "20251218"),
+        {"trip_coverage_not_active_for_next7_days": 1},
+    ),
+    Case(
+        "trips_start_tomorrow",
+        replace("calendar.txt", "20250101", "20251213"),
+        {"trip_coverage_not_active_for_next7_days": 1, "expired_calendar": 0},
+    ),
+    Case(
+        "trips_cover_the_week",
+        replace("calendar.txt", "20261231", "20251219"),
+        {"trip_coverage_not_active_for_next7_days": 0},
+    ),
+    Case(
+        "frequent_trips_dominate",
+        {
+            "calendar.txt": CAL + "C1,1,1,1,1,1,1,1,20250101,20261231\n"
+            "C2,1,1,1,1,1,1,1,20251101,20251214\n",
+            "trips.txt": "route_id,service_id,trip_id\nR1,C1,T1\nR1,C2,T2\n",
+            "stop_times.txt": BASE["stop_times.txt"]
+            + "T2,08:00:00,08:00:00,S1,1,0\nT2,08:10:00,08:10:00,S2,2,1.5\n",
+            "frequencies.txt": "trip_id,start_time,end_time,headway_secs\n"
+            "T2,06:00:00,22:00:00,600\n",
+        },
+        {"trip_coverage_not_active_for_next7_days": 1},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_warning_matches_the_reference(case: Case, tmp_path: Path) -> None:
+    check(case, tmp_path)
+
+
+def test_mixed_case_judgement() -> None:
+    """The Mixed Case judgement, value by value as gtfs-guru judges them."""
+    assert {v: not_mixed_case(v) for v in MIXED_VALUES} == MIXED_VALUES
+
+
+def test_today_defaults_to_the_feeds_day(tmp_path: Path) -> None:
+    """Without ``today`` the expiry notices judge by the feed's local today: a feed ending
+    today expires within a week; one ending in 2099 does not."""
+    today = date.today()
+    end = f"{today:%Y%m%d}"
+    files = feed_info(f"P,http://p.example,en,20000101,{end},1,a@p.example")
+    files["agency.txt"] = BASE["agency.txt"].replace("Australia/Melbourne", "UTC")
+    result = load_feed(write_feed(tmp_path, files, "soon"), tmp_path / "soon.db")
+    counts = result.report["counts"]
+    assert isinstance(counts, dict)
+    assert counts["feed_expiration_date7_days"]["count"] == 1
+    files = feed_info("P,http://p.example,en,20000101,20991231,1,a@p.example")
+    result = load_feed(write_feed(tmp_path, files, "late"), tmp_path / "late.db")
+    assert "feed_expiration_date7_days" not in result.report["counts"]  # type: ignore[operator]
+    when = date.fromisoformat(ORACLE_DATE)
+    result = load_feed(write_feed(tmp_path, files, "given"), tmp_path / "given.db", today=when)
+    assert "feed_expiration_date7_days" not in result.report["counts"]  # type: ignore[operator]
