@@ -9,6 +9,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import PurePosixPath
 
+from interlock.components.gtfs_schedule.notices import Notice, NoticeBook
+from interlock.components.gtfs_schedule.spec import TABLES_BY_FILE
 from interlock.components.gtfs_schedule.zipsafe import SafeZip
 from interlock.errors import UnsafeArchiveError, ValidationFailedError
 
@@ -46,3 +48,20 @@ def inner_zips(zf: SafeZip) -> dict[str, zipfile.ZipInfo]:
 def mode_key(mode: str) -> tuple[int, str]:
     """Sort key for modes: numbered modes in number order, then the others by name."""
     return (int(mode), "") if mode.isdigit() else (1 << 30, mode)
+
+
+def check_subfolders(zf: SafeZip, mode: str | None, book: NoticeBook) -> None:
+    """invalid_input_files_in_subfolder, once, as gtfs-validator's ``GtfsInput`` finds it:
+    after a folder entry, a later entry under that folder is a GTFS ``.txt`` file.
+
+    A zip without folder entries never raises it (as in Java; the gtfs-guru oracle
+    looks at the paths alone), and its files still load from one top folder.
+    """
+    folder: str | None = None
+    for name in zf.names:
+        if name.endswith("/"):
+            folder = name
+        gtfs_file = name.endswith(".txt") and name.rsplit("/", 1)[-1] in TABLES_BY_FILE
+        if folder is not None and folder in name and gtfs_file:
+            book.add(Notice("invalid_input_files_in_subfolder", mode=mode))
+            return

@@ -23,7 +23,12 @@ from interlock.components.gtfs_schedule.flexrules import (
     check_stop_times_records,
     check_trip_distances,
 )
-from interlock.components.gtfs_schedule.layout import flat_prefix, inner_zips, mode_key
+from interlock.components.gtfs_schedule.layout import (
+    check_subfolders,
+    flat_prefix,
+    inner_zips,
+    mode_key,
+)
 from interlock.components.gtfs_schedule.linkrules import (
     LINK_RULES,
     TRANSLATION_RULES,
@@ -150,6 +155,7 @@ def load_feed(
                     )
                 wanted = [m for m in wanted if m in set(modes)]
             if not moded:
+                check_subfolders(outer, None, book)
                 feeds.append(loader.load(outer, flat_prefix(outer), None, 0))
             with tempfile.TemporaryDirectory(prefix=".gtfs-inner-", dir=db_path.parent) as tmp:
                 for ordinal, mode in enumerate(wanted):
@@ -158,6 +164,7 @@ def load_feed(
                     outer.extract_to(inner[mode], dest)
                     label = f"{zip_path.name}:{inner[mode].filename}"
                     with SafeZip(dest, budget, label=label) as zf:
+                        check_subfolders(zf, mode, book)
                         feeds.append(loader.load(zf, flat_prefix(zf), mode, ordinal))
                     dest.unlink()
             loader.close()

@@ -99,7 +99,8 @@ class FeedLoader:
         files = FeedFiles(mode, set(members))
         self._columns = files.columns
         for name in sorted(members):
-            if name not in TABLES_BY_FILE:
+            # As gtfs-validator lists a zip's files, those in folders are not the feed's.
+            if name not in TABLES_BY_FILE and "/" not in name:
                 self.book.add(Notice("unknown_file", name, mode=mode))
         for table in TABLES:
             member = members.get(table.filename)

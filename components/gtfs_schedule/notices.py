@@ -99,6 +99,8 @@ SEVERITIES: dict[str, str] = {
     "missing_prior_notice_last_time": "ERROR",
     "forbidden_prior_notice_start_time": "ERROR",
     "missing_prior_notice_start_time": "ERROR",
+    "invalid_language_code": "ERROR",
+    "invalid_input_files_in_subfolder": "ERROR",
     "leading_or_trailing_whitespaces": "WARNING",
     "missing_recommended_file": "WARNING",
     "unknown_file": "INFO",
@@ -140,6 +142,7 @@ PARSE_ERRORS: frozenset[str] = frozenset(
         "invalid_url",
         "invalid_email",
         "invalid_currency",
+        "invalid_language_code",
         "duplicated_column",
         "empty_column_name",
     }

@@ -20,6 +20,7 @@ from interlock.components.gtfs_schedule.formats import (
     timezone_ok,
     url_ok,
 )
+from interlock.components.gtfs_schedule.langtag import language_ok
 from interlock.components.gtfs_schedule.order import OrderTracker
 from interlock.components.gtfs_schedule.schema import Bound, Field, Kind, Table
 from interlock.components.gtfs_schedule.stoprows import stop_time_checks
@@ -41,6 +42,7 @@ FORMATS: dict[Kind, tuple[str, Callable[[str], bool]]] = {
     Kind.URL: ("invalid_url", url_ok),
     Kind.EMAIL: ("invalid_email", email_ok),
     Kind.CURRENCY: ("invalid_currency", currency_ok),
+    Kind.LANGUAGE: ("invalid_language_code", language_ok),
 }
 # Bounded so that memory stays flat however varied a feed's values are: real feeds
 # repeat a few thousand times and dates, so the hit rate barely suffers.

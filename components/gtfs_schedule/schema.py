@@ -25,6 +25,7 @@ class Kind(enum.Enum):
     URL = "URL"
     EMAIL = "EMAIL"
     CURRENCY = "CURRENCY"
+    LANGUAGE = "LANGUAGE"
 
     @property
     def sql_type(self) -> str:

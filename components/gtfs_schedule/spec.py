@@ -16,6 +16,7 @@ def _f(name: str, kind: Kind = Kind.TEXT, *, req: bool = False, bound: Bound = B
 
 _I, _F, _D, _T, _C = Kind.INTEGER, Kind.FLOAT, Kind.DATE, Kind.TIME, Kind.COLOR
 _TZ, _URL, _MAIL, _CUR = Kind.TIMEZONE, Kind.URL, Kind.EMAIL, Kind.CURRENCY
+_LANG = Kind.LANGUAGE
 _NN, _POS = Bound.NON_NEGATIVE, Bound.POSITIVE
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -27,7 +28,7 @@ TABLES: tuple[Table, ...] = (
             _f("agency_name", req=True),
             _f("agency_url", _URL, req=True),
             _f("agency_timezone", _TZ, req=True),
-            _f("agency_lang"),
+            _f("agency_lang", _LANG),
             _f("agency_phone"),
             _f("agency_fare_url", _URL),
             _f("agency_email", _MAIL),
@@ -270,8 +271,8 @@ TABLES: tuple[Table, ...] = (
         (
             _f("feed_publisher_name", req=True),
             _f("feed_publisher_url", _URL, req=True),
-            _f("feed_lang", req=True),
-            _f("default_lang"),
+            _f("feed_lang", _LANG, req=True),
+            _f("default_lang", _LANG),
             _f("feed_start_date", _D),
             _f("feed_end_date", _D),
             _f("feed_version"),
@@ -284,7 +285,7 @@ TABLES: tuple[Table, ...] = (
         (
             _f("table_name", req=True),
             _f("field_name", req=True),
-            _f("language", req=True),
+            _f("language", _LANG, req=True),
             _f("translation", req=True),
             _f("record_id"),
             _f("record_sub_id"),

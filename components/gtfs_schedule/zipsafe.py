@@ -222,6 +222,7 @@ class SafeZip:
             self._zf.close()
             raise
         self.files = [i for i in infos if not i.is_dir()]
+        self.names = [i.filename for i in infos]  # folders too, in the zip's order
 
     @property
     def budget(self) -> Budget:
