@@ -11,10 +11,12 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf.message import DecodeError
 from google.transit import gtfs_realtime_pb2 as rt
 
+from interlock.components.gtfs_realtime.delays import DelayDeriver
 from interlock.components.gtfs_realtime.frame import Frame
 from interlock.components.gtfs_realtime.rows import (
     INSERT,
@@ -54,6 +56,14 @@ class EntityTally:
     duplicates: int = 0
     refused: int = 0
     samples: list[RefusedEntity] = field(default_factory=list)
+    #: The feed's revision under its header timestamp (0 unless its content changed, E017).
+    revision: int = 0
+    #: Distinct ids the stored entities name: trip, route, stop.
+    ids: tuple[set[str], set[str], set[str]] = field(default_factory=lambda: (set(), set(), set()))
+    #: Stop-time updates whose delay was derived from the schedule.
+    derived_delays: int = 0
+    #: kind -> join of the ids against the schedule in force (empty without one).
+    joins: dict[str, Any] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
@@ -121,7 +131,9 @@ class _Writer:
                 self.tally.refuse(index, eid, f"SQLite cannot store it: {exc!r}")
 
 
-def high_water(conn: sqlite3.Connection) -> dict[str, int]:
+def high_water(
+    conn: sqlite3.Connection, tables: tuple[str, ...] = ("feeds", *TABLES)
+) -> dict[str, int]:
     """The largest rowid of every table: what :func:`cut_back` returns to.
 
     Rows appended in one transaction take rowids above these, so deleting above them
@@ -130,7 +142,7 @@ def high_water(conn: sqlite3.Connection) -> dict[str, int]:
     """
     return {
         table: conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {table}").fetchone()[0]
-        for table in ("feeds", *TABLES)
+        for table in tables
     }
 
 
@@ -148,14 +160,17 @@ def write_entities(
     endpoint: str,
     header_timestamp: int,
     cancel: threading.Event | None = None,
+    revision: int = 0,
+    delays: DelayDeriver | None = None,
 ) -> EntityTally:
     """Decode and insert the entities ``frame`` places in ``data``, a batch at a time.
 
     Runs inside the caller's transaction; raises :class:`WorkCancelledError` between
     batches once ``cancel`` is set (the caller rolls the feed back).
     """
-    tally = EntityTally()
-    writer = _Writer(conn, RowBatch(endpoint, header_timestamp), tally)
+    tally = EntityTally(revision=revision)
+    batch = RowBatch(endpoint, header_timestamp, revision=revision, delays=delays)
+    writer = _Writer(conn, batch, tally)
     seen: set[str] = set()
     for first in range(0, frame.kept, PARSE_ENTITIES):
         last = min(first + PARSE_ENTITIES, frame.kept)
@@ -173,6 +188,8 @@ def write_entities(
                     raise WorkCancelledError(f"storing {endpoint!r} was cancelled")
                 writer.flush()
     writer.flush()
+    tally.ids = (batch.trip_ids, batch.route_ids, batch.stop_ids)
+    tally.derived_delays = delays.derived if delays is not None else 0
     return tally
 
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from interlock.components.gtfs_realtime.dataset import PollWriter, latest_timestamps, prune
 from interlock.components.gtfs_realtime.decode import MAX_ENTITIES, FeedLimits
 from interlock.components.gtfs_realtime.poll import EndpointResult, Poller, PollSettings
+from interlock.components.gtfs_realtime.schedule_index import ScheduleIndex, ScheduleSource
 from interlock.components.gtfs_realtime.tables import DATASET
 from interlock.errors import FetchError, TransientError
 from interlock.kit import ComponentContext, QuotaGuard, RawArchive
@@ -62,6 +63,12 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "archive_keep": {"type": "integer", "minimum": 1},
         "concurrency": {"type": "integer", "minimum": 1},
         "retention_hours": {"type": "number", "minimum": 0},
+        "schedule_component": {
+            "type": "string",
+            "pattern": "^[a-z0-9_]+$",
+            "description": "The gtfs_schedule component whose published dataset "
+            "(<data_dir>/<name>.sqlite) polls are checked against (default gtfs_schedule).",
+        },
     },
 }
 
@@ -102,6 +109,8 @@ class GtfsRealtimeComponent:
         # a day. 0 keeps everything.
         self.retention_s = float(settings.get("retention_hours", 72)) * 3600.0
         self._pruned_at = 0.0
+        self.schedule_component: str = settings.get("schedule_component", "gtfs_schedule")
+        self._schedules: ScheduleSource | None = None
 
     async def run(self, ctx: ComponentContext) -> Outcome:
         """Poll every endpoint, store what advanced, and report each endpoint."""
@@ -134,6 +143,7 @@ class GtfsRealtimeComponent:
         slots = asyncio.Semaphore(self.concurrency)
         writer = PollWriter(db)
         ctx.on_cleanup(writer.rollback)  # a no-op once the poll is committed
+        schedule = await self._schedule(ctx)
         poller = Poller(
             self.polling,
             ctx,
@@ -143,6 +153,7 @@ class GtfsRealtimeComponent:
             latest=latest,
             memory=memory,
             writer=writer,
+            schedule=schedule,
         )
 
         async def poll(endpoint: str) -> EndpointResult:
@@ -153,7 +164,17 @@ class GtfsRealtimeComponent:
             tasks = [tg.create_task(poll(e), name=f"poll {self.name}/{e}") for e in self.endpoints]
         results = [t.result() for t in tasks]
         await ctx.to_thread(_prune, archive, self.name)
-        return await self._outcome(ctx, writer, results, memory)
+        return await self._outcome(ctx, writer, results, memory, schedule)
+
+    async def _schedule(self, ctx: ComponentContext) -> ScheduleIndex | None:
+        """The index of the schedule version published now (None: none usable, logged)."""
+        path = ctx.data_dir / f"{self.schedule_component}.sqlite"
+        if self._schedules is None or self._schedules.path != path:
+            self._schedules = ScheduleSource(path)
+        index = await ctx.to_thread(self._schedules.current)
+        if index is None:
+            ctx.log.info("realtime_schedule_missing", reason=self._schedules.reason)
+        return index
 
     async def _prune_old(self, ctx: ComponentContext) -> dict[str, int]:
         """Delete feeds older than ``retention_hours``, at most once an hour."""
@@ -175,10 +196,13 @@ class GtfsRealtimeComponent:
         writer: PollWriter,
         results: list[EndpointResult],
         memory: dict[str, Any],
+        schedule: ScheduleIndex | None = None,
     ) -> Outcome:
         stored = [r for r in results if r.status == "stored"]
         failed = [r for r in results if r.status == "failed"]
         skipped = [r for r in results if r.status == "skipped"]
+        backwards = [r for r in results if r.status == "backwards"]
+        revised = [r for r in stored if r.revision]
         refused = [r for r in stored if r.refused]
         attempted = [r for r in results if r.status != "skipped"]
         for r in results:
@@ -219,7 +243,10 @@ class GtfsRealtimeComponent:
                 }
                 for r in refused
             },
-            "passed": not failed and not refused,
+            "schedule": self._schedule_report(schedule),
+            "joins": {r.endpoint: r.joins for r in stored if r.joins},
+            "flags": {r.endpoint: r.flags for r in results if r.flags},
+            "passed": not failed and not refused and not backwards,
         }
         notes = []
         if failed:
@@ -228,6 +255,10 @@ class GtfsRealtimeComponent:
             )
         if refused:
             notes.append("entities not stored: " + ", ".join(_refusals(r) for r in refused))
+        if backwards:
+            notes.append(", ".join(f"{r.endpoint} {r.reason}" for r in backwards))
+        if revised:
+            notes.append(", ".join(f"{r.endpoint} {r.reason}" for r in revised))
         if skipped:
             notes.append(f"{len(skipped)} skipped (quota_exhausted)")
         reason = "; ".join(notes) or None
@@ -236,11 +267,16 @@ class GtfsRealtimeComponent:
             "realtime_polled",
             stored=len(stored),
             unchanged=sum(r.status == "unchanged" for r in results),
+            backwards=len(backwards),
             failed=len(failed),
             skipped=len(skipped),
             records=records,
         )
-        metrics = {"endpoints": report["endpoints"], "feed_age_s": report["feed_age_s"]}
+        metrics = {
+            "endpoints": report["endpoints"],
+            "feed_age_s": report["feed_age_s"],
+            "joins": report["joins"],
+        }
         if stored:
             fingerprint = hashlib.sha256(
                 repr(sorted((e, m.get("header_timestamp")) for e, m in memory.items())).encode()
@@ -252,13 +288,29 @@ class GtfsRealtimeComponent:
                 metrics=metrics,
                 reason=reason,
             )
-        why = "no feed header timestamp advanced since the last poll"
+        why = (
+            "no feed stored"
+            if backwards
+            else "no feed header timestamp advanced since the last poll"
+        )
         return Outcome.unchanged(
             fingerprint=ctx.previous.fingerprint,
             reason=f"{why}; {reason}" if reason else why,
             quality=report,
             metrics=metrics,
         )
+
+    def _schedule_report(self, schedule: ScheduleIndex | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"component": self.schedule_component}
+        if schedule is None:
+            out["skipped"] = self._schedules.reason if self._schedules else None
+        else:
+            out.update(
+                version=schedule.version,
+                feed_version=schedule.feed_version,
+                published_at=schedule.published_at,
+            )
+        return out
 
 
 def _refusals(r: EndpointResult) -> str:

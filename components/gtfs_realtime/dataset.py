@@ -19,51 +19,59 @@ from interlock.components.gtfs_realtime.batches import (
     high_water,
     write_entities,
 )
+from interlock.components.gtfs_realtime.delays import DelayDeriver
 from interlock.components.gtfs_realtime.frame import Frame
+from interlock.components.gtfs_realtime.joins import CHECKS_SCHEMA, join_rates, write_joins
 from interlock.components.gtfs_realtime.rows import INSERT, TABLES, FeedRows, Row
+from interlock.components.gtfs_realtime.schedule_index import ScheduleIndex
 from interlock.components.gtfs_realtime.tables import DATASET
 from interlock.errors import FeedRejectedError
 from interlock.kit.files import DATA_FILE, restrict
 from interlock.kit.tables import migrate
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS feeds (
     endpoint TEXT NOT NULL, header_timestamp INTEGER NOT NULL, fetched_at TEXT NOT NULL,
     age_s REAL NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, entities INTEGER NOT NULL,
     gtfs_realtime_version TEXT, incrementality TEXT, run_id TEXT NOT NULL,
-    PRIMARY KEY (endpoint, header_timestamp)
+    revision INTEGER NOT NULL DEFAULT 0, schedule_version TEXT, flags TEXT,
+    PRIMARY KEY (endpoint, header_timestamp, revision)
 );
 CREATE TABLE IF NOT EXISTS trip_updates (
     endpoint TEXT NOT NULL, header_timestamp INTEGER NOT NULL, entity_id TEXT NOT NULL,
     trip_id TEXT, route_id TEXT, direction_id INTEGER, start_time TEXT, start_date TEXT,
     schedule_relationship TEXT, vehicle_id TEXT, vehicle_label TEXT, timestamp INTEGER,
-    delay INTEGER
+    delay INTEGER, revision INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS stop_time_updates (
     endpoint TEXT NOT NULL, header_timestamp INTEGER NOT NULL, entity_id TEXT NOT NULL,
     position INTEGER NOT NULL, stop_sequence INTEGER, stop_id TEXT, arrival_time INTEGER,
     arrival_delay INTEGER, departure_time INTEGER, departure_delay INTEGER,
-    schedule_relationship TEXT
+    schedule_relationship TEXT, revision INTEGER NOT NULL DEFAULT 0, delay_s INTEGER,
+    delay_source TEXT
 );
 CREATE TABLE IF NOT EXISTS vehicle_positions (
     endpoint TEXT NOT NULL, header_timestamp INTEGER NOT NULL, entity_id TEXT NOT NULL,
     trip_id TEXT, route_id TEXT, start_date TEXT, vehicle_id TEXT, vehicle_label TEXT,
     latitude REAL, longitude REAL, bearing REAL, speed REAL, current_stop_sequence INTEGER,
     stop_id TEXT, current_status TEXT, timestamp INTEGER, congestion_level TEXT,
-    occupancy_status TEXT
+    occupancy_status TEXT, revision INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS alerts (
     endpoint TEXT NOT NULL, header_timestamp INTEGER NOT NULL, entity_id TEXT NOT NULL,
-    cause TEXT, effect TEXT, severity_level TEXT, active_periods TEXT
+    cause TEXT, effect TEXT, severity_level TEXT, active_periods TEXT,
+    revision INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS alert_informed_entities (
     endpoint TEXT NOT NULL, header_timestamp INTEGER NOT NULL, entity_id TEXT NOT NULL,
     position INTEGER NOT NULL, agency_id TEXT, route_id TEXT, route_type INTEGER,
-    direction_id INTEGER, trip_id TEXT, stop_id TEXT
+    direction_id INTEGER, trip_id TEXT, stop_id TEXT, revision INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS alert_texts (
     endpoint TEXT NOT NULL, header_timestamp INTEGER NOT NULL, entity_id TEXT NOT NULL,
-    field TEXT NOT NULL, language TEXT, text TEXT NOT NULL
+    field TEXT NOT NULL, language TEXT, text TEXT NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS trip_updates_by_feed ON trip_updates (endpoint, header_timestamp);
 CREATE INDEX IF NOT EXISTS trip_updates_by_trip ON trip_updates (trip_id);
@@ -77,6 +85,8 @@ CREATE INDEX IF NOT EXISTS alert_informed_entities_by_feed
 CREATE INDEX IF NOT EXISTS alert_texts_by_feed
     ON alert_texts (endpoint, header_timestamp, entity_id);
 """
+    + CHECKS_SCHEMA
+)
 
 
 def connect(db: Path) -> sqlite3.Connection:
@@ -190,22 +200,41 @@ class PollWriter:
         record: Row,
         *,
         cancel: threading.Event | None = None,
+        schedule: ScheduleIndex | None = None,
     ) -> EntityTally | None:
         """Append the feed ``frame`` scanned in ``data``, its entities a batch at a time.
 
-        None when that feed (endpoint, header timestamp) is already stored. Raises
+        None when that feed (endpoint, header timestamp, payload) is already stored. A
+        different payload under a stored header timestamp is stored as the next
+        ``revision`` and flagged E017. With ``schedule``, delays given only as times are
+        derived and the feed's ids are joined against it. Raises
         :class:`FeedRejectedError` when none of its entities can be stored; on any
         error the feed's rows are rolled back and the rest of the poll stands.
         """
-        endpoint, stamp = record[0], record[1]
+        endpoint, stamp, sha = record[0], record[1], record[4]
         conn = self._begin()
+        stored = conn.execute(
+            "SELECT sha256, revision FROM feeds WHERE endpoint = ? AND header_timestamp = ?",
+            (endpoint, stamp),
+        ).fetchall()
+        if any(row[0] == sha for row in stored):
+            return None
+        revision = max((row[1] for row in stored), default=-1) + 1
+        version = schedule.version if schedule is not None else None
+        record = (*record[:10], revision, version, "E017" if revision else None)
         before = high_water(conn)
+        before.update(high_water(conn, ("feed_joins", "schedule_names")))
         try:
-            cur = conn.execute(INSERT["feeds"] + " ON CONFLICT DO NOTHING", record)
-            if cur.rowcount == 0:
-                return None
+            conn.execute(INSERT["feeds"], record)
             tally = write_entities(
-                conn, data, frame, endpoint=endpoint, header_timestamp=stamp, cancel=cancel
+                conn,
+                data,
+                frame,
+                endpoint=endpoint,
+                header_timestamp=stamp,
+                cancel=cancel,
+                revision=revision,
+                delays=DelayDeriver(schedule) if schedule is not None else None,
             )
             if frame.count and tally.refused == frame.count:
                 first = tally.samples[0]
@@ -213,6 +242,10 @@ class PollWriter:
                     f"none of the {frame.count:,} entities can be stored (first, "
                     f"{first.entity_id!r}: {first.reason})"
                 )
+            if schedule is not None:
+                trips, routes, stops = tally.ids
+                tally.joins = join_rates(schedule, trips, routes, stops)
+                write_joins(conn, endpoint, stamp, revision, schedule, tally.joins, trips, stops)
         except BaseException:
             self._undo(conn, before)
             raise
@@ -262,7 +295,7 @@ def prune(db: Path, fetched_before: str) -> dict[str, int]:
         "SELECT endpoint, max(header_timestamp) FROM feeds WHERE fetched_at < ? GROUP BY endpoint",
         (fetched_before,),
     ).fetchall()
-    deleted = dict.fromkeys(("feeds", *TABLES), 0)
+    deleted = dict.fromkeys(("feeds", *TABLES, "feed_joins"), 0)
     conn.execute("BEGIN IMMEDIATE")
     try:
         for table in deleted:

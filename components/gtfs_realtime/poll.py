@@ -19,6 +19,7 @@ from typing import Any
 from interlock.components.gtfs_realtime.dataset import PollWriter
 from interlock.components.gtfs_realtime.decode import FeedLimits, read_feed
 from interlock.components.gtfs_realtime.rows import RefusedEntity, header_record
+from interlock.components.gtfs_realtime.schedule_index import ScheduleIndex
 from interlock.errors import FeedRejectedError, FetchError, QuotaExhaustedError, TransientError
 from interlock.kit import ComponentContext, HttpClient, QuotaGuard, RawArchive
 from interlock.kit.files import PRIVATE_FILE, private_dir, restrict
@@ -27,7 +28,7 @@ from interlock.kit.quota import quota_reply
 
 @dataclass
 class EndpointResult:
-    """How one endpoint's poll ended: stored, unchanged, failed or skipped."""
+    """How one endpoint's poll ended: stored, unchanged, backwards (E018), failed or skipped."""
 
     endpoint: str
     status: str
@@ -43,6 +44,14 @@ class EndpointResult:
     duplicates: int = 0
     refused: int = 0
     refused_samples: list[RefusedEntity] = field(default_factory=list)
+    #: E017 (stored as a new revision of its header timestamp) or E018 (went back).
+    flags: list[str] = field(default_factory=list)
+    revision: int = 0
+    #: The schedule version the feed was checked against (None: no schedule, ``why``).
+    schedule_version: str | None = None
+    #: kind -> {"ids", "joined", "percent", "missing_samples"} against that schedule.
+    joins: dict[str, Any] = field(default_factory=dict)
+    derived_delays: int = 0
 
     def as_json(self) -> dict[str, Any]:
         out = {
@@ -56,6 +65,11 @@ class EndpointResult:
             "sha256": self.sha256,
             "bytes": self.size,
             "quota_wait_s": round(self.waited_s, 3),
+            "flags": self.flags or None,
+            "revision": self.revision or None,
+            "schedule_version": self.schedule_version,
+            "joins": self.joins or None,
+            "derived_delays": self.derived_delays or None,
         }
         return {k: v for k, v in out.items() if v is not None}
 
@@ -89,6 +103,7 @@ class Poller:
         latest: Mapping[str, int],
         memory: Mapping[str, Any],
         writer: PollWriter,
+        schedule: ScheduleIndex | None = None,
     ) -> None:
         self.settings = settings
         self.ctx = ctx
@@ -98,6 +113,8 @@ class Poller:
         self.latest = latest
         self.memory = memory
         self.writer = writer
+        #: The schedule version in force when the poll began (None: none usable).
+        self.schedule = schedule
         self._one_feed = asyncio.Lock()
 
     async def poll(self, endpoint: str, url: str) -> EndpointResult:
@@ -185,9 +202,13 @@ class Poller:
             stamp = frame.header.timestamp
             base.header_timestamp, base.age_s = stamp, now.timestamp() - stamp
             base.entities = frame.count
-            if stamp <= self.latest.get(endpoint, 0):
-                base.status = "unchanged"
-                base.reason = f"header timestamp {stamp} has not advanced"
+            newest = self.latest.get(endpoint, 0)
+            if stamp < newest:
+                base.status, base.flags = "backwards", ["E018"]
+                base.reason = (
+                    f"E018: header timestamp {stamp} is {newest - stamp} s before the newest "
+                    f"stored ({newest}); not stored"
+                )
                 return base
             record = header_record(
                 frame.header,
@@ -201,17 +222,32 @@ class Poller:
             )
             try:
                 tally = await ctx.to_thread(
-                    self.writer.add_feed, data, frame, record, cancel=ctx.cancel
+                    self.writer.add_feed,
+                    data,
+                    frame,
+                    record,
+                    cancel=ctx.cancel,
+                    schedule=self.schedule,
                 )
             except FeedRejectedError as exc:
                 base.reason = str(exc)
                 return base
         if tally is None:
             base.status = "unchanged"
-            base.reason = f"header timestamp {stamp} is already stored"
+            base.reason = f"header timestamp {stamp} has not advanced and its content is stored"
             return base
         base.status, base.records, base.duplicates = "stored", tally.records, tally.duplicates
         base.refused, base.refused_samples = tally.refused, tally.samples
+        base.revision, base.derived_delays = tally.revision, tally.derived_delays
+        if tally.revision:
+            base.flags = ["E017"]
+            base.reason = (
+                f"E017: the content changed under header timestamp {stamp}; stored as "
+                f"revision {tally.revision}"
+            )
+        if self.schedule is not None:
+            base.schedule_version = self.schedule.version
+            base.joins = {kind: j.as_json() for kind, j in tally.joins.items()}
         return base
 
 

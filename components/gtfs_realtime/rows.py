@@ -13,6 +13,8 @@ from typing import Any
 
 from google.transit import gtfs_realtime_pb2 as rt
 
+from interlock.components.gtfs_realtime.delays import DERIVED, FEED, DelayDeriver
+
 
 def _names(enum: Any) -> dict[int, str]:
     return {v.number: v.name for v in enum.DESCRIPTOR.values}
@@ -41,13 +43,13 @@ TABLES = (
 )
 #: Columns per row of each table (the tuples below), for the INSERT statements.
 COLUMNS = {
-    "feeds": 10,
-    "trip_updates": 13,
-    "stop_time_updates": 11,
-    "vehicle_positions": 18,
-    "alerts": 7,
-    "alert_informed_entities": 10,
-    "alert_texts": 6,
+    "feeds": 13,
+    "trip_updates": 14,
+    "stop_time_updates": 14,
+    "vehicle_positions": 19,
+    "alerts": 8,
+    "alert_informed_entities": 11,
+    "alert_texts": 7,
 }
 INSERT = {
     table: f"INSERT INTO {table} VALUES ({','.join('?' * n)})" for table, n in COLUMNS.items()
@@ -101,10 +103,23 @@ def _time(value: int, name: str) -> int | None:
 class RowBatch:
     """The rows of some entities, per table; :meth:`mark` and :meth:`undo` drop a partial one."""
 
-    def __init__(self, endpoint: str, header_timestamp: int) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        header_timestamp: int,
+        *,
+        revision: int = 0,
+        delays: DelayDeriver | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.ts = header_timestamp
+        self.revision = revision
+        self.delays = delays
         self.lists: tuple[list[Row], ...] = tuple([] for _ in TABLES)
+        #: Distinct trip, route and stop ids the added entities name (for join rates).
+        self.trip_ids: set[str] = set()
+        self.route_ids: set[str] = set()
+        self.stop_ids: set[str] = set()
 
     def __len__(self) -> int:
         return sum(map(len, self.lists))
@@ -125,7 +140,7 @@ class RowBatch:
 
     def add(self, entity: rt.FeedEntity) -> None:
         """Append ``entity``'s rows; :class:`EntityRefused` (nothing appended) if one cannot be."""
-        endpoint, ts, eid = self.endpoint, self.ts, entity.id
+        endpoint, ts, eid, rev = self.endpoint, self.ts, entity.id, self.revision
         tu_rows, stu_rows, vp_rows, al_rows, ie_rows, tx_rows = self.lists
         has_tu, has_vp = entity.HasField("trip_update"), entity.HasField("vehicle")
         # Checked before anything is appended, so a refused entity leaves no rows.
@@ -150,26 +165,44 @@ class RowBatch:
                     veh.label or None,
                     tu_time,
                     tu.delay if tu.HasField("delay") else None,
+                    rev,
                 )
             )
+            derive = self.delays.for_trip(trip.trip_id, trip.start_date) if self.delays else None
             for pos, stu in enumerate(tu.stop_time_update):
                 arr = stu.arrival
                 dep = stu.departure
                 has_arr = stu.HasField("arrival")
                 has_dep = stu.HasField("departure")
+                seq = stu.stop_sequence if stu.HasField("stop_sequence") else None
+                sid = stu.stop_id or None
+                if sid is not None:
+                    self.stop_ids.add(sid)
+                arr_time = (arr.time or None) if has_arr else None
+                dep_time = (dep.time or None) if has_dep else None
+                arr_delay = arr.delay if has_arr and arr.HasField("delay") else None
+                dep_delay = dep.delay if has_dep and dep.HasField("delay") else None
+                delay = arr_delay if arr_delay is not None else dep_delay
+                source = None if delay is None else FEED
+                if delay is None and derive is not None and (arr_time or dep_time):
+                    delay = derive(seq, sid, arr_time, dep_time)
+                    source = None if delay is None else DERIVED
                 stu_rows.append(
                     (
                         endpoint,
                         ts,
                         eid,
                         pos,
-                        stu.stop_sequence if stu.HasField("stop_sequence") else None,
-                        stu.stop_id or None,
-                        (arr.time or None) if has_arr else None,
-                        arr.delay if has_arr and arr.HasField("delay") else None,
-                        (dep.time or None) if has_dep else None,
-                        dep.delay if has_dep and dep.HasField("delay") else None,
+                        seq,
+                        sid,
+                        arr_time,
+                        arr_delay,
+                        dep_time,
+                        dep_delay,
                         _STOP_REL.get(stu.schedule_relationship),
+                        rev,
+                        delay,
+                        source,
                     )
                 )
         if has_vp:
@@ -202,6 +235,7 @@ class RowBatch:
                     _OCCUPANCY.get(vp.occupancy_status)
                     if vp.HasField("occupancy_status")
                     else None,
+                    rev,
                 )
             )
         if entity.HasField("alert"):
@@ -216,6 +250,7 @@ class RowBatch:
                     _EFFECT.get(al.effect) if al.HasField("effect") else None,
                     _SEVERITY.get(al.severity_level) if al.HasField("severity_level") else None,
                     json.dumps(periods) if periods else None,
+                    rev,
                 )
             )
             for pos, ie in enumerate(al.informed_entity):
@@ -231,12 +266,39 @@ class RowBatch:
                         ie.direction_id if ie.HasField("direction_id") else None,
                         ie.trip.trip_id or None,
                         ie.stop_id or None,
+                        rev,
                     )
                 )
             for name in _TEXT_FIELDS:
                 if al.HasField(name):
                     for tr in getattr(al, name).translation:
-                        tx_rows.append((endpoint, ts, eid, name, tr.language or None, tr.text))
+                        tx_rows.append((endpoint, ts, eid, name, tr.language or None, tr.text, rev))
+        self._note_ids(entity)
+
+    def _note_ids(self, entity: rt.FeedEntity) -> None:
+        trips, routes, stops = self.trip_ids, self.route_ids, self.stop_ids
+        if entity.HasField("trip_update"):
+            tu = entity.trip_update
+            if tu.trip.trip_id:
+                trips.add(tu.trip.trip_id)
+            if tu.trip.route_id:
+                routes.add(tu.trip.route_id)
+        if entity.HasField("vehicle"):
+            vp = entity.vehicle
+            if vp.trip.trip_id:
+                trips.add(vp.trip.trip_id)
+            if vp.trip.route_id:
+                routes.add(vp.trip.route_id)
+            if vp.stop_id:
+                stops.add(vp.stop_id)
+        if entity.HasField("alert"):
+            for ie in entity.alert.informed_entity:
+                if ie.trip.trip_id:
+                    trips.add(ie.trip.trip_id)
+                if ie.route_id:
+                    routes.add(ie.route_id)
+                if ie.stop_id:
+                    stops.add(ie.stop_id)
 
 
 def feed_rows(msg: rt.FeedMessage, endpoint: str, feed: tuple[Any, ...]) -> FeedRows:
@@ -291,6 +353,9 @@ def header_record(
     sha256: str,
     size: int,
     run_id: str,
+    revision: int = 0,
+    schedule_version: str | None = None,
+    flags: str | None = None,
 ) -> tuple[Any, ...]:
     """The ``feeds`` row of one stored poll of ``endpoint``: its header and entity count."""
     return (
@@ -304,4 +369,7 @@ def header_record(
         h.gtfs_realtime_version,
         _INCREMENTALITY.get(h.incrementality),
         run_id,
+        revision,
+        schedule_version,
+        flags,
     )

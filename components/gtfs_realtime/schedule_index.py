@@ -67,6 +67,8 @@ class ScheduleIndex:
                 self._mode_of[trip_id] = sys.intern(mode)
         self.route_ids: frozenset[str] = _ids(conn, "routes", "route_id")
         self.stop_ids: frozenset[str] = _ids(conn, "stops", "stop_id")
+        #: (kind, id) pairs whose names a realtime dataset already holds for this version.
+        self.named: set[tuple[str, str]] = set()
         self._timezones: dict[str | None, str] = {}
         for mode, tz in conn.execute(
             f"SELECT {'mode' if self.moded else 'NULL'}, agency_timezone FROM agency "
@@ -131,6 +133,12 @@ class ScheduleIndex:
                 if v is not None:
                     out.setdefault(k, v)
         return out
+
+    def route_names(self, ids: Collection[str]) -> dict[str, str]:
+        """``route_id -> name`` (the long name, else the short name) for ``ids``."""
+        return self.names(
+            "routes", "route_id", ids, "coalesce(nullif(route_long_name, ''), route_short_name)"
+        )
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only ``sql`` on this version's file (one caller at a time)."""

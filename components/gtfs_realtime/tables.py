@@ -7,6 +7,7 @@ and (for files already written) in a migration step.
 
 from __future__ import annotations
 
+from interlock.components.gtfs_realtime.joins import REVISIONS_STEP
 from interlock.kit.tables import Column, Database, Table, View, col
 
 _EPOCH = "epoch seconds (UTC)"
@@ -50,11 +51,13 @@ DATASET = Database(
     "timestamp is already stored is not stored again) and pruned past retention. Enum "
     "values are stored by their protobuf names (SCHEDULED, IN_TRANSIT_TO...).",
     file="<data_dir>/<component>.sqlite (append, written in place)",
-    version=1,
+    version=2,
     migrations=(
         # 0 -> 1: version 0 is the same schema without a number; the file leaves WAL
         # for rollback-journal mode when it is next opened (see README, "Reading the data").
         "",
+        # 1 -> 2: revisions (E017), delays, the schedule version and joins of each poll.
+        REVISIONS_STEP,
     ),
     tables=(
         Table(
