@@ -7,7 +7,9 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+from collections.abc import Callable
 from importlib import metadata
+from typing import Any
 
 from interlock.errors import ComponentLoadError
 
@@ -20,6 +22,19 @@ BUILTINS: dict[str, str] = {
         "interlock.components.datavic.component:TemporalPatronageComponent"
     ),
 }
+
+
+#: What a command runs without any configuration: name -> ``package.module:function``.
+TOOLS: dict[str, str] = {
+    "validate_gtfs": "interlock.components.gtfs_schedule.standalone:validate_file",
+}
+
+
+def load_tool(name: str) -> Callable[..., Any]:
+    """The function :data:`TOOLS` names (imported only when asked for)."""
+    module_name, _, attr = TOOLS[name].partition(":")
+    found: Callable[..., Any] = getattr(importlib.import_module(module_name), attr)
+    return found
 
 
 #: Installed packages offer components by name through this group (in their pyproject.toml:

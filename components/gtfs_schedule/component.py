@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from interlock import events as ev
+from interlock.components.gtfs_schedule import mdreport
 from interlock.components.gtfs_schedule.loader import FeedLoadResult, load_feed
-from interlock.components.gtfs_schedule.tables import DATASET
 from interlock.components.gtfs_schedule.notices import SEVERITIES
-from interlock.components.gtfs_schedule.zipsafe import ZipLimits
+from interlock.components.gtfs_schedule.settings import MB, SETTINGS_SCHEMA, zip_limits
+from interlock.components.gtfs_schedule.tables import DATASET
 from interlock.errors import FetchError, UnsafeArchiveError, ValidationFailedError
 from interlock.kit import (
     ChangePolicy,
@@ -41,71 +42,8 @@ from interlock.kit.files import copy_regular_file
 from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
 from interlock.outcome import Outcome
 
-MB = 1 << 20
 #: How a zip starts: a local file header, or the end record of an empty archive.
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-
-SETTINGS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["source"],
-    "properties": {
-        "source": {
-            "oneOf": [
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["url"],
-                    "properties": {"url": {"type": "string", "pattern": "^https?://"}},
-                },
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["path"],
-                    "properties": {"path": {"type": "string", "minLength": 1}},
-                },
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["ckan"],
-                    "properties": {
-                        "ckan": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["base_url", "dataset"],
-                            "properties": {
-                                "base_url": {"type": "string", "pattern": "^https?://"},
-                                "dataset": {"type": "string", "minLength": 1},
-                                "resource": {"type": "string", "minLength": 1},
-                            },
-                        }
-                    },
-                },
-            ],
-        },
-        "modes": {
-            "type": "array",
-            "items": {"type": "string", "pattern": "^[0-9]{1,3}$"},
-            "uniqueItems": True,
-            "minItems": 1,
-        },
-        "max_download_mb": {"type": "number", "exclusiveMinimum": 0, "maximum": 102400},
-        "archive_keep": {"type": "integer", "minimum": 1, "maximum": 1000},
-        # A CKAN resource URL must be http(s) to public addresses unless this is set.
-        "allow_private_addresses": {"type": "boolean"},
-        "zip_limits": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "max_members": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
-                "max_member_mb": {"type": "number", "exclusiveMinimum": 0, "maximum": 1 << 20},
-                "max_total_mb": {"type": "number", "exclusiveMinimum": 0, "maximum": 1 << 20},
-                "max_ratio": {"type": "number", "exclusiveMinimum": 1, "maximum": 100_000},
-            },
-        },
-    },
-}
-
 
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
@@ -115,15 +53,13 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _zip_limits(settings: Mapping[str, Any]) -> ZipLimits:
-    given = settings.get("zip_limits", {})
-    base = ZipLimits()
-    return ZipLimits(
-        max_members=given.get("max_members", base.max_members),
-        max_member_bytes=int(given.get("max_member_mb", base.max_member_bytes / MB) * MB),
-        max_total_bytes=int(given.get("max_total_mb", base.max_total_bytes / MB) * MB),
-        max_ratio=given.get("max_ratio", base.max_ratio),
-        ratio_min_bytes=base.ratio_min_bytes,
+def _validator_report(result: FeedLoadResult, db: Path, url: str | None) -> dict[str, Any]:
+    return mdreport.document(
+        result.report,
+        gtfs_input=url or "",
+        validated_at=datetime.now(UTC),
+        record_counts=result.record_counts,
+        db=db,
     )
 
 
@@ -170,7 +106,7 @@ class GtfsScheduleComponent:
         self.settings = settings
         self.max_bytes = int(settings.get("max_download_mb", 1024) * MB)
         self.modes = settings.get("modes")
-        self.limits = _zip_limits(settings)
+        self.limits = zip_limits(settings)
 
     async def run(self, ctx: ComponentContext) -> Outcome:
         """Fetch, check for change, load, validate, publish (or quarantine)."""
@@ -253,9 +189,10 @@ class GtfsScheduleComponent:
         problems = ctx.judge_quality(
             result.stats, report, records=result.total_records, errors_block=True
         )
+        doc = await ctx.to_thread(_validator_report, result, staged, fetched.url)
         if problems:
             message = "data quality failed: " + "; ".join(problems)
-            self._reject(ctx, payload, report, message)
+            self._reject(ctx, payload, report, message, doc)
             raise ValidationFailedError(message, report=report)
 
         lap("quality")
@@ -269,6 +206,8 @@ class GtfsScheduleComponent:
         await ctx.to_thread(dataset.stamp, staged, stamp)
         await ctx.to_thread(dataset.publish, staged)
         lap("publish")
+        if ctx.config.data_quality.get("quality_reports"):
+            await ctx.to_thread(mdreport.write_published, ctx.data_dir, self.name, ctx.run_id, doc)
         ctx.remember(info)
         ctx.log.info(
             "dataset_published",
@@ -285,11 +224,18 @@ class GtfsScheduleComponent:
         )
 
     def _reject(
-        self, ctx: ComponentContext, payload: Path, report: dict[str, Any], reason: str
+        self,
+        ctx: ComponentContext,
+        payload: Path,
+        report: dict[str, Any],
+        reason: str,
+        validator: Mapping[str, Any] | None = None,
     ) -> None:
         if not ctx.config.data_quality.get("quarantine_failed_data", True):
             return
         folder = quarantine(ctx.data_dir, self.name, payload, report, reason)
+        if validator is not None:  # gtfs-validator's report.json, in a folder of its own
+            mdreport.write(folder / "validator", ctx.data_dir / "quarantine", validator)
         prune_quarantine(ctx.data_dir, self.name, quarantine_keep(ctx.config.data_quality))
         ctx.emit(
             ev.ComponentQuarantined(
