@@ -239,6 +239,86 @@ CASES: list[Case] = [
     ),
 ]
 
+PATHWAY_STOPS = (
+    "stop_id,stop_name,stop_lat,stop_lon,location_type,parent_station\n"
+    "S1,One,-37.1,144.1,0,ST\nS2,Two,-37.2,144.2,0,ST\nST,Station,-37.1,144.1,1,\n"
+    "E1,Gate,-37.1,144.1,2,ST\nN1,,,,3,ST\nN2,,,,3,ST\nN3,,,,3,ST\n"
+)
+PATHWAYS = "pathway_id,from_stop_id,to_stop_id,pathway_mode,is_bidirectional\n"
+
+CASES += [
+    Case(
+        "trips_without_enough_stop_times",
+        {
+            "trips.txt": "route_id,service_id,trip_id\nR1,C1,T1\nR1,C1,T2\nR1,C1,T3\n",
+            "stop_times.txt": BASE["stop_times.txt"] + "T3,08:00:00,08:00:00,S1,1,0\n",
+        },
+        {"unused_trip": 1, "unusable_trip": 2},
+    ),
+    Case("trips_of_two_stops", {}, {"unused_trip": 0, "unusable_trip": 0}),
+    Case(
+        "stops_without_stop_times",
+        {
+            "stops.txt": "stop_id,stop_name,stop_lat,stop_lon,location_type,parent_station\n"
+            "S1,One,-37.1,144.1,,\nS2,Two,-37.2,144.2,,\nS3,Three,-37.3,144.3,0,\n"
+            "ST,Station,-37.3,144.3,1,\nS4,Four,-37.3,144.3,0,ST\nE1,Gate,-37.3,144.3,2,ST\n",
+        },
+        {"stop_without_stop_time": 2},
+    ),
+    Case(
+        "stop_served_through_a_group",
+        {
+            **stops("S3,Three,-37.3,144.3", "S4,Four,-37.4,144.4"),
+            "location_groups.txt": "location_group_id,location_group_name\nG1,Zone\nG2,Other\n",
+            "location_group_stops.txt": "location_group_id,stop_id\nG1,S3\nG2,S4\n",
+            "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,location_group_id,"
+            "stop_sequence,start_pickup_drop_off_window,end_pickup_drop_off_window\n"
+            "T1,08:00:00,08:00:00,S1,,1,,\nT1,08:10:00,08:10:00,S2,,2,,\n"
+            "T1,,,,G1,3,08:20:00,09:00:00\n",
+        },
+        {"stop_without_stop_time": 1},
+    ),
+    Case(
+        "shapes_used_and_not",
+        {
+            "shapes.txt": "shape_id,shape_pt_lat,shape_pt_lon,shape_pt_sequence\n"
+            "SH1,-37.1,144.1,1\nSH1,-37.2,144.2,2\nSH2,-37.1,144.1,1\nSH2,-37.2,144.2,2\n",
+            "trips.txt": "route_id,service_id,trip_id,shape_id\nR1,C1,T1,SH1\n",
+        },
+        {"unused_shape": 1},
+    ),
+    Case(
+        "duplicate_route_names",
+        {
+            "routes.txt": ROUTES + "R1,A,1,,3,\nR2,A,1,,3,\nR3,A,1,,3,\nR4,A,1,,2,\n"
+            "R5,A,1,Long,3,\nR6,A,1,Long,3,\nR7,A,,Long,3,\nR8,A,2,,3,\n",
+        },
+        {"duplicate_route_name": 3},
+    ),
+    Case(
+        "feed_info_twice",
+        {
+            "feed_info.txt": FEED_INFO
+            + "feed_version,feed_contact_email\n"
+            + GOOD_INFO
+            + "\n"
+            + GOOD_INFO
+            + "\n"
+        },
+        {"more_than_one_entity": 1},
+    ),
+    Case("feed_info_once", feed_info(GOOD_INFO), {"more_than_one_entity": 0}),
+    Case(
+        "dangling_generic_nodes",
+        {
+            "stops.txt": PATHWAY_STOPS,
+            "pathways.txt": PATHWAYS + "P1,E1,N1,1,1\nP2,N1,S1,1,1\nP3,E1,N2,1,1\n"
+            "P4,N2,E1,1,1\nP5,N3,N3,1,1\nP6,E1,S2,1,1\n",
+        },
+        {"pathway_dangling_generic_node": 2},
+    ),
+]
+
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_warning_matches_the_reference(case: Case, tmp_path: Path) -> None:

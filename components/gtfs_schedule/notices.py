@@ -120,6 +120,13 @@ SEVERITIES: dict[str, str] = {
     "feed_expiration_date30_days": "WARNING",
     "missing_feed_info_date": "WARNING",
     "missing_feed_contact_email_and_url": "WARNING",
+    "unused_trip": "WARNING",
+    "unusable_trip": "WARNING",
+    "stop_without_stop_time": "WARNING",
+    "unused_shape": "WARNING",
+    "duplicate_route_name": "WARNING",
+    "more_than_one_entity": "WARNING",
+    "pathway_dangling_generic_node": "WARNING",
 }
 
 # Notices raised while parsing rows; a file with any of them is not "parsed
