@@ -96,7 +96,10 @@ def decided_by() -> Any:
 
 async def test_within_cache_duration_the_fetch_is_conditional(tmp_path, open_orch):
     second, zips = await two_runs(tmp_path, open_orch, {"api_etag": {"cache_duration_hours": 24}})
-    assert outcome(second) == ("unchanged", "source answered 304 Not Modified")
+    assert outcome(second) == (
+        "unchanged",
+        "source answered 304 Not Modified (decided by api_etag)",
+    )
     assert zips[-1].if_none_match and zips[-1].status == 304
     methods = ["file_hash", "api_etag", "record_count"]
     assert decided_by() == {"decided_by": "api_etag", "methods": methods}
@@ -109,7 +112,10 @@ async def test_after_cache_duration_the_next_fetch_is_unconditional(tmp_path, op
     second, zips = await two_runs(tmp_path, open_orch, {"api_etag": {"cache_duration_hours": 1e-9}})
     conditional = [r for r in zips if r.if_none_match or r.if_modified_since]
     assert conditional == [] and [r.status for r in zips] == [200, 200]
-    assert outcome(second) == ("unchanged", "payload SHA-256 unchanged since the last publish")
+    assert outcome(second) == (
+        "unchanged",
+        "payload SHA-256 unchanged since the last publish (decided by file_hash)",
+    )
 
 
 async def test_another_algorithm_decides_the_fingerprint(tmp_path, open_orch):
@@ -119,7 +125,10 @@ async def test_another_algorithm_decides_the_fingerprint(tmp_path, open_orch):
         {"api_etag": {"enabled": False}, "file_hash": {"algorithm": "blake2b"}},
     )
     assert [r.if_none_match for r in zips] == [None, None]
-    assert outcome(second) == ("unchanged", "payload BLAKE2B unchanged since the last publish")
+    assert outcome(second) == (
+        "unchanged",
+        "payload BLAKE2B unchanged since the last publish (decided by file_hash)",
+    )
     methods = ["file_hash", "record_count"]  # api_etag is off: not listed, not consulted
     assert decided_by() == {"decided_by": "file_hash (blake2b)", "methods": methods}
 

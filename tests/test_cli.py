@@ -333,7 +333,7 @@ def test_plan_after_a_run_says_why_each_component_would_not_run(ran) -> None:
     proc = interlock("plan", "--config", str(path))
     assert proc.returncode == 0, proc.stderr
     header, *rows = proc.stdout.splitlines()
-    assert header.split() == ["COMPONENT", "ACTION", "REASON", "WHY"]
+    assert header.split() == ["COMPONENT", "ACTION", "REASON", "WHY", "CHANGE", "DETECTION"]
     assert [row.split()[:3] for row in rows] == [
         ["a", "skip", "not_due"],
         ["b", "skip", "not_due"],

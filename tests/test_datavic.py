@@ -207,7 +207,10 @@ async def test_unchanged_metadata_touched_file_and_new_month(tmp_path, open_orch
         assert status == "unchanged" and reason.startswith("CKAN metadata unchanged")
         source.touch()
         status, reason = (await run(orch, name))[name]
-        assert (status, reason) == ("unchanged", "payload SHA-256 unchanged since the last publish")
+        assert (status, reason) == (
+            "unchanged",
+            "payload SHA-256 unchanged since the last publish (decided by file_hash)",
+        )
         csvs = [r for r in server.requests if r.path.endswith(".csv")]
         assert [r.status for r in csvs] == [200, 304]
         source.publish(2)

@@ -126,7 +126,9 @@ async def test_an_unadvanced_header_is_unchanged_and_stores_nothing(tmp_path, op
         before = count(db, "trip_updates")
         status, reason = await poll(orch)
         assert (status, count(db, "trip_updates")) == ("unchanged", before)
-        assert reason == "no feed header timestamp advanced since the last poll"
+        assert (
+            reason == "no feed header timestamp advanced since the last poll (decided by file_hash)"
+        )
         source_of(server).advance(30)
         assert (await poll(orch))[0] == "succeeded"
     assert count(db, "trip_updates") == 2 * before

@@ -103,7 +103,10 @@ async def test_unchanged_source_is_not_downloaded_again(tmp_path, open_orch):
         before = live.stat().st_ino
         second = await asyncio.wait_for(orch.scheduler.run_once(["gtfs_schedule"]), 30)
         zips = [r for r in server.requests if r.path.endswith(".zip")]
-    assert outcome(second) == ("unchanged", "source answered 304 Not Modified")
+    assert outcome(second) == (
+        "unchanged",
+        "source answered 304 Not Modified (decided by api_etag)",
+    )
     assert zips[-1].if_none_match and zips[-1].status == 304
     assert live.stat().st_ino == before
 
@@ -271,7 +274,10 @@ async def test_downstream_skips_when_the_schedule_is_unchanged(tmp_path, open_or
             orch.scheduler.run_once(["gtfs_schedule", "stops_report"]), 30
         )
     assert outcome(first, "stops_report") == ("succeeded", None)
-    assert outcome(second) == ("unchanged", "source answered 304 Not Modified")
+    assert outcome(second) == (
+        "unchanged",
+        "source answered 304 Not Modified (decided by api_etag)",
+    )
     assert outcome(second, "stops_report") == ("skipped", "unchanged")
 
 

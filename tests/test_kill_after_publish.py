@@ -157,4 +157,4 @@ async def test_sigkill_after_the_swap_keeps_the_publish_and_the_rollback(tmp_pat
     killed = runs[1]
     assert killed[0] == killed_run[0] and killed[2] > 0 and killed[3] == v2
     assert killed[4].startswith("reconciled at start-up")
-    assert runs[2][4] == "source answered 304 Not Modified"
+    assert runs[2][4] == "source answered 304 Not Modified (decided by api_etag)"

@@ -29,9 +29,10 @@ T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 
 #: Each snapshot component, and the reason its run gives when the source is unchanged.
 SNAPSHOTS = {
-    "gtfs_schedule": "source answered 304 Not Modified",
+    "gtfs_schedule": "source answered 304 Not Modified (decided by api_etag)",
     "datavic_temporal_patronage": (
         "CKAN metadata unchanged (last_modified, metadata_modified, hash, size)"
+        " (decided by api_etag+file_hash)"
     ),
 }
 

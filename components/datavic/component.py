@@ -33,7 +33,7 @@ from interlock.kit import (
     discard,
     quarantine,
 )
-from interlock.kit.change import decided, file_digest
+from interlock.kit.change import DECIDED, because, decided, file_digest
 from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
 from interlock.kit.tables import Database
 from interlock.outcome import Outcome
@@ -103,11 +103,16 @@ class _PatronageComponent:
                 memory.get("ckan"), meta, timestamps=policy.last_modified, hashes=policy.file_hash
             )
         ):
-            ctx.remember(memory)
+            # Timestamps are api_etag's part of the metadata, hashes file_hash's.
+            on = (("api_etag", policy.last_modified), ("file_hash", policy.file_hash))
+            by = "+".join(name for name, used in on if used) or "ckan_metadata"
+            ctx.remember({**memory, DECIDED: by})
             return Outcome.unchanged(
                 fingerprint=memory.get("fingerprint"),
-                reason="CKAN metadata unchanged (last_modified, metadata_modified, hash, size)",
-                metrics=decided(policy, "ckan_metadata"),
+                reason=because(
+                    by, "CKAN metadata unchanged (last_modified, metadata_modified, hash, size)"
+                ),
+                metrics=decided(policy, by),
             )
 
         archive = RawArchive(
@@ -132,11 +137,11 @@ class _PatronageComponent:
             "records": memory.get("records"),
         }
         if policy.file_hash and same_upstream and memory.get("fingerprint") == fingerprint:
-            ctx.remember(info)
+            ctx.remember({**info, DECIDED: "file_hash"})
             return Outcome.unchanged(
                 fingerprint=fingerprint,
                 reason=f"payload {policy.algorithm.upper().replace('SHA', 'SHA-')} unchanged "
-                "since the last publish",
+                "since the last publish (decided by file_hash)",
                 metrics=decided(policy, f"file_hash ({policy.algorithm})"),
             )
         return await self._load_and_publish(ctx, dataset, files, info, memory, policy)

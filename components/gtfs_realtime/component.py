@@ -24,6 +24,7 @@ from interlock.components.gtfs_realtime.schedule_index import ScheduleIndex, Sch
 from interlock.components.gtfs_realtime.tables import DATASET
 from interlock.errors import FetchError, TransientError
 from interlock.kit import ComponentContext, QuotaGuard, RawArchive
+from interlock.kit.change import DECIDED, because
 from interlock.kit.tables import Database
 from interlock.outcome import Outcome, SkipReason
 
@@ -293,6 +294,14 @@ class GtfsRealtimeComponent:
             if backwards
             else "no feed header timestamp advanced since the last poll"
         )
+        # What decided: the same bytes as the last poll (file_hash), or a header not advanced.
+        same = "same payload as the last poll"
+        unchanged = [r for r in results if r.status == "unchanged"]
+        deciders = {"file_hash" if r.reason == same else "header timestamp" for r in unchanged}
+        by = "+".join(sorted(deciders)) or "header timestamp"
+        ctx.remember({"endpoints": memory, DECIDED: by})
+        metrics["change_detection"] = {"decided_by": by, "methods": list(REALTIME_CHANGE)}
+        why = because(by, why)
         return Outcome.unchanged(
             fingerprint=ctx.previous.fingerprint,
             reason=f"{why}; {reason}" if reason else why,
@@ -311,6 +320,10 @@ class GtfsRealtimeComponent:
                 published_at=schedule.published_at,
             )
         return out
+
+
+#: The change checks a poll makes, as ``plan`` shows them.
+REALTIME_CHANGE = ("file_hash(sha256)", "header timestamp")
 
 
 def _refusals(r: EndpointResult) -> str:

@@ -37,7 +37,7 @@ from interlock.kit import (
     quarantine,
     same_payload,
 )
-from interlock.kit.change import decided, file_digest
+from interlock.kit.change import DECIDED, decided, file_digest
 from interlock.kit.files import copy_regular_file
 from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
 from interlock.outcome import Outcome
@@ -137,10 +137,10 @@ class GtfsScheduleComponent:
         fetched = await self._fetch(ctx, download, memory, policy)
         lap("fetch")
         if fetched.not_modified:
-            ctx.remember(memory)
+            ctx.remember({**memory, DECIDED: "api_etag"})
             return Outcome.unchanged(
                 fingerprint=memory.get("sha256"),
-                reason="source answered 304 Not Modified",
+                reason="source answered 304 Not Modified (decided by api_etag)",
                 metrics=decided(policy, "api_etag"),
             )
         assert fetched.sha256 is not None and fetched.path is not None
@@ -159,11 +159,11 @@ class GtfsScheduleComponent:
             digest = await ctx.to_thread(file_digest, fetched.path, policy.algorithm)
             info["digest"] = digest
         if same_payload(memory, fetched.sha256, policy, digest):
-            ctx.remember(info)
+            ctx.remember({**info, DECIDED: "file_hash"})
             return Outcome.unchanged(
                 fingerprint=fetched.sha256,
                 reason=f"payload {policy.algorithm.upper().replace('SHA', 'SHA-')} unchanged "
-                "since the last publish",
+                "since the last publish (decided by file_hash)",
                 metrics=decided(policy, f"file_hash ({policy.algorithm})"),
             )
 

@@ -24,6 +24,7 @@ from interlock.components.ptv_timetable.storage import write_poll
 from interlock.components.ptv_timetable.tables import DATASET
 from interlock.errors import TransientError, ValidationFailedError
 from interlock.kit import ComponentContext, quarantine
+from interlock.kit.change import DECIDED, because
 from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
 from interlock.kit.tables import Database
 from interlock.outcome import Outcome
@@ -206,11 +207,14 @@ class PtvTimetableComponent:
             keep_runs=self.keep_runs,
         )
         ctx.remember({"fingerprint": fingerprint, "poll_id": poll_id, "records": stats["records"]})
-        metrics = {"api_calls": client.calls}
+        metrics: dict[str, Any] = {"api_calls": client.calls}
         if not changed:
+            by = "response fingerprint"
+            ctx.remember({**(ctx.remembered or {}), DECIDED: by})
+            metrics["change_detection"] = {"decided_by": by, "methods": [by]}
             return Outcome.unchanged(
                 fingerprint=fingerprint,
-                reason="the API's answers are the same as at the last poll",
+                reason=because(by, "the API's answers are the same as at the last poll"),
                 quality=report,
                 metrics=metrics,
             )

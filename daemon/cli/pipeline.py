@@ -7,7 +7,6 @@ one, else computes the plan from the state database opened read-only.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Callable
@@ -120,6 +119,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 "plan", components=args.components or None, with_deps=args.with_deps
             )
         else:
+            import asyncio  # here, not at the top: --help and status stay quick
+
             rows = asyncio.run(_plan(config, args))
     except AdminError as exc:
         return cliadmin.fail(exc, args)
@@ -131,16 +132,31 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         print_table(
             [
-                (r["component"], "run" if r["run"] else "skip", r["reason"] or "", r["detail"])
+                (
+                    r["component"],
+                    "run" if r["run"] else "skip",
+                    r["reason"] or "",
+                    r["detail"],
+                    _change_column(r.get("change_detection")),
+                )
                 for r in rows
             ],
-            ["component", "action", "reason", "why"],
+            ["component", "action", "reason", "why", "change detection"],
         )
         sources = [(r["component"], r["source"]) for r in rows if r.get("source")]
         if sources:
             print("\nsources:")
             print_table(sources, ["component", "source"])
     return EXIT_OK
+
+
+def _change_column(change: dict[str, Any] | None) -> str:
+    """The methods on, and which one found the last run unchanged."""
+    if not change:
+        return ""
+    methods = " ".join(change["methods"]) or "off"
+    by = change.get("decided_by")
+    return f"{methods}; last unchanged by {by}" if by else methods
 
 
 async def _run(config: Config, args: argparse.Namespace) -> int:
@@ -172,6 +188,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config.overrides.dry_run:
         # A dry run is the plan: it touches no network and writes no data.
         return cmd_plan(argparse.Namespace(**{**vars(args), "json": False}))
+    import asyncio  # here, not at the top: --help and status stay quick
+
     return asyncio.run(_run(config, args))
 
 

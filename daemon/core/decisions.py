@@ -34,6 +34,8 @@ class Decision:
     then_detail: str | None = None
     #: With ``then`` = ``quota_exhausted``: when its API calls are tried again.
     resume_at: datetime | None = None
+    #: The change-detection method that found its last run unchanged (None: it was not).
+    decided_by: str | None = None
 
     def shown(self) -> tuple[bool, SkipReason | None, str]:
         """What ``plan`` shows: whether it will really run, and why (not)."""

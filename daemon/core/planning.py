@@ -15,6 +15,7 @@ from interlock import graph
 from interlock.config.model import ComponentSpec, Config
 from interlock.config.registry import BUILTINS
 from interlock.core.decisions import Decision, due_decision, release_decision, upstream_hold
+from interlock.kit.change import DECIDED, ChangePolicy, methods_on
 from interlock.outcome import SkipReason
 from interlock.store.abc import ComponentState
 
@@ -80,9 +81,32 @@ def plan_components(
             )
         )
     out = _second_stage(config, states, now, out, scheduled=requested is None, force=force)
+    out = [_decided(d, states[d.component]) for d in out]
     if quota_hold is None or not config.quota.get("enabled", True):
         return out
     return [_quota_stage(config, d, quota_hold) for d in out]
+
+
+def _decided(d: Decision, state: ComponentState) -> Decision:
+    """``d`` naming the change-detection method that found the last run unchanged."""
+    by = state.memory.get(DECIDED) if state.last_status == "unchanged" else None
+    return replace(d, decided_by=str(by)) if by else d
+
+
+#: The change checks of the built-ins that do not use ``change_detection``'s methods.
+OWN_CHANGE_CHECKS = {
+    "gtfs_realtime": ["file_hash(sha256)", "header timestamp"],
+    "ptv_timetable": ["response fingerprint"],
+}
+
+
+def change_methods(config: Config, spec: ComponentSpec) -> list[str]:
+    """The change-detection methods that are on for a component, as ``plan`` shows them."""
+    for name, checks in OWN_CHANGE_CHECKS.items():
+        if spec.class_path == BUILTINS[name]:
+            return list(checks)
+    skip = config.overrides.skip_change_detection
+    return methods_on(ChangePolicy.from_config(config.change_detection, skip=skip))
 
 
 def metered_endpoints(spec: ComponentSpec) -> list[str]:
@@ -166,6 +190,10 @@ def plan_row(d: Decision, config: Config) -> dict[str, Any]:
         "detail": detail,
         "next_due": d.next_due.astimezone(tz).isoformat() if d.next_due else None,
         "resume_at": d.resume_at.astimezone(tz).isoformat() if d.resume_at else None,
+        "change_detection": {
+            "methods": change_methods(config, config.components[d.component]),
+            "decided_by": d.decided_by,
+        },
         "dependencies": list(config.components[d.component].dependencies),
         "source": config.components[d.component].source,
     }

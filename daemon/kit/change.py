@@ -95,6 +95,29 @@ def decided(policy: ChangePolicy, method: str) -> dict[str, Any]:
     return {"change_detection": {"decided_by": method, "methods": on}}
 
 
+#: The memory key naming the method that found a component's last run unchanged.
+DECIDED = "unchanged_by"
+
+
+def because(method: str, why: str) -> str:
+    """An unchanged run's reason, naming the method that decided by its config name."""
+    return f"{why} (decided by {method})"
+
+
+def methods_on(policy: ChangePolicy) -> list[str]:
+    """The methods that are on, as ``plan`` shows them: ``file_hash(sha256) api_etag(24h)``."""
+    hours = policy.cache_duration_hours
+    return [
+        label
+        for label, used in (
+            (f"file_hash({policy.algorithm})", policy.file_hash),
+            (f"api_etag({hours:g}h)" if hours else "api_etag", policy.etag or policy.last_modified),
+            (f"record_count({policy.threshold_percentage:g}%)", policy.record_count),
+        )
+        if used
+    ]
+
+
 def file_digest(path: Path, algorithm: str) -> str:
     """``path``'s digest with ``algorithm``, labelled (``"blake2b:..."``)."""
     with open(path, "rb") as f:
