@@ -11,19 +11,24 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from interlock.errors import ValidationFailedError
 
 Row = tuple[Any, ...]
 
 DEPARTURE_KEY = ("stop_id", "route_id", "run_ref", "scheduled_departure_utc")
+#: Where the API's zone-less vehicle times count: Melbourne, whatever their name says.
+MELBOURNE = ZoneInfo("Australia/Melbourne")
+_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def utc(value: Any) -> str | None:
-    """An API time (``2024-04-25T01:27:00Z``, any fraction) as ``YYYY-MM-DDTHH:MM:SSZ``."""
+def _moment(value: Any) -> datetime | None:
+    """An API time as sent: aware with ``Z`` or an offset, naive without."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -35,10 +40,39 @@ def utc(value: Any) -> str | None:
     if dot:  # .NET sends seven fractional digits; Python reads at most six
         digits = "".join(ch for ch in rest if ch.isdigit())
         text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
-    moment = datetime.fromisoformat(text)
+    return datetime.fromisoformat(text)
+
+
+def utc(value: Any) -> str | None:
+    """An API time (``2024-04-25T01:27:00Z``, any fraction) as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    moment = _moment(value)
+    if moment is None:
+        return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime(_FORMAT)
+
+
+def vehicle_utc(value: Any, near: Sequence[datetime] = ()) -> str | None:
+    """``vehicle_position.datetime_utc`` as real UTC (``YYYY-MM-DDTHH:MM:SSZ``).
+
+    Metro trains' positions come without a zone and are Melbourne local time despite
+    the name (a train at Hughesdale at "12:42:29" departs there at 02:42:52Z); a time
+    with ``Z`` or an offset (bus positions) is taken as it says. A local time in the
+    hour that happens twice when daylight saving ends, or in the hour skipped when it
+    starts, has two readings: the one nearer the run's departures in ``near`` (UTC) is
+    taken, else the first (daylight-saving) reading.
+    """
+    moment = _moment(value)
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        return moment.astimezone(UTC).strftime(_FORMAT)
+    readings = [moment.replace(tzinfo=MELBOURNE, fold=f).astimezone(UTC) for f in (0, 1)]
+    best = readings[0]
+    if readings[1] != best and near:
+        best = min(readings, key=lambda r: min(abs(r - t) for t in near))
+    return best.strftime(_FORMAT)
 
 
 def _json(value: Any) -> str:
@@ -93,8 +127,9 @@ class Poll:
             if did is not None and rid is not None:
                 row = (did, rid, item.get("direction_name"), _int(item.get("route_type")))
                 self.directions[did, rid] = row
+        near = _departure_times(departures)
         for item in (doc.get("runs") or {}).values():
-            self._run(item)
+            self._run(item, near)
         for item in (doc.get("disruptions") or {}).values():
             self._disruption(item, None)
         for item in departures:
@@ -148,15 +183,16 @@ class Poll:
             item.get("stop_landmark") or None,
         )
 
-    def _run(self, item: Any) -> None:
+    def _run(self, item: Any, near: dict[str, list[datetime]]) -> None:
         ref = item.get("run_ref") if isinstance(item, dict) else None
         if not ref:
             self.problem("run_without_ref", _short(item))
             return
         pos = item.get("vehicle_position") or {}
         desc = item.get("vehicle_descriptor") or {}
+        interchange = item.get("interchange")
         try:
-            at = utc(pos.get("datetime_utc"))
+            at = vehicle_utc(pos.get("datetime_utc"), near.get(str(ref), ()))
         except ValueError:
             at = None
             self.problem("bad_time", f"run {ref!r} vehicle_position.datetime_utc")
@@ -176,6 +212,7 @@ class Poll:
             at,
             desc.get("id"),
             desc.get("description"),
+            _json(interchange) if isinstance(interchange, dict) else None,
         )
 
     def _departure(self, item: Any, route_type: int) -> None:
@@ -271,6 +308,21 @@ class Poll:
             "routes": sorted(self.routes.values(), key=repr),
         }
         return hashlib.sha256(_json(content).encode()).hexdigest()
+
+
+def _departure_times(departures: list[Any]) -> dict[str, list[datetime]]:
+    """run_ref -> its departure times (UTC) in one answer, to place its vehicle's time."""
+    out: dict[str, list[datetime]] = {}
+    for item in departures:
+        if not isinstance(item, dict):
+            continue
+        try:
+            moment = _moment(item.get("scheduled_departure_utc"))
+        except ValueError:
+            continue
+        if moment is not None and moment.tzinfo is not None:
+            out.setdefault(str(item.get("run_ref")), []).append(moment)
+    return out
 
 
 def _int(value: Any) -> int | None:

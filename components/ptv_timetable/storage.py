@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS runs (
     final_stop_id INTEGER, destination_name TEXT, status TEXT, direction_id INTEGER,
     express_stop_count INTEGER, vehicle_latitude REAL, vehicle_longitude REAL,
     vehicle_bearing REAL, vehicle_position_at TEXT, vehicle_id TEXT, vehicle_description TEXT,
-    first_seen_at TEXT NOT NULL, last_seen_at TEXT NOT NULL);
+    first_seen_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, interchange TEXT);
 CREATE TABLE IF NOT EXISTS departures (
     poll_id INTEGER NOT NULL, stop_id INTEGER NOT NULL, route_type INTEGER NOT NULL,
     route_id INTEGER, run_ref TEXT NOT NULL, run_id INTEGER, direction_id INTEGER,
@@ -152,7 +152,7 @@ def _upsert_seen(conn: sqlite3.Connection, poll: Poll, now: str) -> None:
         "INSERT OR REPLACE INTO directions VALUES (?,?,?,?)", list(poll.directions.values())
     )
     conn.executemany(
-        "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (run_ref) DO "
+        "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (run_ref) DO "
         "UPDATE SET run_id = excluded.run_id, route_id = excluded.route_id, "
         "route_type = excluded.route_type, final_stop_id = excluded.final_stop_id, "
         "destination_name = excluded.destination_name, status = excluded.status, "
@@ -162,8 +162,9 @@ def _upsert_seen(conn: sqlite3.Connection, poll: Poll, now: str) -> None:
         "vehicle_bearing = excluded.vehicle_bearing, "
         "vehicle_position_at = excluded.vehicle_position_at, vehicle_id = excluded.vehicle_id, "
         "vehicle_description = excluded.vehicle_description, "
-        "last_seen_at = excluded.last_seen_at",
-        [(*row, now, now) for row in poll.runs.values()],
+        "last_seen_at = excluded.last_seen_at, interchange = excluded.interchange",
+        # interchange came after the seen columns (a migration appends it).
+        [(*row[:-1], now, now, row[-1]) for row in poll.runs.values()],
     )
     conn.executemany(
         "INSERT INTO disruptions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "

@@ -24,11 +24,13 @@ DATASET = Database(
     "directions, runs and disruptions are upserted and keep when they were seen. Ids are "
     "PTV's (not GTFS's): routes.route_gtfs_id joins GTFS routes.",
     file="<data_dir>/<component>.sqlite (append, written in place)",
-    version=1,
+    version=2,
     migrations=(
         # 0 -> 1: version 0 is the same schema without a number; the file leaves WAL
         # for rollback-journal mode when it is next written.
         "",
+        # 1 -> 2: runs keep PTV's interchange (feeder and distributor runs).
+        "ALTER TABLE runs ADD COLUMN interchange TEXT;",
     ),
     tables=(
         Table(
@@ -98,10 +100,25 @@ DATASET = Database(
                 col("vehicle_latitude", _R, "Vehicle position latitude.", "degrees WGS84"),
                 col("vehicle_longitude", _R, "Vehicle position longitude.", "degrees WGS84"),
                 col("vehicle_bearing", _R, "Vehicle bearing.", "degrees clockwise from north"),
-                col("vehicle_position_at", _T, "When the position was taken.", _UTC),
+                col(
+                    "vehicle_position_at",
+                    _T,
+                    "When the position was taken (PTV's datetime_utc, which metro trains send "
+                    "in Melbourne local time, converted to real UTC).",
+                    _UTC,
+                ),
                 col("vehicle_id", _T, "Vehicle id."),
                 col("vehicle_description", _T, "Vehicle description."),
                 *_SEEN,
+                col(
+                    "interchange",
+                    _T,
+                    "The run's connections as PTV sends them: feeder (the run arriving into "
+                    "it) and distributor (the run it continues as), each with run_ref, "
+                    "route_id, stop_id, advertised, destination_name; run_ref '0' means none. "
+                    "NULL when PTV gives none.",
+                    "JSON text (object)",
+                ),
             ),
             key=("run_ref",),
         ),
