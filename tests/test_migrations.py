@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from interlock.components.gtfs_realtime.dataset import connect as connect_realtime
+from interlock.components.gtfs_realtime.dataset import release
 from interlock.components.gtfs_realtime.tables import DATASET as REALTIME
 from interlock.components.ptv_timetable.storage import _connect as connect_ptv
 from interlock.components.ptv_timetable.tables import DATASET as PTV
@@ -44,12 +45,45 @@ INSERT INTO meta VALUES ('paused', '[]');
 
 PTV_V0 = """
 PRAGMA journal_mode=WAL;
-CREATE TABLE route_types (route_type INTEGER PRIMARY KEY, route_type_name TEXT,
-    last_seen_at TEXT NOT NULL);
-CREATE TABLE polls (poll_id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL,
-    polled_at TEXT NOT NULL, requests INTEGER NOT NULL, departures INTEGER NOT NULL,
-    disruptions INTEGER NOT NULL, changed INTEGER NOT NULL, fingerprint TEXT NOT NULL);
+CREATE TABLE route_types (
+    route_type INTEGER PRIMARY KEY, route_type_name TEXT, last_seen_at TEXT NOT NULL);
+CREATE TABLE routes (
+    route_id INTEGER PRIMARY KEY, route_type INTEGER, route_name TEXT, route_number TEXT,
+    route_gtfs_id TEXT, service_status TEXT, last_seen_at TEXT NOT NULL);
+CREATE TABLE stops (
+    route_type INTEGER NOT NULL, stop_id INTEGER NOT NULL, stop_name TEXT, stop_suburb TEXT,
+    stop_latitude REAL, stop_longitude REAL, stop_landmark TEXT,
+    first_seen_at TEXT NOT NULL, last_seen_at TEXT NOT NULL,
+    PRIMARY KEY (route_type, stop_id));
+CREATE TABLE directions (
+    direction_id INTEGER NOT NULL, route_id INTEGER NOT NULL, direction_name TEXT,
+    route_type INTEGER, PRIMARY KEY (direction_id, route_id));
+CREATE TABLE runs (
+    run_ref TEXT PRIMARY KEY, run_id INTEGER, route_id INTEGER, route_type INTEGER,
+    final_stop_id INTEGER, destination_name TEXT, status TEXT, direction_id INTEGER,
+    express_stop_count INTEGER, vehicle_latitude REAL, vehicle_longitude REAL,
+    vehicle_bearing REAL, vehicle_position_at TEXT, vehicle_id TEXT, vehicle_description TEXT,
+    first_seen_at TEXT NOT NULL, last_seen_at TEXT NOT NULL);
+CREATE TABLE departures (
+    poll_id INTEGER NOT NULL, stop_id INTEGER NOT NULL, route_type INTEGER NOT NULL,
+    route_id INTEGER, run_ref TEXT NOT NULL, run_id INTEGER, direction_id INTEGER,
+    scheduled_departure_utc TEXT NOT NULL, estimated_departure_utc TEXT,
+    at_platform INTEGER NOT NULL, platform_number TEXT, flags TEXT,
+    departure_sequence INTEGER, disruption_ids TEXT NOT NULL);
+CREATE INDEX departures_stop ON departures (route_type, stop_id);
+CREATE TABLE disruptions (
+    disruption_id INTEGER PRIMARY KEY, title TEXT, url TEXT, description TEXT,
+    disruption_status TEXT, disruption_type TEXT, published_on TEXT, last_updated TEXT,
+    from_date TEXT, to_date TEXT, colour TEXT, display_on_board INTEGER,
+    display_status INTEGER, route_ids TEXT, stop_ids TEXT, category TEXT,
+    first_seen_at TEXT NOT NULL, last_seen_at TEXT NOT NULL);
+CREATE TABLE polls (
+    poll_id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, polled_at TEXT NOT NULL,
+    requests INTEGER NOT NULL, departures INTEGER NOT NULL, disruptions INTEGER NOT NULL,
+    changed INTEGER NOT NULL, fingerprint TEXT NOT NULL);
 INSERT INTO route_types VALUES (0, 'Train', '2026-01-01T00:00:00Z');
+INSERT INTO runs (run_ref, run_id, route_id, first_seen_at, last_seen_at)
+    VALUES ('948000', 948000, 6, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
 INSERT INTO polls (run_id, polled_at, requests, departures, disruptions, changed, fingerprint)
     VALUES ('r1', '2026-01-01T00:00:00Z', 3, 10, 1, 1, 'abc');
 """
@@ -157,16 +191,18 @@ def test_a_version_0_ptv_dataset_is_migrated_out_of_wal_with_its_data(tmp_path: 
     assert _read(db, "PRAGMA journal_mode") == [("delete",)]
     assert _read(db, "SELECT route_type_name FROM route_types") == [("Train",)]
     assert _read(db, "SELECT run_id, departures FROM polls") == [("r1", 10)]
+    assert _read(db, "SELECT run_ref, route_id FROM runs") == [("948000", 6)]
     conn = sqlite3.connect(db)
     assert drift(conn, PTV) == []  # the tables version 0 lacked were created
     conn.close()
 
 
 def test_a_version_0_realtime_dataset_is_migrated_with_its_data(tmp_path: Path) -> None:
-    """The realtime writer migrates a version-0 WAL file to the declared schema, rows kept."""
+    """The realtime writer migrates a version-0 file to the declared schema, rows kept, and
+    leaves it in rollback-journal mode when it lets go."""
     db = tmp_path / "rt.sqlite"
     _v0(db, REALTIME_V0)
-    connect_realtime(db).close()
+    release(connect_realtime(db))
     assert _read(db, "PRAGMA user_version") == [(REALTIME.version,)]
     assert _read(db, "PRAGMA journal_mode") == [("delete",)]
     assert _read(db, "SELECT endpoint, header_timestamp, run_id FROM feeds") == [

@@ -7,6 +7,7 @@ timestamp; :func:`prune` deletes what is past retention.
 
 from __future__ import annotations
 
+import atexit
 import os
 import sqlite3
 import threading
@@ -90,19 +91,18 @@ CREATE INDEX IF NOT EXISTS alert_texts_by_feed
 
 
 def connect(db: Path) -> sqlite3.Connection:
-    """The append dataset, created or migrated if needed, in rollback-journal mode.
+    """The append dataset, created or migrated if needed; WAL while open (see :func:`release`).
 
-    Not WAL: a WAL file cannot be opened by a read-only reader (another user, ``mode=ro``)
-    once the last writer has closed it, since the reader would have to create the -shm.
-    In DELETE mode a reader needs only read access to the file; a poll holds the write
-    lock for its commit alone.
+    WAL so readers never wait for a poll nor a poll for a long read. A read-only reader
+    of another user opens a WAL file through its -wal and -shm, which SQLite gives the
+    file's mode (group-readable); they exist while this connection is open.
     """
     db.parent.mkdir(parents=True, exist_ok=True)
     # Used from worker threads one at a time (PollWriter serialises its callers).
     conn = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
     try:
-        restrict(db, DATA_FILE)  # the group may read, whatever the umask
-        conn.execute("PRAGMA journal_mode=DELETE")
+        restrict(db, DATA_FILE)  # before the WAL: SQLite gives -wal and -shm the file's mode
+        conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         migrate(conn, db, DATASET, SCHEMA)
     except BaseException:
@@ -111,8 +111,34 @@ def connect(db: Path) -> sqlite3.Connection:
     return conn
 
 
+def release(conn: sqlite3.Connection) -> None:
+    """Close a writer connection, leaving the file in rollback-journal (DELETE) mode.
+
+    SQLite deletes -wal and -shm when the last connection closes, and a read-only reader
+    cannot create them: a WAL file nobody holds open cannot be read by another user. So
+    the writer leaves it in DELETE mode, which needs nothing but read access. When a
+    reader holds the file at that instant the switch is skipped; this connection is then
+    not the last, so -wal and -shm stay and readers keep working through them.
+    """
+    try:
+        conn.execute("PRAGMA busy_timeout=200")  # never hold up a shutdown for a reader
+        conn.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.Error:
+        pass
+    conn.close()
+
+
 _OPEN: dict[Path, tuple[sqlite3.Connection, int]] = {}
 _OPEN_LOCK = threading.Lock()
+
+
+@atexit.register
+def release_all() -> None:
+    """Release every shared connection (at exit: the daemon leaves readable files behind)."""
+    with _OPEN_LOCK:
+        for conn, _ in _OPEN.values():
+            release(conn)
+        _OPEN.clear()
 
 
 def shared_connection(db: Path) -> sqlite3.Connection:
