@@ -23,6 +23,8 @@ from interlock.components.gtfs_schedule.flexrules import (
     check_stop_times_records,
     check_trip_distances,
 )
+from interlock.components.gtfs_schedule.geojson import Locations
+from interlock.components.gtfs_schedule.georules import check_locations, read_locations
 from interlock.components.gtfs_schedule.layout import (
     check_subfolders,
     flat_prefix,
@@ -147,6 +149,7 @@ def load_feed(
             conn = _open_db(db_path, moded)
             loader = FeedLoader(conn, book, tally, cancel, progress, tuning, db_path.parent)
             feeds: list[FeedFiles] = []
+            locations: dict[str | None, Locations] = {}  # each feed's locations.geojson
             wanted = sorted(inner, key=mode_key)
             if modes is not None:
                 unknown = sorted(set(modes) - set(inner))
@@ -158,6 +161,8 @@ def load_feed(
             if not moded:
                 check_subfolders(outer, None, book)
                 feeds.append(loader.load(outer, flat_prefix(outer), None, 0))
+                if (found := read_locations(outer, flat_prefix(outer), None, book)) is not None:
+                    locations[None] = found
             with tempfile.TemporaryDirectory(prefix=".gtfs-inner-", dir=db_path.parent) as tmp:
                 for ordinal, mode in enumerate(wanted):
                     check_cancel(cancel)
@@ -167,6 +172,8 @@ def load_feed(
                     with SafeZip(dest, budget, label=label) as zf:
                         check_subfolders(zf, mode, book)
                         feeds.append(loader.load(zf, flat_prefix(zf), mode, ordinal))
+                        if (found := read_locations(zf, flat_prefix(zf), mode, book)) is not None:
+                            locations[mode] = found
                     dest.unlink()
             loader.close()
         check_cancel(cancel)
@@ -186,6 +193,7 @@ def load_feed(
             if clean:
                 build_indexes(conn, moded)
             check_foreign_keys(conn, feeds, book)
+            check_locations(conn, feeds, book, locations)
             check_rows(
                 conn,
                 feeds,

@@ -100,7 +100,7 @@ class FeedLoader:
         self._columns = files.columns
         for name in sorted(members):
             # As gtfs-validator lists a zip's files, those in folders are not the feed's.
-            if name not in TABLES_BY_FILE and "/" not in name:
+            if name not in TABLES_BY_FILE and "/" not in name and name != "locations.geojson":
                 self.book.add(Notice("unknown_file", name, mode=mode))
         for table in TABLES:
             member = members.get(table.filename)
