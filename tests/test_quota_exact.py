@@ -213,3 +213,26 @@ async def test_a_realtime_poll_refused_for_the_apis_quota_pauses_its_endpoints(t
     resume_at = datetime.fromisoformat(shown["resume_at"])
     assert timedelta(minutes=29) < resume_at - before <= timedelta(minutes=31)
     assert shown["used"] == 2 and not shown["exhausted"]
+
+
+async def test_status_shows_resume_at_once_the_budget_is_spent_exactly(tmp_path) -> None:
+    """After exactly daily_limit calls (none refused), `interlock status --json` of the
+    stopped daemon's state gives quota.resume_at: the next local midnight."""
+    import json
+
+    from interlock.config.loader import parse_config
+    from interlock.service.app import Orchestrator
+    from tests.test_cli import interlock
+    from tests.test_plan_quota import doc, spend
+
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps(doc(tmp_path)))
+    async with Orchestrator(parse_config(doc(tmp_path), str(path)), log_events=False) as orch:
+        await spend(orch, 2)
+        assert orch.quota is not None
+        reset_at = orch.quota.describe()["reset_at"]
+    proc = await asyncio.to_thread(interlock, "status", "--json", "--config", str(path))
+    assert proc.returncode == 0, proc.stderr
+    quota = json.loads(proc.stdout)["quota"]
+    assert (quota["used"], quota["exhausted"]) == (2, True)
+    assert quota["resume_at"] == reset_at
