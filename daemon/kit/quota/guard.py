@@ -213,8 +213,8 @@ class QuotaGuard:
     async def acquire(self, endpoint: str, *, family: str = "default") -> float:
         """Wait for a token for one call to ``endpoint``; return the seconds waited.
 
-        Raises :class:`QuotaExhaustedError` at once when the daily budget is spent
-        and ``endpoint`` is not a priority endpoint.
+        Raises :class:`QuotaExhaustedError` at once when the daily budget is spent (or
+        the API's own quota refusal paused calls) and ``endpoint`` is not a priority one.
         """
         now = self.clock()
         usage = self.today()
