@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from interlock.cli import admin, history, pipeline, report, schema, validate
+from interlock.cli import admin, history, pipeline, query, report, schema, validate
 from interlock.cli.common import EXIT_CONFIG, add_log_options
 from interlock.errors import ConfigError, InterlockError
 
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_log_options(p, level="warning", log_format="console")
     admin.add_parsers(sub)
     schema.add_parsers(sub)
+    query.add_parsers(sub)
     validate.add_parsers(sub)
     return parser
 
@@ -93,6 +94,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     **admin.COMMANDS,
     **schema.COMMANDS,
+    **query.COMMANDS,
     **validate.COMMANDS,
 }
 
