@@ -260,6 +260,17 @@ def test_a_new_state_dir_is_named_as_needing_a_restart(
     last = d.request("status")["result"]["daemon"]["last_reload"]
     assert last["applied"] is True and last["restart_needed"] == result["restart_needed"]
     assert not Path(moved).exists()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERLOCK_")}
+    shown = subprocess.run(
+        [sys.executable, "-m", "interlock.cli", "status", "--socket", str(d.socket)],
+        cwd=REPO,
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "needs a restart: runtime_settings.state_dir" in shown.stdout
     assert d.stop() == 0
     applied = [line for line in d.logs() if line["event"] == "config_applied"]
     assert applied[-1]["restart_needed"] == ["runtime_settings.state_dir"]

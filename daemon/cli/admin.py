@@ -18,6 +18,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from interlock.cli import offline, quick
 from interlock.cli.adminclient import AdminClient
 from interlock.cli.common import (
     EXIT_CONFIG,
@@ -30,6 +31,7 @@ from interlock.cli.common import (
     lacks_state_database,
     load_args_config,
     print_table,
+    start_logging,
 )
 from interlock.config.admin_socket import resolve_socket
 from interlock.config.model import Config, default_config_path
@@ -135,6 +137,12 @@ def print_status(result: dict[str, Any], table: PrintTable) -> None:
                 f"last reload ({last['trigger']}, {_short(last['at'])}) REJECTED, "
                 f"the config in use is kept: {last['error']}"
             )
+        elif last and (last.get("failed") or last.get("restart_needed")):
+            from interlock.cli.statustext import reload_notes
+
+            print(f"last reload ({last['trigger']}, {_short(last['at'])}):")
+            for line in reload_notes({**last, "changed": [], "rebuilt": []}):
+                print("  " + line)
     else:
         print("no daemon is running; showing the state database")
     rows = [
@@ -152,7 +160,7 @@ def print_status(result: dict[str, Any], table: PrintTable) -> None:
     table(rows, ["component", "state", "last", "reason", "last run", "next due"])
     quota = result.get("quota")
     if quota:
-        from interlock.service.status import quota_lines
+        from interlock.cli.statustext import quota_lines
 
         quota_lines(quota, table)
 
@@ -162,7 +170,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.state_dir is not None:
         if lacks_state_database(args.state_dir):
             return EXIT_CONFIG
-        result = state_dir_status(args.state_dir)
+        start_logging(args)
+        result = offline.state_dir_status(args.state_dir)
         if args.json:
             print(json.dumps(result, indent=2, default=str))
         else:
@@ -171,10 +180,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.socket is not None:  # the daemon's view; no need for the config to load here
         client: AdminClient | None = client_for(args)
     else:
+        client = quick.daemon_for(args)[0]  # a daemon answers without the config loading here
+    if client is None:
+        start_logging(args)
         config = load_args_config(args)
         client = daemon_serving(args, config)
     if client is None:
-        result = offline_status(config)
+        result = offline.offline_status(config)
     else:
         try:
             result = client.request("status")
@@ -185,51 +197,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         print_status(result, print_table)
     return EXIT_OK
-
-
-def state_dir_status(state_dir: Path) -> dict[str, Any]:
-    """``status --state-dir``: what the state database alone says."""
-    import asyncio
-
-    from interlock.store.abc import PAUSED_KEY
-    from interlock.store.lock import StateLock
-    from interlock.store.sqlite import STATE_DB, SqliteStateReader
-
-    db = state_dir / STATE_DB
-    try:
-        live = StateLock(state_dir).held_elsewhere()
-    except OSError:
-        live = True
-
-    async def read() -> tuple[Any, Any, Any]:
-        async with SqliteStateReader(db, live=live) as reader:
-            states = await reader.component_states()
-            return states, await reader.last_runs(states), await reader.get_meta(PAUSED_KEY)
-
-    states, last, paused = asyncio.run(read())
-    paused = set(paused or [])
-
-    def iso(value: Any) -> str | None:
-        return value.isoformat() if value is not None else None
-
-    components = [
-        {
-            "component": name,
-            "state": "paused" if name in paused else "unknown",
-            "paused": name in paused,
-            "last_status": last.get(name, {}).get("status") or st.last_status,
-            "last_reason": last.get(name, {}).get("reason"),
-            "last_error": st.last_error,
-            "last_started_at": iso(st.last_started_at),
-            "last_finished_at": iso(st.last_finished_at),
-            "last_success_at": iso(st.last_success_at),
-            "records": st.records,
-            "next_due": None,
-            "disabled_reason": "no config given: --state-dir shows stored state only",
-        }
-        for name, st in sorted(states.items())
-    ]
-    return {"daemon": None, "components": components, "quota": None}
 
 
 def reply(args: argparse.Namespace, code: int, result: Any, text: Callable[[Any], str]) -> int:
@@ -280,9 +247,9 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_reload(args: argparse.Namespace) -> int:
     code, result = call(args, "reload")
-    return reply(
-        args, code, result, lambda r: f"reloaded {r['source']}: {len(r['components'])} components"
-    )
+    from interlock.cli.statustext import reload_text
+
+    return reply(args, code, result, reload_text)
 
 
 _EVENT_TIMES = ("at", "started_at")
@@ -341,68 +308,3 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "reload": cmd_reload,
     "watch": cmd_watch,
 }
-
-
-def offline_status(config: Config) -> dict[str, Any]:
-    """``status`` without a daemon: the state database read-only, the plan computed here."""
-    import asyncio
-
-    from interlock.core.scheduler import Scheduler
-    from interlock.events import EventBus
-    from interlock.store.abc import PAUSED_KEY
-    from interlock.store.lock import StateLock
-    from interlock.store.sqlite import STATE_DB, SqliteStateReader
-
-    db = config.runtime.state_dir / STATE_DB
-    try:
-        live = StateLock(config.runtime.state_dir).held_elsewhere()
-    except OSError:
-        live = True
-
-    async def plan() -> tuple[Any, Any, list[str], dict[str, tuple[str, str | None]]]:
-        async with SqliteStateReader(db, live=live) as reader:
-            paused: list[str] = await reader.get_meta(PAUSED_KEY) or []
-            last = await reader.last_runs(config.components)
-            states = await reader.component_states()
-        scheduler = Scheduler(config, EventBus(), states)
-        scheduler.paused.update(n for n in paused if n in config.components)
-        reasons = {name: (row["status"], row["reason"]) for name, row in last.items()}
-        return scheduler.plan(), scheduler.states, paused, reasons
-
-    decisions, states, paused, reasons = asyncio.run(plan())
-    tz = config.runtime.timezone
-
-    def iso(v: Any) -> str | None:
-        return v.astimezone(tz).isoformat() if v is not None else None
-
-    components = []
-    for d in decisions:
-        spec, st = config.components[d.component], states[d.component]
-        last_status, last_reason = reasons.get(d.component, (st.last_status, None))
-        state = "disabled" if not spec.enabled else "paused" if d.component in paused else "idle"
-        components.append(
-            {
-                "component": d.component,
-                "state": state,
-                "run_id": None,
-                "enabled": spec.enabled,
-                "disabled_reason": spec.disabled_reason,
-                "paused": d.component in paused,
-                "frequency": spec.frequency.text,
-                "last_status": last_status,
-                "last_reason": last_reason,
-                "last_error": st.last_error,
-                "last_started_at": iso(st.last_started_at),
-                "last_finished_at": iso(st.last_finished_at),
-                "last_success_at": iso(st.last_success_at),
-                "records": st.records,
-                "next_due": iso(d.next_due) if spec.enabled else None,
-                "decision": d.detail,
-            }
-        )
-    from datetime import UTC, datetime
-
-    from interlock.service.status import offline_quota
-
-    quota = offline_quota(config, db, datetime.now(UTC), live=live)
-    return {"daemon": None, "components": components, "quota": quota}

@@ -67,6 +67,23 @@ def add_socket_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: Commands whose quick paths (cli/quick.py) log nothing: they call start_logging only
+#: before a full path, so structlog is not imported to answer them.
+QUICK_COMMANDS = ("status", "history")
+
+
+def start_logging(args: argparse.Namespace) -> None:
+    """Configure logging for this command (structlog, the daemon's processors)."""
+    from interlock.observe import logs  # after parsing: --help and usage errors stay instant
+
+    logs.configure(
+        args.log_level,
+        args.log_format,
+        stream=sys.stdout if args.command in ("serve", "run") else sys.stderr,
+        off_loop=args.command in ("serve", "run"),
+    )
+
+
 def load_args_config(args: argparse.Namespace) -> Config:
     """The config these arguments name, with their override flags applied."""
     from interlock.config.loader import load_config  # jsonschema: only when a config is read

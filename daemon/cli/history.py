@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from interlock.cli import admin as cliadmin
+from interlock.cli import quick
 from interlock.cli.common import (
     EXIT_CONFIG,
     EXIT_OK,
@@ -19,6 +19,7 @@ from interlock.cli.common import (
     load_args_config,
     named_zone,
     print_table,
+    start_logging,
 )
 from interlock.errors import AdminError
 
@@ -69,25 +70,29 @@ async def _history(state_dir: Path, tz: Any, args: argparse.Namespace) -> list[d
     return rows
 
 
-def cmd_history(args: argparse.Namespace) -> int:
-    if args.state_dir is not None:
-        if lacks_state_database(args.state_dir):
-            return EXIT_CONFIG
-        zone = named_zone(args.timezone)
-        if zone is None:
-            return EXIT_CONFIG
-        state_dir, tz = args.state_dir, zone
-    else:
-        config = load_args_config(args)
-        state_dir, tz = config.runtime.state_dir, config.runtime.timezone
-    client = cliadmin.daemon_serving(args, config) if args.state_dir is None else None
+def _quick_rows(args: argparse.Namespace) -> list[dict[str, Any]] | None:
+    """The rows from the daemon or the database without loading the config (None: cannot)."""
+    if args.state_dir is not None or args.socket is not None:
+        return None
+    client, state_dir, zone = quick.daemon_for(args)
     if client is not None:
-        try:
-            rows = client.request("history", component=args.component, limit=args.limit)
-        except AdminError as exc:
-            return cliadmin.fail(exc, args)
-    else:
-        rows = asyncio.run(_history(state_dir, tz, args))
+        return list(client.request("history", component=args.component, limit=args.limit))
+    tz = quick.zone(zone) if zone is not None else None
+    if state_dir is None or tz is None:
+        return None
+    return quick.read_history(state_dir, tz, component=args.component, limit=args.limit)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    try:
+        rows = _quick_rows(args)
+    except AdminError as exc:
+        return cliadmin.fail(exc, args)
+    if rows is None:
+        start_logging(args)
+        code, rows = _full_rows(args)
+        if rows is None:
+            return code
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return EXIT_OK
@@ -115,3 +120,27 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"history": cmd_history}
+
+
+def _full_rows(args: argparse.Namespace) -> tuple[int, list[dict[str, Any]] | None]:
+    """(exit code, rows) with the config loaded and the async store: the full path."""
+    import asyncio
+
+    if args.state_dir is not None:
+        if lacks_state_database(args.state_dir):
+            return EXIT_CONFIG, None
+        zone = named_zone(args.timezone)
+        if zone is None:
+            return EXIT_CONFIG, None
+        rows = quick.read_history(args.state_dir, zone, component=args.component, limit=args.limit)
+        if rows is not None:
+            return EXIT_OK, rows
+        return EXIT_OK, asyncio.run(_history(args.state_dir, zone, args))
+    config = load_args_config(args)
+    client = cliadmin.daemon_serving(args, config)
+    if client is not None:
+        try:
+            return EXIT_OK, client.request("history", component=args.component, limit=args.limit)
+        except AdminError as exc:
+            return cliadmin.fail(exc, args), None
+    return EXIT_OK, asyncio.run(_history(config.runtime.state_dir, config.runtime.timezone, args))

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from interlock.cli import admin, history, pipeline, query, report, schema, validate
-from interlock.cli.common import EXIT_CONFIG, add_log_options
+from interlock.cli.common import EXIT_CONFIG, QUICK_COMMANDS, add_log_options, start_logging
 from interlock.errors import ConfigError, InterlockError
 
 
@@ -26,6 +26,19 @@ def _version() -> str:
         return metadata.version("interlock")
     except metadata.PackageNotFoundError:  # run from a source tree that is not installed
         return "unknown (not installed)"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version, looked up only when asked (metadata is slow)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="print the version"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
+        print(f"interlock {_version()}")
+        parser.exit()
 
 
 #: Options whose value may start with "-" (``--since -5d``), which argparse takes for an option.
@@ -53,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Keeps Victoria's public-transport open data fresh, correct and cheap "
         "to fetch.",
     )
-    parser.add_argument("--version", action="version", version=f"interlock {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     pipeline.add_parsers(sub)
     history.add_parsers(sub)
@@ -102,14 +115,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``interlock`` console script."""
     args = build_parser().parse_args(_values_may_start_with_a_dash(argv))
-    from interlock.observe import logs  # after parsing: --help and usage errors stay instant
-
-    logs.configure(
-        args.log_level,
-        args.log_format,
-        stream=sys.stdout if args.command in ("serve", "run") else sys.stderr,
-        off_loop=args.command in ("serve", "run"),
-    )
+    if args.command not in QUICK_COMMANDS:  # these start logging only on their full paths
+        start_logging(args)
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:

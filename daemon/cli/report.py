@@ -7,7 +7,6 @@ arguments and renders the table and the lines below it.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Callable, Mapping
@@ -134,6 +133,8 @@ def cmd_report(args: Any) -> int:
         except AdminError as exc:
             return cliadmin.fail(exc, args)
     else:
+        import asyncio  # here, not at the top: --help and status stay quick
+
         report = asyncio.run(
             collect(
                 state_dir / STATE_DB,

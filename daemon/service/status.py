@@ -2,13 +2,12 @@
 
 The same shapes come from a live :class:`~interlock.kit.quota.QuotaGuard` (``describe()``)
 and from the state database of a stopped daemon (:func:`offline_quota`), so the
-admin socket and the offline CLI print one format (:func:`quota_lines`).
+admin socket and the offline CLI print one format (``interlock.cli.statustext``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -18,8 +17,6 @@ from interlock.config.model import Config
 from interlock.kit.quota import META_KEY, QuotaGuard, QuotaSettings, describe, usage_from_json
 from interlock.store.abc import StateReader
 from interlock.store.sqlite import SqliteStateReader
-
-PrintTable = Callable[[Sequence[Sequence[Any]], Sequence[str]], None]
 
 
 def quota_from_meta(config: Config, stored: Any, now: datetime) -> dict[str, Any]:
@@ -96,27 +93,3 @@ async def gather_status(
 
 def _local(value: str | None, tz: Any) -> str | None:
     return datetime.fromisoformat(value).astimezone(tz).isoformat() if value else None
-
-
-def quota_lines(quota: dict[str, Any], table: PrintTable) -> None:
-    """Print the quota for people: the day's totals, then calls per endpoint."""
-    state = "EXHAUSTED" if quota.get("exhausted") else "ok"
-    print(
-        f"\nquota {state}: {quota['used']} of {quota['daily_limit']} calls used today "
-        f"({quota['used_percent']}%), {quota['left']} left; resets {quota['reset_at']}"
-        + (f"; non-priority calls resume {quota['resume_at']}" if quota.get("resume_at") else "")
-    )
-    endpoints = quota.get("endpoints") or {}
-    if endpoints:
-        table(
-            [
-                (name, e["calls"], e["refused"], "yes" if e["priority"] else "")
-                for name, e in endpoints.items()
-            ],
-            ["endpoint", "calls today", "refused", "priority"],
-        )
-    for family, r in (quota.get("rate") or {}).items():
-        print(
-            f"rate {family}: {r['available']} of {r['calls']} calls free now "
-            f"(per {r['per_seconds']:g} s)"
-        )

@@ -1,0 +1,61 @@
+"""How ``status`` and ``reload`` read for people: the quota lines and the reload summary.
+
+Printing only: plain dicts in, text out, so ``status`` through the admin socket imports
+none of the daemon.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interlock.cli.common import PrintTable
+
+
+def quota_lines(quota: dict[str, Any], table: PrintTable) -> None:
+    """Print the quota for people: the day's totals, then calls per endpoint."""
+    state = "EXHAUSTED" if quota.get("exhausted") else "ok"
+    print(
+        f"\nquota {state}: {quota['used']} of {quota['daily_limit']} calls used today "
+        f"({quota['used_percent']}%), {quota['left']} left; resets {quota['reset_at']}"
+        + (f"; non-priority calls resume {quota['resume_at']}" if quota.get("resume_at") else "")
+    )
+    endpoints = quota.get("endpoints") or {}
+    if endpoints:
+        table(
+            [
+                (name, e["calls"], e["refused"], "yes" if e["priority"] else "")
+                for name, e in endpoints.items()
+            ],
+            ["endpoint", "calls today", "refused", "priority"],
+        )
+    for family, r in (quota.get("rate") or {}).items():
+        print(
+            f"rate {family}: {r['available']} of {r['calls']} calls free now "
+            f"(per {r['per_seconds']:g} s)"
+        )
+
+
+def reload_text(result: dict[str, Any]) -> str:
+    """The ``reload`` reply for people: what changed, was rebuilt, failed or needs a restart."""
+    lines = [f"reloaded {result['source']}: {len(result['components'])} components"]
+    lines += reload_notes(result)
+    return "\n".join(lines)
+
+
+def reload_notes(result: dict[str, Any]) -> list[str]:
+    """A reload's changed, rebuilt, failed and restart-needed parts, a line each."""
+    lines = []
+    if result.get("changed"):
+        lines.append("changed: " + ", ".join(result["changed"]))
+    if result.get("rebuilt"):
+        lines.append("rebuilt: " + ", ".join(result["rebuilt"]))
+    for failed in result.get("failed") or []:
+        lines.append(f"FAILED {failed['part']} (the old one is kept): {failed['error']}")
+    for needed in result.get("restart_needed") or []:
+        values = (
+            f" (in use {needed['in_use']!r}, configured {needed['configured']!r})"
+            if "in_use" in needed
+            else ""
+        )
+        lines.append(f"needs a restart: {needed['setting']}{values}: {needed['reason']}")
+    return lines

@@ -1,0 +1,158 @@
+"""The CLI's quick commands import only what they use: ``--help``, ``--version``, ``status``
+(through the admin socket) and ``history`` (SQLite read directly) load none of the engine,
+the async store, the HTTP stack, the logging setup or the config schema validator.
+
+Each command runs in a fresh interpreter that reports its ``sys.modules`` afterwards;
+timings are bench/cli.py's business, this is the part that can fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import component
+from tests.test_reload_rebuild import ConfigDaemon
+from tests.test_service import REPO, Daemon, settle, short_dir  # noqa: F401 (fixture)
+
+#: Modules a quick command must not import (a prefix matches its submodules too).
+HEAVY = (
+    "aiohttp",
+    "aiosqlite",
+    "structlog",
+    "jsonschema",
+    "prometheus_client",
+    "interlock.core",
+    "interlock.kit",
+    "interlock.observe",
+    "interlock.service",
+    "interlock.store.sqlite",
+    "interlock.config.loader",
+    "interlock.config.schema",
+)
+
+_PROBE = """
+import json, sys
+from interlock.cli.main import main
+try:
+    code = main(sys.argv[2:])
+except SystemExit as exc:
+    code = exc.code
+sys.stdout.flush()
+with open(sys.argv[1], "w") as out:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
+"""
+
+
+def imported(argv: list[str], tmp: Path) -> tuple[Any, list[str]]:
+    """Run ``interlock ARGV`` in a fresh interpreter: (exit code, heavy modules it imported)."""
+    report = tmp / "modules.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERLOCK_")}
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(report), *argv],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert report.exists(), proc.stderr
+    found = json.loads(report.read_text())
+    heavy = [m for m in found["modules"] if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    return found["code"], heavy
+
+
+def doc(root: Path) -> dict[str, Any]:
+    return {
+        "components": {"a": component("Publishes")},
+        "runtime_settings": {"admin_socket": "admin.sock"},
+    }
+
+
+@pytest.fixture(scope="module")
+def serving() -> Iterator[ConfigDaemon]:
+    """A daemon whose config names its admin socket, after its first run."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="ilk-", dir="/tmp"))
+    d = ConfigDaemon(root, doc(root), use_config_socket=True)
+    d.socket = root / "admin.sock"
+    try:
+        d.start()
+        settle(d)
+        yield d
+    finally:
+        d.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["status", "--help"]])
+def test_help_and_version_import_nothing_heavy(argv: list[str], tmp_path: Path) -> None:
+    """--help and --version load only the parser."""
+    code, heavy = imported(argv, tmp_path)
+    assert code == 0
+    assert heavy == [], " ".join(heavy)
+
+
+def test_status_through_the_socket_imports_nothing_heavy(
+    serving: ConfigDaemon, tmp_path: Path
+) -> None:
+    """status with a daemon serving the config asks it over the socket and loads nothing else."""
+    code, heavy = imported(["status", "--config", str(serving.config)], tmp_path)
+    assert code == 0
+    assert heavy == [], " ".join(heavy)
+
+
+def test_status_with_socket_imports_nothing_heavy(serving: ConfigDaemon, tmp_path: Path) -> None:
+    """status --socket needs only json and a socket."""
+    code, heavy = imported(["status", "--socket", str(serving.socket), "--json"], tmp_path)
+    assert code == 0
+    assert heavy == [], " ".join(heavy)
+
+
+def test_history_through_the_socket_imports_nothing_heavy(
+    serving: ConfigDaemon, tmp_path: Path
+) -> None:
+    """history with a daemon serving the config asks it and loads nothing else."""
+    code, heavy = imported(["history", "--config", str(serving.config)], tmp_path)
+    assert code == 0
+    assert heavy == [], " ".join(heavy)
+
+
+@pytest.fixture(scope="module")
+def stopped() -> Iterator[Path]:
+    """A config whose state database holds one finished run, with no daemon."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="ilk-", dir="/tmp"))
+    d = ConfigDaemon(root, doc(root))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERLOCK_")}
+    env["PYTHONPATH"] = str(REPO)
+    subprocess.run(
+        [sys.executable, "-m", "interlock.cli", "run", "--once", "--config", str(d.config)],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    d.notify.close()
+    yield d.config
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_history_from_the_database_imports_nothing_heavy(stopped: Path, tmp_path: Path) -> None:
+    """history with no daemon reads state.sqlite with sqlite3, read-only."""
+    code, heavy = imported(["history", "--config", str(stopped), "--json"], tmp_path)
+    assert code == 0
+    assert heavy == [], " ".join(heavy)
