@@ -319,6 +319,103 @@ CASES += [
     ),
 ]
 
+COLOURS = "route_id,agency_id,route_short_name,route_long_name,route_type,route_color,"
+URLS = "route_id,agency_id,route_short_name,route_long_name,route_type,route_url\n"
+LANG_AGENCY = "agency_id,agency_name,agency_url,agency_timezone,agency_lang\n"
+TRANSFERS = "from_stop_id,to_stop_id,transfer_type\n"
+
+
+def agencies(*langs: str) -> str:
+    rows = (
+        f"A{i},Ag{i},http://a{i}.example,Australia/Melbourne,{lang}" for i, lang in enumerate(langs)
+    )
+    return LANG_AGENCY + "".join(r + "\n" for r in rows)
+
+
+def lang_feed(feed_lang: str, *langs: str) -> dict[str, str | None]:
+    return {
+        "agency.txt": agencies(*langs),
+        "routes.txt": ROUTES + "R1,A0,1,,3,\n",
+        **feed_info(f"P,http://p.example,{feed_lang},20250101,20261231,1,a@p.example"),
+    }
+
+
+CASES += [
+    Case(
+        "route_colours",
+        {
+            "routes.txt": COLOURS + "route_text_color\nR1,A,1,,3,FF0000,FF0000\n"
+            "R2,A,2,,3,FFFFFF,B8B8B8\nR3,A,3,,3,FFFFFF,B7B7B7\nR4,A,4,,3,FFFF00,FFFFFF\n"
+            "R5,A,5,,3,FF0000,\nR6,A,6,,3,000000,FFFFFF\n",
+        },
+        {"route_color_contrast": 3},
+    ),
+    Case(
+        "shared_urls",
+        {
+            "agency.txt": "agency_id,agency_name,agency_url,agency_timezone\n"
+            "A,Agency,http://a.example,Australia/Melbourne\nB,Bgency,http://b.example,"
+            "Australia/Melbourne\n",
+            "routes.txt": URLS + "R1,A,1,,3,http://b.example\nR2,B,2,,3,http://b.example\n"
+            "R3,A,3,,3,http://r.example\nR4,A,4,,3,http://r.example\nR5,A,5,,3,\n",
+            "stops.txt": "stop_id,stop_name,stop_lat,stop_lon,stop_url\n"
+            "S1,One,-37.1,144.1,http://b.example\nS2,Two,-37.2,144.2,http://r.example\n"
+            "S3,Three,-37.2,144.2,http://s.example\n",
+        },
+        {
+            "same_route_and_agency_url": 2,
+            "same_stop_and_agency_url": 1,
+            "same_stop_and_route_url": 4,
+        },
+    ),
+    Case(
+        "services_on_no_day",
+        {
+            "calendar.txt": CAL + "C1,1,1,1,1,1,0,0,20250101,20261231\n"
+            "C2,0,0,0,0,0,0,0,20250101,20261231\nC3,0,0,0,0,0,0,0,20250101,20261231\n"
+            "C4,0,0,0,0,0,0,1,20250106,20250110\n",
+            "calendar_dates.txt": "service_id,date,exception_type\nC3,20251220,1\n",
+        },
+        {"service_has_no_active_day_of_the_week": 2, "service_never_active": 1},
+    ),
+    Case(
+        "single_point_shapes",
+        {
+            "shapes.txt": "shape_id,shape_pt_lat,shape_pt_lon,shape_pt_sequence\n"
+            "SH1,-37.1,144.1,1\nSH2,-37.1,144.1,1\nSH2,-37.2,144.2,2\n",
+            "trips.txt": "route_id,service_id,trip_id,shape_id\nR1,C1,T1,SH2\nR1,C1,T2,SH1\n",
+            "stop_times.txt": BASE["stop_times.txt"]
+            + "T2,08:00:00,08:00:00,S1,1,0\nT2,08:10:00,08:10:00,S2,2,1.5\n",
+        },
+        {"single_shape_point": 1},
+    ),
+    Case(
+        "long_transfers",
+        {
+            "stops.txt": "stop_id,stop_name,stop_lat,stop_lon,location_type,parent_station\n"
+            "S1,One,-37.1,144.1,,\nS2,Two,-37.2,144.2,,\nS3,Three,-37.15,144.15,,\n"
+            "S4,Four,-37.1001,144.1001,,\nST,Station,-37.1,144.1,1,\nS5,Five,,,0,ST\n",
+            "transfers.txt": TRANSFERS + "S1,S2,0\nS1,S3,0\nS1,S4,0\nS5,S2,0\n",
+        },
+        {"transfer_distance_too_large": 2, "transfer_distance_above_2_km": 1},
+    ),
+    Case(
+        "agency_languages",
+        lang_feed("EN", "", "en", "EN", "en-AU", "fr"),
+        {"inconsistent_agency_lang": 2, "feed_info_lang_and_agency_lang_mismatch": 2},
+    ),
+    Case(
+        "multilingual_feed",
+        lang_feed("mul", "en", "de"),
+        {"inconsistent_agency_lang": 1, "feed_info_lang_and_agency_lang_mismatch": 0},
+    ),
+    Case(
+        "one_language",
+        lang_feed("en", "en", "EN"),
+        {"inconsistent_agency_lang": 0, "feed_info_lang_and_agency_lang_mismatch": 0},
+    ),
+]
+
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_warning_matches_the_reference(case: Case, tmp_path: Path) -> None:

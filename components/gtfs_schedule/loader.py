@@ -55,6 +55,7 @@ from interlock.components.gtfs_schedule.validate import (
     check_foreign_keys,
 )
 from interlock.components.gtfs_schedule.warnings_calendar import check_calendar_warnings
+from interlock.components.gtfs_schedule.warnings_extra import check_extra_warnings
 from interlock.components.gtfs_schedule.warnings_links import check_link_warnings
 from interlock.components.gtfs_schedule.warnings_rows import check_row_warnings
 from interlock.components.gtfs_schedule.zipsafe import Budget, SafeZip, ZipLimits
@@ -213,6 +214,7 @@ def load_feed(
             check_row_warnings(conn, feeds, book)
             check_calendar_warnings(conn, feeds, book, today)
             check_link_warnings(conn, feeds, book)
+            check_extra_warnings(conn, feeds, book)
             if not clean:
                 build_indexes(conn, moded)
             loader.order.check(conn, moded, book)

@@ -137,6 +137,17 @@ SEVERITIES: dict[str, str] = {
     "duplicate_route_name": "WARNING",
     "more_than_one_entity": "WARNING",
     "pathway_dangling_generic_node": "WARNING",
+    "route_color_contrast": "WARNING",
+    "same_route_and_agency_url": "WARNING",
+    "same_stop_and_agency_url": "WARNING",
+    "same_stop_and_route_url": "WARNING",
+    "service_has_no_active_day_of_the_week": "WARNING",
+    "service_never_active": "WARNING",
+    "single_shape_point": "WARNING",
+    "transfer_distance_above_2_km": "INFO",
+    "transfer_distance_too_large": "WARNING",
+    "inconsistent_agency_lang": "WARNING",
+    "feed_info_lang_and_agency_lang_mismatch": "WARNING",
 }
 
 # Notices raised while parsing rows; a file with any of them is not "parsed
