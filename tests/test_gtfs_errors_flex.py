@@ -32,6 +32,10 @@ JAVA_DIST = (
     "Java's StopTimesShapeDistTraveledPresenceValidator forbids a distance on a stop_time "
     "without a stop_id; gtfs-guru raises nothing"
 )
+JAVA_RIDERS = (
+    "Java's FareProductDefaultRiderCategoriesValidator counts each default rider category "
+    "for the first fare product naming it; gtfs-guru raises nothing"
+)
 JAVA_LEVEL = (
     "Java's MissingLevelIdValidator wants a level_id on each stop at an end of an elevator "
     "(pathway_mode 5); gtfs-guru raises nothing"
@@ -54,6 +58,18 @@ def elevator(level: str) -> dict[str, str | None]:
         "pathways.txt": "pathway_id,from_stop_id,to_stop_id,pathway_mode,is_bidirectional\n"
         "P1,S1,S2,5,1\nP2,S2,S1,5,1\n",
     }
+
+
+PRODUCTS = "fare_product_id,fare_product_name,rider_category_id,amount,currency\n"
+RIDERS = "rider_category_id,rider_category_name,is_default_fare_category\n"
+
+
+def riders(products: str, defaults: str) -> dict[str, str | None]:
+    """Fare products (rows ``product:category``) and rider categories A, B, C, of which
+    ``defaults`` are the default ones."""
+    rows = "".join(f"{p},Fare,{c},2.50,AUD\n" for p, c in (r.split(":") for r in products.split()))
+    cats = "".join(f"{c},Rider {c},{int(c in defaults)}\n" for c in "ABC")
+    return {"fare_products.txt": PRODUCTS + rows, "rider_categories.txt": RIDERS + cats}
 
 
 SHAPE = "shape_id,shape_pt_lat,shape_pt_lon,shape_pt_sequence,shape_dist_traveled\n"
@@ -128,6 +144,19 @@ CASES = [
         "trip_within_shape",
         shape("-37.2", "144.2", "1.5"),
         {"trip_distance_exceeds_shape_distance": 0},
+    ),
+    Case(
+        "two_default_riders",
+        riders("F1:A F1:B F1:C", "AB"),
+        {"fare_product_with_multiple_default_rider_categories": 1},
+        {"fare_product_with_multiple_default_rider_categories": 0},
+        JAVA_RIDERS,
+    ),
+    # A default category counts once, for the first product naming it: F2 holds one.
+    Case(
+        "default_rider_shared",
+        riders("F1:A F1:C F2:A F2:B", "AB"),
+        {"fare_product_with_multiple_default_rider_categories": 0},
     ),
     Case(
         "booking_rules_valid",

@@ -238,3 +238,35 @@ def check_trip_distances(
         if _metres(plat, plon, lat, lon) > _SHAPE_END_M:
             code = "trip_distance_exceeds_shape_distance"
             book.add(Notice(code, "trips.txt", rowid & _ROW_MASK, "shape_id", trip, mode))
+
+
+def check_default_rider_categories(
+    conn: sqlite3.Connection, feeds: Sequence[FeedFiles], book: NoticeBook
+) -> None:
+    """fare_product_with_multiple_default_rider_categories, as
+    FareProductDefaultRiderCategoriesValidator counts: each default rider category
+    belongs to the first fare_products row that names it, and a fare product holding
+    two or more of them is one notice."""
+    moded = _moded(feeds)
+    modes = modes_parsed(book, feeds, ("fare_products", "rider_categories"))
+    if not modes:
+        return
+    m = "mode, " if moded else ""
+    same = "AND f.mode IS r.mode " if moded else ""
+    sql = f"""
+        SELECT min(row), m, fare_product_id FROM (
+            SELECT {"r.mode" if moded else "NULL"} AS m,
+                   (SELECT f.rowid FROM fare_products f WHERE f.rider_category_id =
+                    r.rider_category_id {same}ORDER BY f.rowid LIMIT 1) AS row,
+                   (SELECT f.fare_product_id FROM fare_products f WHERE f.rider_category_id =
+                    r.rider_category_id {same}ORDER BY f.rowid LIMIT 1) AS fare_product_id
+            FROM (SELECT DISTINCT {m}rider_category_id FROM rider_categories
+                  WHERE is_default_fare_category = 1) AS r)
+        WHERE fare_product_id IS NOT NULL
+        GROUP BY m, fare_product_id HAVING count(*) > 1 ORDER BY min(row)
+    """
+    for rowid, mode, product in conn.execute(sql):
+        if mode in modes:
+            code = "fare_product_with_multiple_default_rider_categories"
+            row = rowid & _ROW_MASK
+            book.add(Notice(code, "fare_products.txt", row, "rider_category_id", product, mode))

@@ -20,6 +20,7 @@ from interlock.components.gtfs_schedule.blocks import check_blocks
 from interlock.components.gtfs_schedule.flexrules import (
     BOOKING_RULES,
     FLEX_RULES,
+    check_default_rider_categories,
     check_stop_times_records,
     check_trip_distances,
 )
@@ -209,6 +210,7 @@ def load_feed(
             check_trip_edges(conn, feeds, book)
             check_stop_times_records(conn, feeds, book)
             check_trip_distances(conn, feeds, book)
+            check_default_rider_categories(conn, feeds, book)
             check_shapes(conn, feeds, book)
             check_blocks(conn, feeds, book)
             check_row_warnings(conn, feeds, book)

@@ -111,6 +111,7 @@ SEVERITIES: dict[str, str] = {
     "duplicate_geo_json_key": "ERROR",
     "duplicate_geography_id": "ERROR",
     "overlapping_zone_and_pickup_drop_off_window": "ERROR",
+    "fare_product_with_multiple_default_rider_categories": "ERROR",
     "leading_or_trailing_whitespaces": "WARNING",
     "missing_recommended_file": "WARNING",
     "unknown_file": "INFO",

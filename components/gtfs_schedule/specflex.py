@@ -1,5 +1,6 @@
-"""The GTFS spec tables after the fares: timeframes and GTFS-Flex's location groups and
-booking rules (kept apart from :mod:`.spec`, which lists the rest, so each stays short).
+"""The GTFS spec tables after the fares: timeframes, rider categories and GTFS-Flex's
+location groups and booking rules (kept apart from :mod:`.spec`, which lists the rest,
+so each stays short).
 """
 
 from __future__ import annotations
@@ -22,6 +23,16 @@ LATE_TABLES: tuple[Table, ...] = (
             _f("end_time", _T),
             _f("service_id", req=True),
         ),
+    ),
+    Table(
+        "rider_categories",
+        (
+            _f("rider_category_id", req=True),
+            _f("rider_category_name", req=True),
+            _f("is_default_fare_category", _I, req=True),
+            _f("eligibility_url", Kind.URL),
+        ),
+        primary_key=("rider_category_id",),
     ),
     Table(
         "location_groups",
