@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from interlock.cli import admin, history, pipeline, query, report, schema, validate
+from interlock.cli import admin, history, pipeline, query, report, schema, standins, validate
 from interlock.cli.common import EXIT_CONFIG, QUICK_COMMANDS, add_log_options, start_logging
 from interlock.errors import ConfigError, InterlockError
 
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_parsers(sub)
     query.add_parsers(sub)
     validate.add_parsers(sub)
+    standins.add_parsers(sub)
     return parser
 
 
@@ -109,6 +110,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     **schema.COMMANDS,
     **query.COMMANDS,
     **validate.COMMANDS,
+    **standins.COMMANDS,
 }
 
 
