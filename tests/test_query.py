@@ -10,7 +10,9 @@ import csv
 import hashlib
 import io
 import json
+import sqlite3
 import threading
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,64 @@ def test_an_empty_data_dir_says_so(tmp_path: Path, capsys: pytest.CaptureFixture
     """No datasets to attach: exit 2 naming the directory."""
     assert main(["query", "SELECT 1", "--data-dir", str(tmp_path)]) == 2
     assert str(tmp_path) in capsys.readouterr().err
+
+
+def _example(db: str, view: str) -> str:
+    from interlock.cli.schema import databases
+
+    return next(v.example for v in databases()[db].views if v.name == view)
+
+
+def test_the_departures_example_gives_the_timetable(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The documented departures query lists the day's first departures from the platform."""
+    sql = _example("gtfs_schedule", "departures")
+    assert main(["query", sql, "--data-dir", str(data_dir), "--csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "departure_local,route_short_name,trip_headsign",
+        "2026-01-26 09:00:00,Ballarat,Ballarat",
+        "2026-01-26 09:00:00,Geelong,Geelong",
+        "2026-01-26 13:00:00,Ballarat,Ballarat",
+    ]
+
+
+def test_departures_follow_the_calendar_and_pass_midnight(data_dir: Path) -> None:
+    """A removed date has no departures of its service; a 24:04 departure falls on the next day."""
+    conn = sqlite3.connect(f"{(data_dir / 'gtfs_schedule.sqlite').as_uri()}?mode=ro", uri=True)
+    try:
+        removed = conn.execute(
+            "SELECT mode, service_id, date FROM calendar_dates WHERE exception_type = 2 LIMIT 1"
+        ).fetchone()
+        runs = conn.execute(
+            "SELECT count(*) FROM service_days WHERE mode = ? AND service_id = ? AND date = ?",
+            removed,
+        ).fetchone()
+        assert runs == (0,)
+        late = conn.execute(
+            "SELECT service_date, departure_time, departure_secs, departure_local FROM departures "
+            "WHERE departure_secs >= 86400 ORDER BY service_date LIMIT 1"
+        ).fetchone()
+        day = late[0]
+        assert late[2] == 86400 + 4 * 60 and late[1] == "24:04:00"
+        next_day = (date(int(day[:4]), int(day[4:6]), int(day[6:])) + timedelta(days=1)).isoformat()
+        assert late[3] == f"{next_day} 00:04:00"
+    finally:
+        conn.close()
+
+
+def test_the_station_patronage_example_joins_gtfs_stations(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The documented patronage view query gives each station its GTFS station, or none."""
+    sql = _example("datavic_station_patronage", "station_patronage_stops")
+    assert main(["query", sql, "--data-dir", str(data_dir), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["stop_name"], r["pax_annual"], r["gtfs_stop_id"]) for r in rows] == [
+        ("Southern Cross", 900, "20001"),
+        ("Flagstaff", 400, "20003"),
+        ("Nowhere", 5, None),
+    ]
+    assert (
+        rows[0]["gtfs_stop_name"] == "Southern Cross Station" and rows[2]["gtfs_stop_name"] is None
+    )

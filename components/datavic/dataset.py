@@ -88,6 +88,41 @@ def _join(conn: sqlite3.Connection, gtfs: Path | None) -> dict[str, Any]:
     return report
 
 
+_STATIONS_VIEW = """
+CREATE VIEW station_patronage_stops AS
+SELECT p.fin_year, p.fin_year_start, p.stop_id, p.stop_name, p.pax_annual, p.pax_weekday,
+    p.pax_saturday, p.pax_sunday, p.gtfs_stop_id, p.gtfs_join, g.mode AS gtfs_mode,
+    g.stop_name AS gtfs_stop_name, g.stop_lat AS gtfs_stop_lat, g.stop_lon AS gtfs_stop_lon
+FROM station_patronage p LEFT JOIN gtfs_stations g ON g.stop_id = p.gtfs_stop_id
+"""
+
+
+def _copy_stations(conn: sqlite3.Connection, gtfs: Path | None) -> None:
+    """Copy the GTFS stops the stations joined (a view cannot reach into another file)."""
+    conn.execute(
+        "CREATE TABLE gtfs_stations (stop_id TEXT NOT NULL, mode TEXT, stop_name TEXT, "
+        "stop_lat REAL, stop_lon REAL)"
+    )
+    conn.execute(_STATIONS_VIEW)
+    wanted = {r[0] for r in conn.execute("SELECT gtfs_stop_id FROM station_patronage")} - {None}
+    if not wanted or gtfs is None or not gtfs.is_file():
+        return
+    src = sqlite3.connect(f"{gtfs.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        moded = "mode" in {r[1] for r in src.execute("PRAGMA table_info(stops)")}
+        mode, order = ("mode", "ORDER BY mode <> '2'") if moded else ("NULL", "")
+        seen: dict[str, tuple[Any, ...]] = {}
+        query = f"SELECT stop_id, {mode}, stop_name, stop_lat, stop_lon FROM stops {order}"
+        for row in src.execute(query):
+            if row[0] in wanted:
+                seen.setdefault(row[0], row)  # metropolitan train's folder first
+    except sqlite3.Error:
+        return  # the join report already says the schedule could not be read
+    finally:
+        src.close()
+    conn.executemany("INSERT INTO gtfs_stations VALUES (?,?,?,?,?)", list(seen.values()))
+
+
 def build(
     staged: Path,
     parsed: Parsed,
@@ -114,6 +149,8 @@ def build(
         key = ", ".join(parsed.key)
         conn.execute(f"CREATE INDEX {parsed.table}_key ON {parsed.table} ({key})")
         report = _join(conn, gtfs) if join else {}
+        if join:
+            _copy_stations(conn, gtfs)
         conn.execute(
             "CREATE TABLE resources (resource_id TEXT, name TEXT, url TEXT, last_modified TEXT, "
             "size INTEGER, sha256 TEXT, etag TEXT, rows INTEGER, junk_rows INTEGER)"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from interlock.components.datavic.dataset import DATASET_VERSION
 from interlock.components.datavic.parsers import PAX, STATION_COLUMNS, _temporal_parsed
-from interlock.kit.tables import PUBLISH_STAMP, Column, Database, Table, col
+from interlock.kit.tables import PUBLISH_STAMP, Column, Database, Table, View, col
 
 _MEANINGS = {
     "fin_year": ("Financial year as published (e.g. FY23-24; July to June).", ""),
@@ -79,6 +79,41 @@ _STATION = Table(
     ),
     key=("fin_year", "stop_id"),
 )
+GTFS_STATIONS = Table(
+    "gtfs_stations",
+    "The GTFS stops the stations joined, copied from the gtfs_schedule dataset at build "
+    "(a view cannot reach into another file).",
+    (
+        col("stop_id", "TEXT", "gtfs_schedule stops.stop_id.", null=False),
+        col("mode", "TEXT", "The GTFS mode folder it came from (2: metropolitan train)."),
+        col("stop_name", "TEXT", "GTFS stop_name."),
+        col("stop_lat", "REAL", "GTFS stop_lat.", "degrees WGS84"),
+        col("stop_lon", "REAL", "GTFS stop_lon.", "degrees WGS84"),
+    ),
+    key=("stop_id",),
+)
+_PAX_VIEW = ("pax_annual", "pax_weekday", "pax_saturday", "pax_sunday")
+STATION_STOPS = View(
+    "station_patronage_stops",
+    "Station patronage with the GTFS station each joined (NULL where none did).",
+    "",
+    (
+        *(_STATION.column(n) for n in ("fin_year", "fin_year_start", "stop_id", "stop_name")),
+        *(_STATION.column(n) for n in _PAX_VIEW),
+        _STATION.column("gtfs_stop_id"),
+        _STATION.column("gtfs_join"),
+        col("gtfs_mode", "TEXT", "The GTFS mode folder of the joined stop."),
+        col("gtfs_stop_name", "TEXT", "GTFS stop_name of the joined station."),
+        col("gtfs_stop_lat", "REAL", "Its latitude.", "degrees WGS84"),
+        col("gtfs_stop_lon", "REAL", "Its longitude.", "degrees WGS84"),
+    ),
+    example="""-- The busiest stations of the latest year, with their GTFS station
+SELECT stop_name, pax_annual, gtfs_stop_id, gtfs_stop_name
+FROM station_patronage_stops
+WHERE fin_year_start = (SELECT max(fin_year_start) FROM station_patronage)
+ORDER BY pax_annual DESC
+LIMIT 3;""",
+)
 _LAYOUT = "one of daily_average_patronage and monthly_patronage, as the files' layout says"
 _DAILY, _MONTHLY = _temporal_parsed(True), _temporal_parsed(False)
 
@@ -89,7 +124,8 @@ STATION_DATASET = Database(
     file="<data_dir>/<component>.sqlite (snapshot, swapped in by rename)",
     version=DATASET_VERSION,
     migrations=("",),
-    tables=(_STATION, RESOURCES, PROVENANCE, PUBLISH_STAMP),
+    tables=(_STATION, GTFS_STATIONS, RESOURCES, PROVENANCE, PUBLISH_STAMP),
+    views=(STATION_STOPS,),
 )
 TEMPORAL_DATASET = Database(
     name="datavic_temporal_patronage",

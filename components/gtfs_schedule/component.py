@@ -23,6 +23,7 @@ from interlock.components.gtfs_schedule.loader import FeedLoadResult, load_feed
 from interlock.components.gtfs_schedule.notices import SEVERITIES
 from interlock.components.gtfs_schedule.settings import MB, SETTINGS_SCHEMA, zip_limits
 from interlock.components.gtfs_schedule.tables import DATASET
+from interlock.components.gtfs_schedule.views import add_departures
 from interlock.errors import FetchError, UnsafeArchiveError, ValidationFailedError
 from interlock.kit import (
     ChangePolicy,
@@ -67,6 +68,7 @@ def _write_provenance(db: Path, info: Mapping[str, Any], counts: Mapping[str, in
     conn = sqlite3.connect(db)
     try:
         conn.execute(f"PRAGMA user_version={DATASET.version}")
+        add_departures(conn)  # service_days and the departures view
         conn.execute(
             "CREATE TABLE provenance (source_url TEXT, sha256 TEXT NOT NULL, size INTEGER, "
             "etag TEXT, last_modified TEXT, fetched_at TEXT NOT NULL, published_at TEXT NOT NULL, "

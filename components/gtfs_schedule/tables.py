@@ -10,7 +10,8 @@ from __future__ import annotations
 from interlock.components.gtfs_schedule.schema import Field, Kind
 from interlock.components.gtfs_schedule.schema import Table as SpecTable
 from interlock.components.gtfs_schedule.spec import TABLES as SPEC_TABLES
-from interlock.kit.tables import PUBLISH_STAMP, Column, Database, Table, col
+from interlock.components.gtfs_schedule.views import MAX_DAYS
+from interlock.kit.tables import PUBLISH_STAMP, Column, Database, Table, View, col
 
 _UNITS = {
     Kind.LATITUDE: "degrees WGS84",
@@ -77,6 +78,62 @@ PROVENANCE = Table(
     ),
 )
 
+SERVICE_DAYS = Table(
+    "service_days",
+    "The calendar expanded: one row per service and day it runs (calendar weekdays within "
+    "start_date..end_date, plus calendar_dates additions, minus removals). Built at load; "
+    f"covers at most {MAX_DAYS} days from the first calendar day.",
+    (
+        _MODE,
+        col("service_id", "TEXT", "calendar / calendar_dates service_id.", null=False),
+        col("date", "TEXT", "A day the service runs.", "YYYYMMDD text (service day)", null=False),
+    ),
+    key=("mode", "service_id", "date"),
+)
+_STOP_TIME = "GTFS stop_times.txt"
+DEPARTURES = View(
+    "departures",
+    "Scheduled departures per service day: stop_times joined to trips, service_days, "
+    "routes and stops. Times past 24:00:00 stay on their service day (departure_secs > "
+    "86400); departure_local is the wall-clock time they fall on. Frequency-based trips "
+    "(frequencies.txt) appear once, at their stop_times' times.",
+    "",
+    (
+        col("service_date", "TEXT", "The service day.", "YYYYMMDD text (service day)"),
+        _MODE,
+        col("trip_id", "TEXT", "Trip."),
+        col("route_id", "TEXT", "Route."),
+        col("route_short_name", "TEXT", "Route short name."),
+        col("route_long_name", "TEXT", "Route long name."),
+        col("route_type", "INTEGER", "Route type (GTFS or Google's extended types)."),
+        col("trip_headsign", "TEXT", "Headsign."),
+        col("direction_id", "INTEGER", "Direction (0 or 1)."),
+        col("stop_sequence", "INTEGER", "Order of the stop in the trip."),
+        col("stop_id", "TEXT", "Stop (a platform; its station is parent_station)."),
+        col("stop_name", "TEXT", "Stop name."),
+        col("parent_station", "TEXT", "The stop's station."),
+        col("arrival_time", "TEXT", f"{_STOP_TIME} arrival_time.", _UNITS[Kind.TIME]),
+        col("departure_time", "TEXT", f"{_STOP_TIME} departure_time.", _UNITS[Kind.TIME]),
+        col("arrival_secs", "INTEGER", "arrival_time after the service day's start.", "seconds"),
+        col(
+            "departure_secs", "INTEGER", "departure_time after the service day's start.", "seconds"
+        ),
+        col(
+            "departure_local",
+            "TEXT",
+            "Service day + departure_secs: the local wall-clock time of the departure (off by "
+            "the shift on the two days a year clocks change, for times before 3 am).",
+            "YYYY-MM-DD HH:MM:SS text, Melbourne local time",
+        ),
+    ),
+    example="""-- The next departures from Southern Cross (platform 20001) on 26 January 2026
+SELECT departure_local, route_short_name, trip_headsign
+FROM departures
+WHERE stop_id = '20001' AND service_date = '20260126'
+ORDER BY departure_secs, route_short_name
+LIMIT 3;""",
+)
+
 DATASET = Database(
     name="gtfs_schedule",
     meaning="The GTFS schedule, one table per GTFS file (every spec table is created, empty "
@@ -90,7 +147,9 @@ DATASET = Database(
             Table(t.name, f"Rows of GTFS {t.filename}.", tuple(_columns(t)), key=t.primary_key)
             for t in SPEC_TABLES
         ),
+        SERVICE_DAYS,
         PROVENANCE,
         PUBLISH_STAMP,
     ),
+    views=(DEPARTURES,),
 )
