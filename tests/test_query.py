@@ -180,3 +180,25 @@ def test_the_station_patronage_example_joins_gtfs_stations(
     assert (
         rows[0]["gtfs_stop_name"] == "Southern Cross Station" and rows[2]["gtfs_stop_name"] is None
     )
+
+
+def test_the_config_names_the_datasets(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --config, the config's components in its data_dir are attached by their names."""
+    entry = {"class": "tests.testcomponents:Publishes", "frequency": "1h"}
+    config = tmp_path / "orchestration.json"
+    config.write_text(
+        json.dumps(
+            {
+                "components": {"gtfs_schedule": entry, "unbuilt": entry},
+                "runtime_settings": {
+                    "state_dir": str(tmp_path / "state"),
+                    "data_dir": str(data_dir),
+                },
+            }
+        )
+    )
+    assert main(["query", "PRAGMA database_list", "--config", str(config), "--csv"]) == 0
+    names = [line.split(",")[1] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert names == ["main", "gtfs_schedule"]  # not the patronage file, nor the unbuilt one
