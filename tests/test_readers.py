@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from interlock.components.datavic.dataset import build
+from interlock.components.datavic.parsers import _temporal_parsed
 from interlock.components.gtfs_realtime.dataset import release_all, shared_connection
 from interlock.components.ptv_timetable.storage import _connect as connect_ptv
 from interlock.kit.publish import SnapshotDataset
@@ -129,7 +131,7 @@ def _poll(db: Path, n: int) -> None:
 
 
 def test_every_dataset_opens_read_only_for_another_user_with_no_daemon(data_dir: Path) -> None:
-    """With no process holding them, nobody opens all four kinds of dataset with mode=ro."""
+    """With no process holding them, nobody opens every kind of dataset with mode=ro."""
     gtfs = build_gtfs(data_dir.parent / "gtfs-build.sqlite")
     live = SnapshotDataset(data_dir, "gtfs_schedule")
     staged = live.staging_path("r1")
@@ -145,7 +147,13 @@ def test_every_dataset_opens_read_only_for_another_user_with_no_daemon(data_dir:
     )
     assert poll.returncode == 0, poll.stderr
     connect_ptv(data_dir / "ptv_timetable.sqlite").close()
+    patronage = SnapshotDataset(data_dir, "datavic_temporal_patronage")
+    staged = patronage.staging_path("r1")
+    build(staged, _temporal_parsed(False), [], {}, gtfs=None, join=False, cancel=threading.Event())
+    _stamp(staged, "datavic_temporal_patronage")
+    patronage.publish(staged)
     queries = {
+        "datavic_temporal_patronage": "SELECT count(*) FROM monthly_patronage",
         "gtfs_schedule": "SELECT count(*) FROM stops",
         "gtfs_realtime": "SELECT count(*) FROM trip_updates",
         "ptv_timetable": "SELECT count(*) FROM polls",
