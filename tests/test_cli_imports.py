@@ -95,9 +95,12 @@ def serving() -> Iterator[ConfigDaemon]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["status", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["--version"], ["status", "--help"], ["completion", "--list-components"]],
+)
 def test_help_and_version_import_nothing_heavy(argv: list[str], tmp_path: Path) -> None:
-    """--help and --version load only the parser."""
+    """--help, --version and what shell completion asks at TAB time load only the parser."""
     code, heavy = imported(argv, tmp_path)
     assert code == 0
     assert heavy == [], " ".join(heavy)

@@ -69,7 +69,7 @@ def add_socket_option(p: argparse.ArgumentParser) -> None:
 
 #: Commands whose quick paths (cli/quick.py) log nothing: they call start_logging only
 #: before a full path, so structlog is not imported to answer them.
-QUICK_COMMANDS = ("status", "history")
+QUICK_COMMANDS = ("status", "history", "completion")
 
 
 def start_logging(args: argparse.Namespace) -> None:

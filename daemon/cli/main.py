@@ -14,7 +14,17 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from interlock.cli import admin, history, pipeline, query, report, schema, standins, validate
+from interlock.cli import (
+    admin,
+    completion,
+    history,
+    pipeline,
+    query,
+    report,
+    schema,
+    standins,
+    validate,
+)
 from interlock.cli.common import EXIT_CONFIG, QUICK_COMMANDS, add_log_options, start_logging
 from interlock.errors import ConfigError, InterlockError
 
@@ -91,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_parsers(sub)
     validate.add_parsers(sub)
     standins.add_parsers(sub)
+    completion.add_parsers(sub)
     return parser
 
 
@@ -111,6 +122,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     **query.COMMANDS,
     **validate.COMMANDS,
     **standins.COMMANDS,
+    **completion.COMMANDS,
 }
 
 
