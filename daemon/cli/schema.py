@@ -35,8 +35,10 @@ CONVENTIONS = """\
   place (the state database, append datasets) are migrated when interlock opens them to
   write; a snapshot dataset is rebuilt at each publish. A file newer than the code is
   refused with a message naming the file and both versions.
-- Every dataset is in rollback-journal mode (`journal_mode=DELETE`): any user with read
-  access can open it read-only (`sqlite3 'file:PATH?mode=ro'`), daemon running or not.
+- Any user with read access opens any dataset read-only (`sqlite3 'file:PATH?mode=ro'`),
+  daemon running or not: datasets at rest are in rollback-journal mode
+  (`journal_mode=DELETE`); `gtfs_realtime` is WAL only while the daemon holds it, with
+  group-readable `-wal` and `-shm` files.
 """
 
 
