@@ -149,6 +149,10 @@ SEVERITIES: dict[str, str] = {
     "transfer_distance_too_large": "WARNING",
     "inconsistent_agency_lang": "WARNING",
     "feed_info_lang_and_agency_lang_mismatch": "WARNING",
+    "stop_too_far_from_shape": "WARNING",
+    "stop_too_far_from_shape_using_user_distance": "WARNING",
+    "stop_has_too_many_matches_for_shape": "WARNING",
+    "stops_match_shape_out_of_order": "WARNING",
 }
 
 # Notices raised while parsing rows; a file with any of them is not "parsed
