@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from interlock.components.gtfs_realtime.rows import (
     TABLES,
     EntityRefused,
     RefusedEntity,
+    Row,
     RowBatch,
 )
 from interlock.errors import WorkCancelledError
@@ -46,6 +47,10 @@ _VALUE_ERRORS = (
 )
 
 Mark = tuple[int, ...]
+#: What sees each decoded entity of a feed as it is written: its index, the entity and
+#: its ``stop_time_updates`` rows (None when it has none or was refused).
+Visit = Callable[[int, rt.FeedEntity, Sequence[Row] | None], None]
+_STOP_ROWS = TABLES.index("stop_time_updates")
 
 
 @dataclass
@@ -160,13 +165,16 @@ def write_entities(
     endpoint: str,
     header_timestamp: int,
     cancel: threading.Event | None = None,
+    visit: Visit | None = None,
     revision: int = 0,
     delays: DelayDeriver | None = None,
 ) -> EntityTally:
     """Decode and insert the entities ``frame`` places in ``data``, a batch at a time.
 
     Runs inside the caller's transaction; raises :class:`WorkCancelledError` between
-    batches once ``cancel`` is set (the caller rolls the feed back).
+    batches once ``cancel`` is set (the caller rolls the feed back). ``visit`` sees
+    each decoded entity with its rows (the realtime rules), so nothing is decoded or
+    read twice.
     """
     tally = EntityTally(revision=revision)
     batch = RowBatch(endpoint, header_timestamp, revision=revision, delays=delays)
@@ -182,7 +190,13 @@ def write_entities(
             if eid in seen:
                 tally.duplicates += 1
             seen.add(eid)
-            writer.add(index, entity)
+            if visit is None:
+                writer.add(index, entity)
+            else:
+                stop_rows = batch.lists[_STOP_ROWS]
+                before = len(stop_rows)
+                writer.add(index, entity)
+                visit(index, entity, stop_rows[before:] if len(stop_rows) > before else None)
             if writer.rows >= BATCH_ROWS:
                 if cancel is not None and cancel.is_set():
                     raise WorkCancelledError(f"storing {endpoint!r} was cancelled")

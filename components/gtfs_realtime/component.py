@@ -247,6 +247,7 @@ class GtfsRealtimeComponent:
             "schedule": self._schedule_report(schedule),
             "joins": {r.endpoint: r.joins for r in stored if r.joins},
             "flags": {r.endpoint: r.flags for r in results if r.flags},
+            "rt_rules": {r.endpoint: r.rules for r in stored if r.rules},
             "passed": not failed and not refused and not backwards,
         }
         notes = []

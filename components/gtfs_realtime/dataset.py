@@ -16,6 +16,7 @@ from pathlib import Path
 
 from interlock.components.gtfs_realtime.batches import (
     EntityTally,
+    Visit,
     cut_back,
     high_water,
     write_entities,
@@ -226,6 +227,7 @@ class PollWriter:
         record: Row,
         *,
         cancel: threading.Event | None = None,
+        visit: Visit | None = None,
         schedule: ScheduleIndex | None = None,
     ) -> EntityTally | None:
         """Append the feed ``frame`` scanned in ``data``, its entities a batch at a time.
@@ -259,6 +261,7 @@ class PollWriter:
                 endpoint=endpoint,
                 header_timestamp=stamp,
                 cancel=cancel,
+                visit=visit,
                 revision=revision,
                 delays=DelayDeriver(schedule) if schedule is not None else None,
             )

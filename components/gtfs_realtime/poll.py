@@ -19,6 +19,7 @@ from typing import Any
 from interlock.components.gtfs_realtime.dataset import PollWriter
 from interlock.components.gtfs_realtime.decode import FeedLimits, read_feed
 from interlock.components.gtfs_realtime.rows import RefusedEntity, header_record
+from interlock.components.gtfs_realtime.rt_rules import FeedRules, counts
 from interlock.components.gtfs_realtime.schedule_index import ScheduleIndex
 from interlock.errors import FeedRejectedError, FetchError, QuotaExhaustedError, TransientError
 from interlock.kit import ComponentContext, HttpClient, QuotaGuard, RawArchive
@@ -44,6 +45,8 @@ class EndpointResult:
     duplicates: int = 0
     refused: int = 0
     refused_samples: list[RefusedEntity] = field(default_factory=list)
+    #: The realtime rules' report on the stored feed (:func:`.rt_rules.report`).
+    rules: dict[str, Any] | None = None
     #: E017 (stored as a new revision of its header timestamp) or E018 (went back).
     flags: list[str] = field(default_factory=list)
     revision: int = 0
@@ -65,6 +68,7 @@ class EndpointResult:
             "sha256": self.sha256,
             "bytes": self.size,
             "quota_wait_s": round(self.waited_s, 3),
+            "rt_rules": counts(self.rules) if self.rules and self.rules["notices"] else None,
             "flags": self.flags or None,
             "revision": self.revision or None,
             "schedule_version": self.schedule_version,
@@ -220,6 +224,12 @@ class Poller:
                 size=len(data),
                 run_id=ctx.run_id,
             )
+            rules = FeedRules(
+                frame.header,
+                now=now.timestamp(),
+                schedule=self.schedule,
+                previous_timestamp=previous.get("header_timestamp"),
+            )
             try:
                 tally = await ctx.to_thread(
                     self.writer.add_feed,
@@ -228,6 +238,7 @@ class Poller:
                     record,
                     cancel=ctx.cancel,
                     schedule=self.schedule,
+                    visit=rules.entity,
                 )
             except FeedRejectedError as exc:
                 base.reason = str(exc)
@@ -238,6 +249,7 @@ class Poller:
             return base
         base.status, base.records, base.duplicates = "stored", tally.records, tally.duplicates
         base.refused, base.refused_samples = tally.refused, tally.samples
+        base.rules = rules.report()
         base.revision, base.derived_delays = tally.revision, tally.derived_delays
         if tally.revision:
             base.flags = ["E017"]
