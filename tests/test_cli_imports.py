@@ -159,3 +159,10 @@ def test_history_from_the_database_imports_nothing_heavy(stopped: Path, tmp_path
     code, heavy = imported(["history", "--config", str(stopped), "--json"], tmp_path)
     assert code == 0
     assert heavy == [], " ".join(heavy)
+
+
+def test_plan_does_not_load_the_http_stack(stopped: Path, tmp_path: Path) -> None:
+    """plan loads the config (its validator, the component classes) but never aiohttp."""
+    code, heavy = imported(["plan", "--config", str(stopped)], tmp_path)
+    assert code == 0
+    assert [m for m in heavy if m.split(".")[0] in ("aiohttp", "prometheus_client")] == []

@@ -10,10 +10,9 @@ that the previous attempt left running.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-
-import aiohttp
 
 from interlock import events as ev
 from interlock.config.model import Runtime
@@ -23,14 +22,23 @@ from interlock.kit.context import ComponentContext
 from interlock.outcome import Outcome
 from interlock.secrets import mask
 
-# Network-level failures that are worth another attempt.
-TRANSIENT = (
-    TransientError,
-    aiohttp.ClientConnectionError,
-    aiohttp.ServerTimeoutError,
-    ConnectionError,
-    TimeoutError,
-)
+
+@functools.cache
+def transient() -> tuple[type[BaseException], ...]:
+    """Network-level failures that are worth another attempt.
+
+    aiohttp is imported when a failure is first judged, not with the scheduler:
+    ``plan`` and ``check-config`` never load the HTTP stack.
+    """
+    import aiohttp
+
+    return (
+        TransientError,
+        aiohttp.ClientConnectionError,
+        aiohttp.ServerTimeoutError,
+        ConnectionError,
+        TimeoutError,
+    )
 
 
 class GiveUp(Exception):
@@ -67,7 +75,7 @@ async def attempt_until_done(
                     f"component {name!r} returned {type(outcome).__name__}, not an Outcome"
                 )
             return outcome
-        except TRANSIENT as exc:
+        except transient() as exc:
             if attempts[0] > spec.retries:
                 raise
             retry_after = exc.retry_after if isinstance(exc, TransientError) else None

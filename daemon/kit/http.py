@@ -17,14 +17,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from interlock.errors import FetchError, PayloadTooLargeError, TransientError
 from interlock.kit.addresses import check_public_url, public_socket_factory
 from interlock.kit.files import private_opener
+
+if TYPE_CHECKING:
+    # Imported where used: loading a component (``plan``, ``check-config``) need not
+    # pay for the HTTP stack.
+    import aiohttp
 
 USER_AGENT = "interlock/0.1 (+https://github.com/interlock/interlock)"
 CHUNK = 1 << 16
@@ -112,6 +115,8 @@ def _safe_url(url: str) -> str:
 
 
 async def _raise_for_status(resp: aiohttp.ClientResponse, url: str) -> None:
+    import aiohttp
+
     if resp.status < 400:
         return
     try:
@@ -138,6 +143,8 @@ class HttpClient:
     """One aiohttp session for every component; ``async with HttpClient() as http``."""
 
     def __init__(self, *, timeout_s: float = 300.0, connect_timeout_s: float = 30.0) -> None:
+        import aiohttp
+
         self._timeout = aiohttp.ClientTimeout(
             total=timeout_s, sock_connect=connect_timeout_s, sock_read=connect_timeout_s * 2
         )
@@ -154,6 +161,8 @@ class HttpClient:
 
     @property
     def session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         # Created on first use so that a daemon with nothing to fetch opens no sockets.
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
@@ -166,6 +175,8 @@ class HttpClient:
     @property
     def public_session(self) -> aiohttp.ClientSession:
         """A session that connects to public addresses only (see :mod:`.addresses`)."""
+        import aiohttp
+
         if self._public_session is None or self._public_session.closed:
             self._public_session = aiohttp.ClientSession(
                 timeout=self._timeout,
@@ -237,6 +248,8 @@ class HttpClient:
         must reach public addresses only, else PrivateAddressError. ``endpoint``
         names the call in metrics (default: the running component's name).
         """
+        import aiohttp
+
         if public_only:
             await check_public_url(url, what="source URL")
         session = self.public_session if public_only else self.session
@@ -300,6 +313,8 @@ class HttpClient:
         endpoint: str | None = None,
     ) -> Any:
         """GET ``url`` and parse JSON, with clear errors for HTML pages and junk."""
+        import aiohttp
+
         t0 = time.perf_counter()
         try:
             async with self.session.get(url, headers=headers) as resp:
