@@ -24,6 +24,7 @@ from tests.test_service import REPO, Daemon, settle, short_dir  # noqa: F401 (fi
 
 #: Modules a quick command must not import (a prefix matches its submodules too).
 HEAVY = (
+    "asyncio",
     "aiohttp",
     "aiosqlite",
     "structlog",

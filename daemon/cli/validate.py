@@ -8,7 +8,6 @@ feed cannot be validated at all (no such file, not a zip, a failed download).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import re
 import tempfile
@@ -95,6 +94,8 @@ def _table(doc: dict[str, Any]) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``interlock validate``: validate one feed, print the notices, exit 1 on ERRORs."""
+    import asyncio  # here, not at the top: every other command starts without it
+
     from interlock.config.registry import load_tool  # the validator: only when it runs
 
     day: date | None = args.date
