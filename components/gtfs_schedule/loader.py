@@ -58,6 +58,7 @@ from interlock.components.gtfs_schedule.validate import (
 from interlock.components.gtfs_schedule.warnings_calendar import check_calendar_warnings
 from interlock.components.gtfs_schedule.warnings_extra import check_extra_warnings
 from interlock.components.gtfs_schedule.warnings_links import check_link_warnings
+from interlock.components.gtfs_schedule.warnings_more import check_more_warnings
 from interlock.components.gtfs_schedule.warnings_rows import check_row_warnings
 from interlock.components.gtfs_schedule.warnings_shapes import check_shape_matching
 from interlock.components.gtfs_schedule.zipsafe import Budget, SafeZip, ZipLimits
@@ -219,6 +220,7 @@ def load_feed(
             check_link_warnings(conn, feeds, book)
             check_extra_warnings(conn, feeds, book)
             check_shape_matching(conn, feeds, book)
+            check_more_warnings(conn, feeds, book)
             if not clean:
                 build_indexes(conn, moded)
             loader.order.check(conn, moded, book)

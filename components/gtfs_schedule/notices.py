@@ -153,6 +153,15 @@ SEVERITIES: dict[str, str] = {
     "stop_too_far_from_shape_using_user_distance": "WARNING",
     "stop_has_too_many_matches_for_shape": "WARNING",
     "stops_match_shape_out_of_order": "WARNING",
+    "attribution_without_role": "WARNING",
+    "duplicate_fare_media": "WARNING",
+    "missing_bike_allowance": "WARNING",
+    "pathway_loop": "WARNING",
+    "translation_unknown_table_name": "WARNING",
+    "unused_station": "INFO",
+    "transfer_with_suspicious_mid_trip_in_seat": "WARNING",
+    "equal_shape_distance_same_coordinates": "WARNING",
+    "equal_shape_distance_diff_coordinates_distance_below_threshold": "WARNING",
 }
 
 # Notices raised while parsing rows; a file with any of them is not "parsed

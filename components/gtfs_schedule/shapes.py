@@ -18,7 +18,7 @@ from interlock.components.gtfs_schedule.validate import ROWID_BITS, FeedFiles
 _ROW_MASK = (1 << ROWID_BITS) - 1
 _EARTH_M = 6_371_008.8
 # Points this far apart at the same distance along the shape are an ERROR; closer
-# ones only gtfs-validator's WARNING (not reported here).
+# ones only gtfs-validator's WARNING, as are points at the same place.
 _SAME_PLACE_M = 1.11
 
 
@@ -51,11 +51,13 @@ def check_shapes(conn: sqlite3.Connection, feeds: Sequence[FeedFiles], book: Not
             continue
         if dist < prev:
             code = "decreasing_shape_distance"
-        elif None in (lat, lon, plat, plon) or (lat, lon) == (plat, plon):
+        elif None in (lat, lon, plat, plon):
             continue
+        elif (lat, lon) == (plat, plon):
+            code = "equal_shape_distance_same_coordinates"
         elif _metres(plat, plon, lat, lon) >= _SAME_PLACE_M:
             code = "equal_shape_distance_diff_coordinates"
         else:
-            continue
+            code = "equal_shape_distance_diff_coordinates_distance_below_threshold"
         row = rowid & _ROW_MASK
         book.add(Notice(code, "shapes.txt", row, "shape_dist_traveled", dist, mode))

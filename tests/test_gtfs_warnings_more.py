@@ -1,0 +1,124 @@
+"""More WARNINGs and INFOs (attributions, fare media, ferries, pathways, translations,
+stations, in-seat transfers, shape points at one distance), one mutation each way,
+counted as the gtfs-guru oracle counts them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.gtfs_mutate import BASE, Case, check
+
+pytest.importorskip("gtfs_guru", reason="gtfs-guru (test extra) is not installed")
+
+ATTRIBUTIONS = "attribution_id,organization_name,is_producer,is_operator,is_authority\n"
+STATION_STOPS = "stop_id,stop_name,stop_lat,stop_lon,location_type,parent_station\n"
+PATHWAYS = "pathway_id,from_stop_id,to_stop_id,pathway_mode,is_bidirectional\n"
+TRANSLATIONS = "table_name,field_name,language,translation,record_id,record_sub_id,field_value\n"
+FEED_INFO = {
+    "feed_info.txt": "feed_publisher_name,feed_publisher_url,feed_lang,feed_start_date,"
+    "feed_end_date,feed_version,feed_contact_email\n"
+    "P,http://p.example,en,20250101,20261231,1,a@p.example\n"
+}
+SHAPES = "shape_id,shape_pt_lat,shape_pt_lon,shape_pt_sequence,shape_dist_traveled\n"
+TWO_TRIPS = {
+    "trips.txt": "route_id,service_id,trip_id\nR1,C1,T1\nR1,C1,T2\n",
+    "stop_times.txt": BASE["stop_times.txt"]
+    + "T2,09:00:00,09:00:00,S1,1,0\nT2,09:10:00,09:10:00,S2,2,1.5\n",
+}
+IN_SEAT = "from_stop_id,to_stop_id,transfer_type,from_trip_id,to_trip_id\n"
+
+
+def shaped(points: str) -> dict[str, str | None]:
+    return {
+        "shapes.txt": SHAPES + points,
+        "trips.txt": "route_id,service_id,trip_id,shape_id\nR1,C1,T1,SH\n",
+    }
+
+
+CASES = [
+    Case(
+        "attributions_roles",
+        {"attributions.txt": ATTRIBUTIONS + "X,Org,0,0,\nY,Org2,1,,\nZ,Org3,,,1\n"},
+        {"attribution_without_role": 1},
+    ),
+    Case(
+        "fare_media_twice",
+        {
+            "fare_media.txt": "fare_media_id,fare_media_name,fare_media_type\n"
+            "M1,Card,2\nM2,Card,2\nM3,Card,1\nM4,Other,2\n"
+        },
+        {"duplicate_fare_media": 1},
+    ),
+    Case(
+        "ferry_bikes",
+        {
+            "routes.txt": "route_id,agency_id,route_short_name,route_long_name,route_type\n"
+            "R1,A,1,,4\nR2,A,2,,3\n",
+            "trips.txt": "route_id,service_id,trip_id,bikes_allowed\n"
+            "R1,C1,T1,\nR2,C1,T2,\nR1,C1,T3,1\nR1,C1,T4,0\nR1,C1,T5,2\n",
+            "stop_times.txt": BASE["stop_times.txt"]
+            + "".join(
+                f"T{t},08:00:00,08:00:00,S1,1,0\nT{t},08:10:00,08:10:00,S2,2,1.5\n"
+                for t in range(2, 6)
+            ),
+        },
+        {"missing_bike_allowance": 2},
+    ),
+    Case(
+        "pathway_to_itself",
+        {
+            "stops.txt": STATION_STOPS + "S1,One,-37.1,144.1,0,ST\nS2,Two,-37.2,144.2,,\n"
+            "ST,Station,-37.1,144.1,1,\nE1,Gate,-37.1,144.1,2,ST\n",
+            "pathways.txt": PATHWAYS + "P1,E1,S1,1,1\nP2,S1,S1,1,1\n",
+        },
+        {"pathway_loop": 1},
+    ),
+    Case(
+        "translations_of_absent_tables",
+        {
+            "translations.txt": TRANSLATIONS
+            + "calendar,x,fr,Un,C1,,\nlevels,level_name,fr,Un,L1,,\n"
+            "STOPS,stop_name,fr,Un,S1,,\nstops,stop_name,fr,Un,S1,,\nbogus,x,fr,Un,S1,,\n",
+            **FEED_INFO,
+        },
+        {"translation_unknown_table_name": 3},
+    ),
+    Case(
+        "stations_used_and_not",
+        {
+            "stops.txt": STATION_STOPS + "S1,One,-37.1,144.1,0,ST3\nS2,Two,-37.2,144.2,,\n"
+            "ST,Station,-37.1,144.1,1,\nST2,Station2,-37.1,144.1,1,\nE1,Gate,-37.1,144.1,2,ST2\n"
+            "ST3,Station3,-37.1,144.1,1,\n",
+        },
+        {"unused_station": 2},
+    ),
+    Case(
+        "in_seat_mid_trip",
+        {**TWO_TRIPS, "transfers.txt": IN_SEAT + "S1,S2,4,T1,T2\nS2,S1,5,T1,T2\n"},
+        {"transfer_with_suspicious_mid_trip_in_seat": 2},
+    ),
+    Case(
+        "in_seat_at_trip_ends",
+        {**TWO_TRIPS, "transfers.txt": IN_SEAT + "S2,S1,4,T1,T2\nS1,S2,1,T1,T2\n"},
+        {"transfer_with_suspicious_mid_trip_in_seat": 0},
+    ),
+    Case(
+        "shape_points_at_one_distance",
+        shaped(
+            "SH,-37.1,144.1,1,0\nSH,-37.1,144.1,2,0\nSH,-37.100005,144.1,3,0\n"
+            "SH,-37.2,144.2,4,5\nSH,-37.3,144.3,5,5\n"
+        ),
+        {
+            "equal_shape_distance_same_coordinates": 1,
+            "equal_shape_distance_diff_coordinates_distance_below_threshold": 1,
+            "equal_shape_distance_diff_coordinates": 1,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_more_warnings_match_the_reference(case: Case, tmp_path: Path) -> None:
+    check(case, tmp_path)
