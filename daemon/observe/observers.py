@@ -142,9 +142,16 @@ class Observers:
         if self.monitor is None or not monitoring.get("enabled", True):
             return  # started without monitoring: nothing subscribed to rebuild
         if (monitoring.get("alerting") or {}) != self._alerting:
-            old, self._swapped = self.notifier, asyncio.Event()
+            old, built_from, self._swapped = self.notifier, self._alerting, asyncio.Event()
             try:
                 await self._build_notifier()
+            except Exception as exc:  # the store would not give the dedup book: keep the old
+                self.notifier, self._alerting = old, built_from
+                failed.append({"part": "alerting", "error": str(exc) or type(exc).__name__})
+                log.error("alerting_rebuild_failed", error=str(exc) or type(exc).__name__)
+                old = None
+            else:
+                rebuilt.append("alerting")
             finally:
                 self._swapped.set()
                 self._swapped = None
@@ -152,7 +159,6 @@ class Observers:
                 task = asyncio.create_task(old.aclose(), name="close replaced notifier")
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
-            rebuilt.append("alerting")
         metrics_cfg = monitoring.get("metrics") or {}
         listen = metrics_cfg.get("listen", "127.0.0.1:9464") if metrics_cfg.get("enabled") else None
         if listen == self._metrics_listen:
