@@ -358,3 +358,20 @@ def test_a_failing_rule_is_reported_and_does_not_raise():
     report = run_on_feed(clean(), now=CLOCK, schedule=Failing())
     assert report["broken"].startswith("entity 0 ('tu1'): OSError: the schedule file")
     assert "broken" not in run_on_feed(clean(), now=CLOCK, schedule=View())
+
+
+class Counting(View):
+    """A schedule that counts its stop-time queries (each is SQL in the real index)."""
+
+    asked: int = 0
+
+    def stop_times(self, trip_id: str) -> list[Any]:
+        self.asked += 1
+        return super().stop_times(trip_id)
+
+
+def test_a_trips_stop_times_are_read_once_per_entity():
+    """E023, the stop walk and the next entity on the same trip share one stop-times read."""
+    schedule = Counting()
+    run_on_feed(clean(), now=CLOCK, schedule=schedule)
+    assert schedule.asked == 1  # not once for E023, again for the walk, again for the vehicle

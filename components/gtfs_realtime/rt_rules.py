@@ -10,7 +10,7 @@ ids, severities and semantics are those of MobilityData's gtfs-realtime-validato
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
 
 from google.transit import gtfs_realtime_pb2 as rt
@@ -177,7 +177,7 @@ class FeedRules:
             return
         ctx.trips, ctx.routes, ctx.stops = schedule.trip_ids, schedule.route_ids, schedule.stop_ids
         ctx.route_of = getattr(schedule, "route_of", None)
-        ctx.stop_times = getattr(schedule, "stop_times", None)
+        ctx.stop_times = _last_trip(getattr(schedule, "stop_times", None))
         ctx.direction_of = getattr(schedule, "direction_of", None)
         ctx.agencies = getattr(schedule, "agency_ids", None)
         ctx.location_type_of = getattr(schedule, "location_type_of", None)
@@ -209,6 +209,20 @@ class FeedRules:
         if self.broken is not None:
             out["broken"] = self.broken
         return out
+
+
+def _last_trip(read: Callable[[str], Any] | None) -> Callable[[str], Any] | None:
+    """``read`` (a query per trip) asked once for a trip the entity's rules ask twice."""
+    if read is None:
+        return None
+    last: list[Any] = [None, None]
+
+    def stop_times(trip_id: str) -> Any:
+        if last[0] != trip_id:
+            last[0], last[1] = trip_id, read(trip_id)
+        return last[1]
+
+    return stop_times
 
 
 def report(book: RuleBook, skipped: dict[str, str]) -> dict[str, Any]:
