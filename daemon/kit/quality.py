@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from interlock import secrets
 
@@ -56,6 +56,16 @@ def blocking_notices(counts: Mapping[str, Any], rules: Mapping[str, Any]) -> dic
     return out
 
 
+def _notice_counts(counts: Any) -> TypeGuard[dict[str, Any]]:
+    """Whether ``counts`` is per-code notice counts (``{code: {"severity", "count"}}``),
+    not some other tally a component reports under that name."""
+    return (
+        isinstance(counts, dict)
+        and bool(counts)
+        and all(isinstance(c, dict) and "severity" in c for c in counts.values())
+    )
+
+
 def evaluate(
     stats: Mapping[str, int], rules: Mapping[str, Any], report: Mapping[str, Any] | None = None
 ) -> list[dict[str, Any]]:
@@ -92,7 +102,7 @@ def evaluate(
         )
     if rules.get("schema_validation"):
         counts = report.get("counts") if report else None
-        if isinstance(counts, dict):
+        if _notice_counts(counts):
             errors = sum(blocking_notices(counts, rules).values())
         else:
             errors = stats.get("error_notices", 0)
