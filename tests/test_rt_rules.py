@@ -375,3 +375,10 @@ def test_a_trips_stop_times_are_read_once_per_entity():
     schedule = Counting()
     run_on_feed(clean(), now=CLOCK, schedule=schedule)
     assert schedule.asked == 1  # not once for E023, again for the walk, again for the vehicle
+
+
+@pytest.mark.parametrize(("ahead", "raised"), [(60.9, False), (61.0, True)])
+def test_e050_counts_whole_seconds_ahead_as_the_validator_does(ahead, raised):
+    """A header and a trip update 60.9 s ahead of the clock are within the 60 s; 61 s not."""
+    m = changed(set_(tu, timestamp=NOW))
+    assert run(m, now=NOW - ahead).get("E050", 0) == (2 if raised else 0)

@@ -19,7 +19,9 @@ from interlock.components.gtfs_realtime import rt_rules_stops as stops
 from interlock.components.gtfs_realtime.rt_rules_base import Context, check_stop, is_posix
 
 MAX_AGE_S = 65  # W008
-FUTURE_TOLERANCE_S = 60  # E050
+#: E050: ahead of the clock by more than 60 whole seconds (the validator truncates the
+#: milliseconds, so 60.9 s ahead is still within it).
+FUTURE_S = 61
 REFRESH_S = 35  # W007
 MAX_SPEED_MS = 26.0  # W004: about 60 mph
 ADDED = rt.TripDescriptor.ADDED
@@ -58,7 +60,7 @@ def header(ctx: Context, h: rt.FeedHeader, previous: int | None, changed: bool) 
         age = ctx.now - ts
         if age > MAX_AGE_S:
             hit("W008", None, "header.timestamp", ts)
-        if -age > FUTURE_TOLERANCE_S:
+        if -age >= FUTURE_S:
             hit("E050", None, "header.timestamp", ts)
     if previous:
         if ts == previous:
@@ -102,7 +104,7 @@ def _timestamp(ctx: Context, eid: str, ts: int, field: str) -> None:
         ctx.hit("E012", eid, field, ts)
     if not is_posix(ts):
         ctx.hit("E001", eid, field, ts)
-    elif ts - ctx.now > FUTURE_TOLERANCE_S:
+    elif ts - ctx.now >= FUTURE_S:
         ctx.hit("E050", eid, field, ts)
 
 
