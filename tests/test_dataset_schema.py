@@ -144,7 +144,8 @@ def test_docs_datasets_md_is_the_rendered_schema() -> None:
 
     Regenerate it with ``interlock schema --markdown > docs/datasets.md``.
     """
-    assert DOC.read_text() == markdown(databases())
+    stale = "docs/datasets.md is stale: run `interlock schema --markdown > docs/datasets.md`"
+    assert DOC.read_text() == markdown(databases()), stale
 
 
 def test_schema_json_lists_every_dataset_with_typed_columns(
