@@ -118,6 +118,74 @@ CASES = [
     ),
 ]
 
+CAL = "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
+INFO_HEAD = (
+    "feed_publisher_name,feed_publisher_url,feed_lang,feed_start_date,feed_end_date,"
+    "feed_version,feed_contact_email\n"
+)
+
+
+def window(calendar: str, feed: tuple[str, str] | None = None) -> dict[str, str | None]:
+    """BASE's trip on C1, with ``calendar`` rows and feed_info dates (start, end)."""
+    files: dict[str, str | None] = {"calendar.txt": CAL + calendar}
+    if feed is not None:
+        files["feed_info.txt"] = (
+            INFO_HEAD + f"P,http://p.example,en,{feed[0]},{feed[1]},1,a@p.example\n"
+        )
+    return files
+
+
+EVERY_DAY = "C1,1,1,1,1,1,1,1,"
+CASES += [
+    Case(
+        "service_two_years_on",
+        window(EVERY_DAY + "20250101,20271212\n"),
+        {"service_extends_far_in_the_future": 0},
+    ),
+    Case(
+        "service_past_two_years",
+        window(
+            EVERY_DAY + "20250101,20261231\nC2,1,1,1,1,1,1,1,20250101,20271213\n"
+            "C3,0,0,0,0,0,0,0,20250101,20291231\n"
+        ),
+        {"service_extends_far_in_the_future": 1},
+    ),
+    Case(
+        "calendar_from_tomorrow", window(EVERY_DAY + "20251213,20261231\n"), {"future_calendar": 1}
+    ),
+    Case(
+        "calendar_from_today",
+        window(EVERY_DAY + "20251212,20261231\nC2,1,1,1,1,1,1,1,20240101,20240201\n"),
+        {"future_calendar": 0},
+    ),
+    Case(
+        "feed_from_tomorrow",
+        window(EVERY_DAY + "20250101,20261231\n", ("20251213", "20261231")),
+        {"future_feed": 1, "service_window_outside_feed_period": 1},
+    ),
+    Case(
+        "feed_two_weeks_beyond",
+        window(EVERY_DAY + "20250101,20261231\n", ("20250101", "20270114")),
+        {"feed_valid_beyond_total_service_window": 0},
+    ),
+    Case(
+        "feed_beyond_its_trips",
+        window(
+            EVERY_DAY + "20250101,20261231\nC2,1,1,1,1,1,1,1,20250101,20271231\n",
+            ("20241201", "20271231"),
+        ),
+        {"feed_valid_beyond_total_service_window": 1, "service_window_outside_feed_period": 0},
+    ),
+    Case(
+        "trips_outside_the_feed",
+        window(
+            EVERY_DAY + "20250101,20261231\nC2,1,1,1,1,1,1,1,20240101,20261231\n",
+            ("20250102", "20261230"),
+        ),
+        {"service_window_outside_feed_period": 1, "future_feed": 0},
+    ),
+]
+
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_more_warnings_match_the_reference(case: Case, tmp_path: Path) -> None:

@@ -162,6 +162,11 @@ SEVERITIES: dict[str, str] = {
     "transfer_with_suspicious_mid_trip_in_seat": "WARNING",
     "equal_shape_distance_same_coordinates": "WARNING",
     "equal_shape_distance_diff_coordinates_distance_below_threshold": "WARNING",
+    "future_calendar": "INFO",
+    "future_feed": "INFO",
+    "service_extends_far_in_the_future": "INFO",
+    "feed_valid_beyond_total_service_window": "INFO",
+    "service_window_outside_feed_period": "INFO",
 }
 
 # Notices raised while parsing rows; a file with any of them is not "parsed

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from interlock.components.gtfs_schedule.notices import Notice, NoticeBook
 from interlock.components.gtfs_schedule.validate import ROWID_BITS, FeedFiles
+from interlock.components.gtfs_schedule.warnings_window import Span, check_windows
 
 _ROW_MASK = (1 << ROWID_BITS) - 1
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -142,6 +143,7 @@ def check_calendar_warnings(
                 else None
             )
             per_day: Counter[date] = Counter()
+            spans: list[Span] = []
             for service, rowid, dates in _services(conn, mode, moded):
                 if dates and dates[-1] < now and rowid is not None:
                     notice = Notice(
@@ -154,6 +156,8 @@ def check_calendar_warnings(
                     )
                     book.add(notice)
                 runs = trips.get(service, 0) if trips else 0
+                if dates:
+                    spans.append(Span(service, rowid, dates[0], dates[-1], runs > 0))
                 if runs:
                     for day in dates:
                         per_day[day] += runs
@@ -170,6 +174,8 @@ def check_calendar_warnings(
                         mode,
                     )
                 )
+            info_ok = _usable(book, feed, ("feed_info",))
+            check_windows(conn, spans, now, book, mode, moded, info_ok)
         if _usable(book, feed, ("feed_info",)):
             _check_feed_info(conn, mode, moded, now, book)
 
