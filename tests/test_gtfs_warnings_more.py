@@ -186,6 +186,29 @@ CASES += [
     ),
 ]
 
+DATES = "service_id,date,exception_type\n"
+CASES += [
+    Case(
+        "gaps_in_service",
+        {
+            "calendar.txt": CAL + "C1,0,0,0,0,0,0,0,20250101,20261231\n"
+            "C3,1,1,1,1,1,1,1,20250101,20261231\n",
+            "calendar_dates.txt": DATES + "C1,20250101,1\nC1,20250201,1\nC1,20250301,1\n"
+            "C2,20250101,1\nC2,20250401,1\n"
+            + "".join(f"C3,202502{d:02d},2\n" for d in range(1, 15)),
+        },
+        {"big_gap_in_service": 3},
+    ),
+    Case(
+        "thirteen_days_off",
+        {
+            "calendar.txt": CAL + "C1,0,0,0,0,0,0,0,20250101,20261231\n",
+            "calendar_dates.txt": DATES + "C1,20250101,1\nC1,20250115,1\nC1,20250116,1\n",
+        },
+        {"big_gap_in_service": 0},
+    ),
+]
+
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_more_warnings_match_the_reference(case: Case, tmp_path: Path) -> None:

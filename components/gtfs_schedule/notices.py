@@ -167,6 +167,7 @@ SEVERITIES: dict[str, str] = {
     "service_extends_far_in_the_future": "INFO",
     "feed_valid_beyond_total_service_window": "INFO",
     "service_window_outside_feed_period": "INFO",
+    "big_gap_in_service": "INFO",
 }
 
 # Notices raised while parsing rows; a file with any of them is not "parsed

@@ -12,6 +12,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from interlock.components.gtfs_schedule.notices import Notice, NoticeBook
@@ -22,6 +23,7 @@ _ROW_MASK = (1 << ROWID_BITS) - 1
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # TripCalendarUtil's majority service window.
 _MAX_DATE_RATIO, _MAX_DATE_LIMIT, _MAJORITY_RATIO = 0.90, 30, 0.75
+_GAP_DAYS = 14  # days between two active dates, 13 of them without service
 
 
 def feed_today(conn: sqlite3.Connection) -> date:
@@ -158,6 +160,8 @@ def check_calendar_warnings(
                 runs = trips.get(service, 0) if trips else 0
                 if dates:
                     spans.append(Span(service, rowid, dates[0], dates[-1], runs > 0))
+                if rowid is not None:
+                    _gaps(service, rowid, dates, book, mode)
                 if runs:
                     for day in dates:
                         per_day[day] += runs
@@ -178,6 +182,17 @@ def check_calendar_warnings(
             check_windows(conn, spans, now, book, mode, moded, info_ok)
         if _usable(book, feed, ("feed_info",)):
             _check_feed_info(conn, mode, moded, now, book)
+
+
+def _gaps(service: str, rowid: int, dates: list[date], book: NoticeBook, mode: str | None) -> None:
+    """big_gap_in_service (INFO): 14 days or more without service between two active
+    dates of a calendar.txt service, one notice per gap."""
+    for a, b in pairwise(dates):
+        if (b - a).days > _GAP_DAYS:
+            notice = Notice(
+                "big_gap_in_service", "calendar.txt", rowid & _ROW_MASK, "service_id", service, mode
+            )
+            book.add(notice)
 
 
 def _check_feed_info(
