@@ -209,6 +209,51 @@ CASES += [
     ),
 ]
 
+BLOCK_TIMES = BASE["stop_times.txt"] + "".join(
+    f"T{t},{9 + t}:00:00,{9 + t}:00:00,S1,1,0\nT{t},{9 + t}:10:00,{9 + t}:10:00,S2,2,1.5\n"
+    for t in range(2, 6)
+)
+CASES += [
+    Case(
+        "blocks_of_mixed_modes",
+        {
+            "routes.txt": "route_id,agency_id,route_short_name,route_long_name,route_type\n"
+            "R1,A,1,,3\nR2,A,2,,0\nR3,A,3,,3\n",
+            "trips.txt": "route_id,service_id,trip_id,block_id\nR1,C1,T1,B1\nR2,C1,T2,B1\n"
+            "R3,C1,T3,B1\nR1,C1,T4,B2\nR3,C1,T5,B2\n",
+            "stop_times.txt": BLOCK_TIMES,
+        },
+        {"inconsistent_route_type_for_block_id": 1},
+    ),
+]
+
+TIMEPOINTS = "trip_id,arrival_time,departure_time,stop_id,stop_sequence,timepoint\n"
+CASES += [
+    Case(
+        "ids_outside_ascii",
+        {
+            "stops.txt": "stop_id,stop_name,stop_lat,stop_lon,zone_id,stop_code,parent_station\n"
+            "S1,One,-37.1,144.1,zé,é1,\nS2é,Two,-37.2,144.2,,,\nS3,Three,-37.3,144.3,,,STé\n"
+            "STé,Station,-37.3,144.3,,,\n",
+            "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n"
+            "T1,08:00:00,08:00:00,S1,1\nT1,08:10:00,08:10:00,S2é,2\n",
+            "trips.txt": "route_id,service_id,trip_id,block_id\nR1,C1,T1,b\tx\n",
+            "translations.txt": TRANSLATIONS + "stops,stop_name,fr,Un,S1é,,\n",
+            **FEED_INFO,
+        },
+        {"non_ascii_or_non_printable_char": 6},
+    ),
+    Case(
+        "timepoints_missing",
+        {
+            "stop_times.txt": TIMEPOINTS + "T1,08:00:00,08:00:00,S1,1,\nT1,,,S2,2,\n"
+            "T1,08:20:00,08:20:00,S2,3,1\nT1,08:30:00,,S1,4,\n"
+        },
+        {"missing_timepoint_value": 2},
+    ),
+    Case("no_timepoint_column", {}, {"missing_timepoint_value": 0}),
+]
+
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_more_warnings_match_the_reference(case: Case, tmp_path: Path) -> None:

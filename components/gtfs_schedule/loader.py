@@ -56,6 +56,7 @@ from interlock.components.gtfs_schedule.validate import (
     check_foreign_keys,
 )
 from interlock.components.gtfs_schedule.warnings_calendar import check_calendar_warnings
+from interlock.components.gtfs_schedule.warnings_cells import check_cells
 from interlock.components.gtfs_schedule.warnings_extra import check_extra_warnings
 from interlock.components.gtfs_schedule.warnings_links import check_link_warnings
 from interlock.components.gtfs_schedule.warnings_more import check_more_warnings
@@ -216,6 +217,7 @@ def load_feed(
             check_shapes(conn, feeds, book)
             check_blocks(conn, feeds, book)
             check_row_warnings(conn, feeds, book)
+            check_cells(conn, feeds, book)
             check_calendar_warnings(conn, feeds, book, today)
             check_link_warnings(conn, feeds, book)
             check_extra_warnings(conn, feeds, book)

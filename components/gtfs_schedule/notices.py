@@ -168,6 +168,9 @@ SEVERITIES: dict[str, str] = {
     "feed_valid_beyond_total_service_window": "INFO",
     "service_window_outside_feed_period": "INFO",
     "big_gap_in_service": "INFO",
+    "inconsistent_route_type_for_block_id": "WARNING",
+    "non_ascii_or_non_printable_char": "WARNING",
+    "missing_timepoint_value": "WARNING",
 }
 
 # Notices raised while parsing rows; a file with any of them is not "parsed

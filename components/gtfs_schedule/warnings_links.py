@@ -119,6 +119,28 @@ def check_route_names(
             book.add(notice)
 
 
+def check_block_types(
+    conn: sqlite3.Connection, feeds: Sequence[FeedFiles], book: NoticeBook, moded: bool
+) -> None:
+    """inconsistent_route_type_for_block_id: a block whose trips' routes are of more
+    than one route_type, at the block's first trip."""
+    modes = modes_parsed(book, feeds, ("trips", "routes"))
+    if not modes:
+        return
+    m = "t.mode, " if moded else ""
+    same = "r.mode IS t.mode AND " if moded else ""
+    sql = f"""
+        SELECT min(t.rowid), {"t.mode" if moded else "NULL"}, t.block_id FROM trips t
+        JOIN routes r ON {same}r.route_id = t.route_id
+        WHERE t.block_id IS NOT NULL GROUP BY {m}t.block_id
+        HAVING count(DISTINCT r.route_type) > 1 ORDER BY min(t.rowid)
+    """
+    for rowid, md, block in conn.execute(sql):
+        if md in modes:
+            code = "inconsistent_route_type_for_block_id"
+            book.add(Notice(code, "trips.txt", rowid & _ROW_MASK, "block_id", block, md))
+
+
 def check_single_entities(
     conn: sqlite3.Connection, feeds: Sequence[FeedFiles], book: NoticeBook, moded: bool
 ) -> None:
@@ -172,6 +194,7 @@ def check_link_warnings(
         check_stop_usage,
         check_shape_usage,
         check_route_names,
+        check_block_types,
         check_single_entities,
         check_dangling_nodes,
     ):

@@ -2,7 +2,7 @@
 
 Each check reads one small table (agency, stops, routes, trips, levels, fare
 attributes) row by row in rowid order, so the notices come in CSV row order and
-memory stays flat; stop_times is read only by the enum check, in one pass.
+memory stays flat; stop_times is not read (warnings_cells.py checks its values).
 """
 
 from __future__ import annotations
@@ -235,33 +235,6 @@ def check_mixed_case(conn: sqlite3.Connection, book: NoticeBook, moded: bool) ->
                     emit("mixed_case_recommended_field", rowid, m, field, value)
 
 
-def check_enums(conn: sqlite3.Connection, feeds: Sequence[FeedFiles], book: NoticeBook) -> None:
-    """unexpected_enum_value: an integer enum column holding a value its enum lacks; one
-    query per table (one pass over stop_times), for the columns feeds' headers have."""
-    moded = bool(feeds) and feeds[0].mode is not None
-    for table, enums in ENUMS.items():
-        header = {c for f in feeds for c in f.columns.get(f"{table}.txt", ())}
-        cols = [c for c in enums if c in header]
-        if not cols:
-            continue
-        tests = " OR ".join(
-            f"({c} IS NOT NULL AND {c} NOT IN ({', '.join(map(str, sorted(enums[c])))}))"
-            for c in cols
-        )
-        emit = _Emit(book, f"{table}.txt", None)
-        for rowid, mode, *values in _rows(conn, table, cols, moded, f"WHERE {tests}"):
-            assert isinstance(rowid, int)
-            for col, value in zip(cols, values, strict=True):
-                if isinstance(value, int) and value not in enums[col]:
-                    emit(
-                        "unexpected_enum_value",
-                        rowid,
-                        mode if isinstance(mode, str) else None,
-                        col,
-                        value,
-                    )
-
-
 Check = Callable[[sqlite3.Connection, _Emit, bool], None]
 _ENTITY_CHECKS: tuple[tuple[str, Check], ...] = (
     ("routes", _check_routes),
@@ -276,7 +249,6 @@ def check_row_warnings(
     """Every WARNING and INFO of this module, for the feeds (modes) loaded."""
     moded = bool(feeds) and feeds[0].mode is not None
     check_mixed_case(conn, book, moded)
-    check_enums(conn, feeds, book)
     check_feed_info_fields(conn, book, moded)
     for table, check in _ENTITY_CHECKS:
         modes = modes_parsed(book, feeds, (table,))
