@@ -13,10 +13,12 @@ import asyncio
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import structlog
 
 from interlock.cli.main import main
 from interlock.cli.schema import databases, markdown
@@ -30,6 +32,14 @@ from interlock.components.standins.sample_feed import build_zip_of_zips
 from interlock.kit.publish import PublishStamp, write_stamp
 from interlock.store.sqlite.schema import connect_writer
 from interlock.store.tables import drift
+
+
+@pytest.fixture(autouse=True)
+def _forget_cli_logging() -> Iterator[None]:
+    """main() points logging at this test's captured stderr; the next test must not use it."""
+    yield
+    structlog.reset_defaults()
+
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "datasets.md"

@@ -12,15 +12,25 @@ import io
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import structlog
 
 from interlock.cli.main import main
 from interlock.components.datavic.dataset import build
 from interlock.components.datavic.parsers import STATION_COLUMNS, Parsed
 from tests.test_dataset_schema import build_gtfs
+
+
+@pytest.fixture(autouse=True)
+def _forget_cli_logging() -> Iterator[None]:
+    """main() points logging at this test's captured stderr; the next test must not use it."""
+    yield
+    structlog.reset_defaults()
+
 
 JOIN = (
     "SELECT p.stop_name, p.pax_annual, s.stop_name AS gtfs_name "
