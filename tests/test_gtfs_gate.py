@@ -187,6 +187,7 @@ def test_default_rules_codes_are_checked_too(tmp_path: Path) -> None:
     assert "$.data_quality.default_rules.escalate[0]" in text and "'unknown_column'" in text
 
 
+@pytest.mark.slow  # loads both real mode folders: about 10 s on a quiet machine
 def test_production_tolerates_only_what_the_real_feed_carries(shared_data, tmp_path) -> None:
     """Each code the shipped config tolerates is raised by Victoria's real (partial) feed."""
     doc = json.loads(shipped_config("orchestration.json").read_text())
