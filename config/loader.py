@@ -231,6 +231,7 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
             settings=settings,
             groups=member_of.get(name, frozenset()),
             source=describe_source(class_path, _obj(raw_settings)),
+            export=raw.get("export"),
         )
 
     # Self-dependencies were reported above; leave them out of the cycle search.

@@ -60,6 +60,8 @@ class ComponentSpec:
     settings: Mapping[str, Any]
     groups: frozenset[str] = frozenset()
     source: str | None = None  # where a built-in fetches from, as plan shows it
+    #: ``export``: files written after each publish (``interlock.kit.export``); None: off.
+    export: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

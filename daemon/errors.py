@@ -147,6 +147,16 @@ class QueryError(InterlockError):
     """A read-only query (``interlock query``) is not valid SQL, writes, or cannot run."""
 
 
+class ExportError(InterlockError):
+    """A dataset cannot be exported (``interlock export``): missing, unreadable, or a value
+    that does not fit its declared column type; the previous export is untouched."""
+
+
+class ReplayError(InterlockError):
+    """A component cannot be rebuilt from the raw archive: no archived payload, or it
+    cannot replay (``interlock replay``)."""
+
+
 class DashboardError(InterlockError):
     """The operator dashboard cannot listen on its loopback address, or its token file is unsafe."""
 

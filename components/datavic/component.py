@@ -72,6 +72,7 @@ class _PatronageComponent:
 
     settings_schema: ClassVar[dict[str, Any] | None] = SETTINGS_SCHEMA
     joins_gtfs: ClassVar[bool] = False
+    replays: ClassVar[bool] = True  # `interlock replay` rebuilds it from the archived CSVs
 
     def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
         self.name = name
@@ -90,6 +91,16 @@ class _PatronageComponent:
         dataset = SnapshotDataset(ctx.data_dir, self.name)
         if not dataset.live.exists():
             policy = ChangePolicy.from_config(ctx.config.change_detection, skip=True)
+        if ctx.replay is not None:  # `interlock replay`: the last publish's CSVs, archived
+            raw = ctx.data_dir / "raw"
+            files = [
+                f | {"path": str(ctx.replay.payload(raw, self.name, f.get("sha256"), ".csv"))}
+                for f in memory.get("files", {}).values()
+            ]
+            if not files:
+                ctx.replay.payload(raw, self.name, None, ".csv")  # raises, saying why
+            kept = {k: v for k, v in memory.items() if k != DECIDED}
+            return await self._load_and_publish(ctx, dataset, files, kept, memory, policy)
         http: HttpClient = ctx.services["http"]
         package = await self._package(http)
         chosen = ckan.select(package, self.resources, self.settings["dataset"])

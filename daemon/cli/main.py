@@ -17,9 +17,11 @@ from pathlib import Path
 from interlock.cli import (
     admin,
     completion,
+    export,
     history,
     pipeline,
     query,
+    replay,
     report,
     schema,
     standins,
@@ -99,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_parsers(sub)
     schema.add_parsers(sub)
     query.add_parsers(sub)
+    export.add_parsers(sub)
+    replay.add_parsers(sub)
     validate.add_parsers(sub)
     standins.add_parsers(sub)
     completion.add_parsers(sub)
@@ -120,6 +124,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     **admin.COMMANDS,
     **schema.COMMANDS,
     **query.COMMANDS,
+    **export.COMMANDS,
+    **replay.COMMANDS,
     **validate.COMMANDS,
     **standins.COMMANDS,
     **completion.COMMANDS,

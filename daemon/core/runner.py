@@ -29,6 +29,7 @@ from interlock.errors import InterlockError, ValidationFailedError
 from interlock.events import EventBus, utcnow
 from interlock.kit import quality
 from interlock.kit.context import ComponentContext, bind_component
+from interlock.kit.export import export_published
 from interlock.kit.http import current_call_stats
 from interlock.kit.threads import WorkerThreads
 from interlock.outcome import Outcome, Status
@@ -221,6 +222,12 @@ class ComponentRunner:
                     clock=self.clock,
                 )
             status, error = _judge(outcome)
+            if spec.export is not None and status is Status.SUCCEEDED:
+                # A copy of what was just published; it never fails the run.
+                decl = getattr(self.instance(name), "dataset_schema", None)
+                outcome.metrics["export"] = await export_published(
+                    name, spec.export, self.config.runtime.data_dir, decl
+                )
         except asyncio.CancelledError as exc:
             # The whole run timed out, an operator cancelled, or the daemon stops.
             cancelled = exc

@@ -26,6 +26,7 @@ from interlock.store.abc import ComponentState
 
 if TYPE_CHECKING:
     from interlock.config.model import ComponentSpec, Config
+    from interlock.kit.replay import Replay
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -97,8 +98,15 @@ class ComponentContext:
         return self.config.runtime.data_dir
 
     @property
+    def replay(self) -> Replay | None:
+        """Set when this run rebuilds from the raw archive (``interlock replay``): no network."""
+        return self.services.get("replay")
+
+    @property
     def skip_change_detection(self) -> bool:
-        """Whether change detection is switched off for this run."""
+        """Whether change detection is switched off for this run (always, in a replay)."""
+        if self.replay is not None:  # it re-publishes what it re-parses, unchanged or not
+            return True
         return self.config.overrides.skip_change_detection or not self.config.change_detection.get(
             "enabled", True
         )

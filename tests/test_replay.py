@@ -1,0 +1,221 @@
+"""``interlock replay``: a dataset rebuilt from the raw archive, with no network and no quota.
+
+The original run fetches from the stand-ins; the replay runs after they have stopped
+(their port is closed), through the real CLI and the state directory's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sqlite3
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import structlog
+
+from interlock.cli.main import main
+from interlock.components.standins import StandinServer
+from interlock.components.standins.gtfs_realtime import PREFIX as RT
+from interlock.components.standins.gtfs_realtime import STANDIN_API_KEY
+from interlock.config.loader import load_config
+from interlock.service.app import Orchestrator
+from interlock.store.lock import StateLock
+from tests.test_datavic import CKAN, STATION
+
+pytestmark = pytest.mark.timeout(60)
+
+#: Tables whose rows name the run and its times: compared by what they fingerprint.
+STAMPED = ("provenance", "_interlock_publish")
+REPLAYABLE = ["gtfs_schedule", "datavic_station_patronage"]
+
+
+def config_file(tmp_path: Path, server: StandinServer) -> Path:
+    """gtfs_schedule through the stand-in CKAN, station patronage joined to it."""
+    gtfs = {
+        "source": {"ckan": {"base_url": server.url(CKAN), "dataset": "gtfs-schedule"}},
+        "allow_private_addresses": True,  # the stand-ins are on 127.0.0.1
+    }
+    station = {
+        "ckan_url": server.url(CKAN),
+        "dataset": STATION,
+        "resources": "all",
+        "allow_private_addresses": True,
+    }
+    doc = {
+        "components": {
+            "gtfs_schedule": {"frequency": "daily", "retries": 0, "settings": gtfs},
+            "datavic_station_patronage": {
+                "frequency": "weekly",
+                "retries": 0,
+                "dependencies": ["gtfs_schedule"],
+                "settings": station,
+            },
+            "gtfs_realtime": {
+                "frequency": "1m",
+                "dependencies": ["gtfs_schedule"],
+                "settings": {
+                    "endpoints": {"metro_tu": server.url(f"{RT}/metro/trip-updates")},
+                    "api_key": STANDIN_API_KEY,
+                },
+            },
+        },
+        "runtime_settings": {
+            "state_dir": str(tmp_path / "state"),
+            "data_dir": str(tmp_path / "data"),
+        },
+    }
+    path = tmp_path / "orchestration.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows, sorted (the stamped tables left out)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        names = [
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY 1")
+            if r[0] not in STAMPED
+        ]
+        return {n: sorted(conn.execute(f'SELECT * FROM "{n}"').fetchall(), key=repr) for n in names}
+    finally:
+        conn.close()
+
+
+def state(config_path: Path) -> sqlite3.Connection:
+    db = config_path.parent / "state" / "state.sqlite"
+    return sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+
+
+def quota_used(config_path: Path) -> Any:
+    conn = state(config_path)
+    try:
+        return conn.execute("SELECT value FROM meta WHERE key LIKE 'quota%'").fetchall()
+    finally:
+        conn.close()
+
+
+def runs(config_path: Path) -> list[tuple[str, str]]:
+    conn = state(config_path)
+    try:
+        return conn.execute(
+            "SELECT r.trigger, c.status FROM runs r JOIN component_runs c USING (run_id) "
+            "WHERE c.component = ? ORDER BY r.started_at",
+            ("gtfs_schedule",),
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(autouse=True)
+def _forget_cli_logging() -> Any:
+    """main() points logging at this test's captured stderr; the next test must not use it."""
+    yield
+    structlog.reset_defaults()
+
+
+def port_closed(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(2)
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.fixture
+def original(tmp_path: Path) -> tuple[Path, int]:
+    """A config whose components were run once against the stand-ins, now stopped.
+
+    gtfs_realtime runs too: its poll spends quota, so the counter has something to keep.
+    """
+
+    async def first_run() -> tuple[Path, int]:
+        async with StandinServer() as server:
+            path = config_file(tmp_path, server)
+            async with Orchestrator(load_config(path), log_events=False) as orch:
+                result = await asyncio.wait_for(orch.scheduler.run_once(), 30)
+                assert not result.failed, result.outcomes
+                assert orch.bus is not None
+                await orch.bus.flush()
+            port = urlsplit(server.base_url).port
+            assert port is not None
+            return path, port
+
+    return asyncio.run(first_run())
+
+
+@pytest.mark.parametrize("name", REPLAYABLE)
+def test_replay_rebuilds_the_same_rows_with_no_network_and_no_quota(
+    original: tuple[Path, int], name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every table holds the same rows after a replay, the stand-ins' port closed."""
+    path, port = original
+    live = path.parent / "data" / f"{name}.sqlite"
+    before, stamp_before = dump(live), live.stat().st_ino
+    quota_before = quota_used(path)
+    assert quota_before  # the realtime poll was counted
+    assert port_closed(port)
+    assert main(["replay", name, "--config", str(path), "--log-level", "error"]) == 0
+    assert "replayed from the raw archive" in capsys.readouterr().out
+    assert live.stat().st_ino != stamp_before  # a new file was swapped in
+    assert dump(live) == before
+    assert quota_used(path) == quota_before
+
+
+def test_replay_is_recorded_with_trigger_replay(original: tuple[Path, int]) -> None:
+    """The replay's history row says trigger=replay and succeeded."""
+    path, _ = original
+    assert main(["replay", "gtfs_schedule", "--config", str(path), "--log-level", "error"]) == 0
+    assert runs(path)[-1] == ("replay", "succeeded")
+
+
+def test_replay_refuses_while_a_daemon_holds_the_state_directory(
+    original: tuple[Path, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the state lock held elsewhere the replay says to stop the daemon, exit 2."""
+    path, _ = original
+    lock = StateLock(path.parent / "state")
+    lock.acquire()
+    try:
+        assert main(["replay", "gtfs_schedule", "--config", str(path)]) == 2
+    finally:
+        lock.release()
+    err = capsys.readouterr().err
+    assert "stop the daemon" in err and "Traceback" not in err
+
+
+def test_replay_of_a_component_that_cannot_replay_is_refused(
+    original: tuple[Path, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """gtfs_realtime does not rebuild from the archive: exit 2, saying which do."""
+    path, _ = original
+    assert main(["replay", "gtfs_realtime", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "'gtfs_realtime' cannot be replayed" in err and "gtfs_schedule" in err
+
+
+def test_replay_without_the_archived_payload_fails_and_keeps_the_dataset(
+    original: tuple[Path, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The payload pruned from the archive: exit 1 naming archive_keep; the live file stays."""
+    path, _ = original
+    data = path.parent / "data"
+    for zipped in (data / "raw" / "gtfs_schedule").iterdir():
+        zipped.unlink()
+    inode = (data / "gtfs_schedule.sqlite").stat().st_ino
+    assert main(["replay", "gtfs_schedule", "--config", str(path), "--log-level", "error"]) == 1
+    assert "archive_keep" in capsys.readouterr().err
+    assert (data / "gtfs_schedule.sqlite").stat().st_ino == inode
+
+
+def test_replay_since_after_the_payload_was_archived_is_refused(
+    original: tuple[Path, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--since later than the archived payload: exit 1, the archive time named."""
+    path, _ = original
+    args = ["replay", "gtfs_schedule", "--config", str(path), "--since", "2999-01-01"]
+    assert main([*args, "--log-level", "error"]) == 1
+    assert "before --since" in capsys.readouterr().err
