@@ -13,7 +13,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,6 +45,7 @@ from interlock.outcome import Outcome
 
 #: How a zip starts: a local file header, or the end record of an empty archive.
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
 
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
@@ -103,7 +103,6 @@ class GtfsScheduleComponent:
     #: code -> severity of every notice it reports: what data_quality's ``tolerate`` and
     #: ``escalate`` lists may name (the config checks them against it).
     notice_severities: ClassVar[Mapping[str, str]] = SEVERITIES
-    replays: ClassVar[bool] = True  # `interlock replay` rebuilds it from the archived zip
 
     def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
         self.name = name
@@ -193,7 +192,9 @@ class GtfsScheduleComponent:
         problems = ctx.judge_quality(
             result.stats, report, records=result.total_records, errors_block=True
         )
-        doc = await ctx.to_thread(_validator_report, result, staged, fetched.url)
+        doc = None  # gtfs-validator's report.json: for a quarantine or a report file only
+        if problems or ctx.config.data_quality.get("quality_reports"):
+            doc = await ctx.to_thread(_validator_report, result, staged, fetched.url)
         if problems:
             message = "data quality failed: " + "; ".join(problems)
             self._reject(ctx, payload, report, message, doc)
@@ -210,7 +211,7 @@ class GtfsScheduleComponent:
         await ctx.to_thread(dataset.stamp, staged, stamp)
         await ctx.to_thread(dataset.publish, staged)
         lap("publish")
-        if ctx.config.data_quality.get("quality_reports"):
+        if doc is not None:
             await ctx.to_thread(mdreport.write_published, ctx.data_dir, self.name, ctx.run_id, doc)
         ctx.remember(info)
         ctx.log.info(
@@ -250,15 +251,6 @@ class GtfsScheduleComponent:
     async def _fetch(
         self, ctx: ComponentContext, download: Path, memory: dict[str, Any], policy: ChangePolicy
     ) -> FetchResult:
-        if ctx.replay is not None:  # `interlock replay`: the last publish's zip, archived
-            kept = ctx.replay.payload(ctx.data_dir / "raw", self.name, memory.get("sha256"), ".zip")
-            result = await ctx.to_thread(self._from_path, kept, download)
-            return replace(
-                result,
-                url=memory.get("url") or result.url,
-                etag=memory.get("etag"),
-                last_modified=memory.get("last_modified"),
-            )
         source = self.settings["source"]
         if "path" in source:
             return await ctx.to_thread(self._from_path, Path(source["path"]), download)
