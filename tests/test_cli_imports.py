@@ -26,6 +26,7 @@ from tests.test_service import REPO, Daemon, settle, short_dir  # noqa: F401 (fi
 HEAVY = (
     "asyncio",
     "aiohttp",
+    "yarl",
     "aiosqlite",
     "structlog",
     "jsonschema",
@@ -167,3 +168,10 @@ def test_plan_does_not_load_the_http_stack(stopped: Path, tmp_path: Path) -> Non
     code, heavy = imported(["plan", "--config", str(stopped)], tmp_path)
     assert code == 0
     assert [m for m in heavy if m.split(".")[0] in ("aiohttp", "prometheus_client")] == []
+
+
+def test_plan_of_the_shipped_components_does_not_load_the_http_stack(tmp_path: Path) -> None:
+    """plan on config/demo.json imports every built-in component, and still no aiohttp."""
+    code, heavy = imported(["plan", "--config", str(REPO / "config" / "demo.json")], tmp_path)
+    assert code == 0
+    assert [m for m in heavy if m.split(".")[0] in ("aiohttp", "yarl")] == []

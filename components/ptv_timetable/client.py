@@ -14,14 +14,16 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
-
-import aiohttp
-from yarl import URL
+from typing import TYPE_CHECKING, Any
 
 from interlock.components.ptv_timetable.signing import Param, signed_path
 from interlock.errors import FetchError, PayloadTooLargeError, PtvApiError, TransientError
 from interlock.kit import HttpClient, parse_retry_after
+
+if TYPE_CHECKING:
+    # Imported where a call is made: loading the component (plan, check-config) does not
+    # pay for the HTTP stack.
+    import aiohttp
 
 #: The default ``max_response_bytes``: the largest real replies are a few hundred KB
 #: (``/v3/routes``; recorded departures and stopping patterns are under 30 KB).
@@ -72,6 +74,9 @@ class PtvClient:
 
     async def get(self, path: str, params: Iterable[Param] = ()) -> dict[str, Any]:
         """GET the signed ``path``; ``path`` (without the query) names it in every error."""
+        import aiohttp
+        from yarl import URL
+
         url = URL(self.base_url + signed_path(path, params, self._devid, self._key), encoded=True)
         where = f"PTV {path}"
         t0 = time.perf_counter()
