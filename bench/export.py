@@ -44,6 +44,7 @@ DUCKDB = """
 import sys, time, resource
 import duckdb
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")  # it draws on stdout, which we parse
 t = time.perf_counter()
 con.execute(f"COPY (SELECT * FROM read_csv('{sys.argv[1]}')) TO '{sys.argv[2]}' (FORMAT parquet)")
 secs = time.perf_counter() - t
@@ -105,7 +106,7 @@ def run_child(code: str, *args: str) -> tuple[float, int, float]:
     )
     if done.returncode != 0:
         raise SystemExit(f"the benchmark child failed ({done.returncode}): {done.stderr[-2000:]}")
-    out = done.stdout.split()
+    out = done.stdout.split()[-3:]
     return float(out[0]), int(out[1]), int(out[2]) / 1024
 
 
