@@ -278,3 +278,23 @@ def test_an_export_setting_with_an_unknown_format_is_a_config_error(
 
     with pytest.raises(ConfigError, match=r"(?s)export.*xlsx.*parquet"):
         make_config({"gtfs_schedule": gtfs_with_export(tmp_path, {"format": "xlsx"})})
+
+
+def test_export_finds_a_configured_component_through_its_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--config: the component's dataset in the config's data_dir, typed by its class."""
+    doc = {
+        "components": {"gtfs_schedule": gtfs_with_export(tmp_path, {"format": "csv"})},
+        "runtime_settings": {"state_dir": str(tmp_path / "s"), "data_dir": str(tmp_path / "d")},
+    }
+    doc["components"]["gtfs_schedule"].pop("export")
+    path = tmp_path / "orchestration.json"
+    path.write_text(json.dumps(doc))
+    assert main(["run", "--config", str(path), "--log-level", "error"]) == 0
+    capsys.readouterr()
+    assert main(["export", "gtfs_schedule", "--config", str(path), "--json"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    assert written["path"] == str(tmp_path / "d" / "export" / "gtfs_schedule")
+    stops = pq.read_table(tmp_path / "d" / "export" / "gtfs_schedule" / "stops.parquet")
+    assert written["tables"]["stops"] == stops.num_rows > 0
