@@ -25,7 +25,6 @@ FUTURE_S = 61
 REFRESH_S = 35  # W007
 MAX_SPEED_MS = 26.0  # W004: about 60 mph
 ADDED = rt.TripDescriptor.ADDED
-CANCELED = rt.TripDescriptor.CANCELED
 UNSCHEDULED = rt.TripDescriptor.UNSCHEDULED
 _TIME = re.compile(r"[0-2]?[0-9]:[0-5][0-9]:[0-5][0-9]")  # E020, up to 29 h as upstream
 
