@@ -13,6 +13,7 @@ from interlock.components.gtfs_realtime import rt_rules_stops
 from interlock.components.gtfs_realtime.rows import feed_rows
 from interlock.components.gtfs_realtime.rt_rules import counts, run_on_feed
 from tests.rt_rules_cases import IdsOnly
+from tests.rt_schedule import publish_zip, vic_partial_zip
 from tests.test_gtfs_realtime import last_run, make, poll, server_with, source_of
 
 FEEDS = ("melbourne-metro-tripupdates.pb", "melbourne-metro-tripupdates-midnight.pb")
@@ -127,3 +128,28 @@ def test_real_feeds_count_the_same_from_the_writers_rows(shared_data, monkeypatc
         with monkeypatch.context() as m:
             m.setattr(rt_rules_stops, "stop_rows", None)  # the rows given are used
             assert counts(run_on_feed(msg, now=now, stop_rows=written)) == expected
+
+
+async def test_a_poll_checks_against_the_published_real_victorian_schedule(
+    tmp_path, open_orch, shared_data
+):
+    """With vic-gtfs-partial published, every real trip update is E003, and the rules
+    that need more than the index holds say so; those it holds are not skipped."""
+    (tmp_path / "zips").mkdir()
+    publish_zip(tmp_path / "data", vic_partial_zip(shared_data, tmp_path / "zips"))
+    real = (shared_data / "gtfs-rt" / FEEDS[0]).read_bytes()
+    async with server_with() as server:
+        source_of(server).set_endpoint_bytes("metro", "trip-updates", real)
+        cfg = make(
+            tmp_path,
+            server,
+            only=["metro_trip_updates", "tram_trip_updates"],
+            max_feed_age_seconds=10 * 365 * 86400,
+        )
+        orch = await open_orch(cfg)
+        assert (await poll(orch))[0] == "succeeded"
+        run = await last_run(orch)
+    rules = run["quality"]["rt_rules"]["metro_trip_updates"]
+    assert {n["code"]: n["count"] for n in rules["notices"]}["E003"] == 192
+    assert "direction_of" in rules["skipped"]["E024"]
+    assert not {"E003", "E004", "E011", "E035", "E045", "E051"} & set(rules["skipped"])
