@@ -226,6 +226,19 @@ class ThresholdBreached(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ThresholdRecovered(Event):
+    """A breached threshold is met again (announced once, after its breach)."""
+
+    run_id: str
+    component: str
+    metric: str
+    measured: float
+    limit: float
+    unit: str
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class NotificationSent(Event):
     """A notification reached its channel (email, slack)."""
 
@@ -265,6 +278,7 @@ _NAMES: dict[type[Event], str] = {
     ComponentResumed: "component_resumed",
     QuotaWarning: "quota_warning",
     ThresholdBreached: "threshold_breached",
+    ThresholdRecovered: "threshold_recovered",
     NotificationSent: "notification_sent",
     NotificationFailed: "notification_failed",
 }

@@ -13,6 +13,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -103,6 +104,7 @@ class GtfsScheduleComponent:
     #: code -> severity of every notice it reports: what data_quality's ``tolerate`` and
     #: ``escalate`` lists may name (the config checks them against it).
     notice_severities: ClassVar[Mapping[str, str]] = SEVERITIES
+    replays: ClassVar[bool] = True  # `interlock replay` rebuilds it from the archived zip
 
     def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
         self.name = name
@@ -117,7 +119,9 @@ class GtfsScheduleComponent:
             ctx.config.change_detection, skip=ctx.skip_change_detection
         )
         memory = dict(ctx.previous.memory)
-        dataset = SnapshotDataset(ctx.data_dir, self.name)
+        dataset = SnapshotDataset(
+            ctx.data_dir, self.name, keep_versions=int(self.settings.get("keep_versions", 3))
+        )
         have_live = dataset.live.exists()
         if not have_live:
             # Nothing to keep unchanged: a deleted or never-built dataset must be rebuilt.
@@ -251,6 +255,15 @@ class GtfsScheduleComponent:
     async def _fetch(
         self, ctx: ComponentContext, download: Path, memory: dict[str, Any], policy: ChangePolicy
     ) -> FetchResult:
+        if ctx.replay is not None:  # `interlock replay`: the last publish's zip, archived
+            kept = ctx.replay.payload(ctx.data_dir / "raw", self.name, memory.get("sha256"), ".zip")
+            result = await ctx.to_thread(self._from_path, kept, download)
+            return replace(
+                result,
+                url=memory.get("url") or result.url,
+                etag=memory.get("etag"),
+                last_modified=memory.get("last_modified"),
+            )
         source = self.settings["source"]
         if "path" in source:
             return await ctx.to_thread(self._from_path, Path(source["path"]), download)

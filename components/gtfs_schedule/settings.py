@@ -55,6 +55,8 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         },
         "max_download_mb": {"type": "number", "exclusiveMinimum": 0, "maximum": 102400},
         "archive_keep": {"type": "integer", "minimum": 1, "maximum": 1000},
+        # Published versions kept, live included (realtime polls join the one they used).
+        "keep_versions": {"type": "integer", "minimum": 2, "maximum": 100},
         # A CKAN resource URL must be http(s) to public addresses unless this is set.
         "allow_private_addresses": {"type": "boolean"},
         "zip_limits": {

@@ -8,6 +8,7 @@ polling twice in a row sees the same feed, as it would within the real 30 s cach
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,6 +19,7 @@ from google.transit import gtfs_realtime_pb2 as rt
 
 from .bodies import Delivery, answer
 from .ckan import CkanCatalog
+from .sample_feed import trip_stops
 from .source import Publication
 
 Clock = Callable[[], datetime]
@@ -50,20 +52,43 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: The sample schedule's mode folder behind each stand-in mode: their ids join it.
+SCHEDULE_MODES = {"metro": "2", "tram": "3", "vline": "1"}
+#: 2025-02-01 00:00 in Melbourne (noon minus 12 h): the service day the feeds run on.
+SERVICE_DAY = 1_738_328_400
+
+
+@functools.lru_cache(maxsize=8)
+def _trips(mode: str) -> list[tuple[str, str, list[tuple[int, str, int]]]]:
+    folder = SCHEDULE_MODES.get(mode)
+    return trip_stops(folder) if folder is not None else []
+
+
 def build_entities(mode: str, feed: str, version: int, count: int) -> bytes:
     """The serialised entities of one feed (a FeedMessage without its header).
 
     Deterministic per (mode, feed, version); protobuf concatenation merges them
     with a separately serialised header, so a new timestamp costs no rebuild.
+    Metro, tram and V/Line name the sample schedule's trips, routes and stops (see
+    ``sample_feed``), all but a few: every 20th trip and stops past a trip's end are
+    ids the schedule lacks, so join rates mean something. A third of the trip
+    updates give times without delays (to be derived from the schedule).
     """
     rng = random.Random(f"{mode}/{feed}/{version}")
     msg = rt.FeedMessage()
     base = 1_738_392_840 + version * 60
+    trips = _trips(mode)
     for i in range(count):
         entity = msg.entity.add()
         entity.id = f"{mode}-{feed}-{version}-{i}"
         trip_id = f"{mode}.T{i % 17}.{i}-vpt-{version}"
         route_id = f"aus:vic:vic-0{2 if mode == 'metro' else 3}-{i % 16:03d}:"
+        stops: dict[int, tuple[str, int]] = {}
+        if trips:
+            sched_trip, route_id, calls = trips[i % len(trips)]
+            stops = {seq: (sid, secs) for seq, sid, secs in calls}
+            if i % 20 != 19:
+                trip_id = sched_trip
         if feed == TRIP_UPDATES:
             tu = entity.trip_update
             tu.trip.trip_id = trip_id
@@ -74,14 +99,22 @@ def build_entities(mode: str, feed: str, version: int, count: int) -> bytes:
             tu.vehicle.id = f"{mode}-veh-{i}"
             tu.timestamp = base
             delay = rng.randint(-60, 600)
-            for seq in range(1 + i % 4, 11 + i % 4):
+            first = 1 + i % max(1, min(4, len(stops) - 9)) if stops else 1 + i % 4
+            for seq in range(first, first + 10):
                 stu = tu.stop_time_update.add()
                 stu.stop_sequence = seq
-                stu.stop_id = f"{10000 + (i * 7 + seq) % 900}"
-                stu.arrival.time = base + seq * 120 + delay
-                stu.arrival.delay = delay
-                stu.departure.time = base + seq * 120 + delay + 60
-                stu.departure.delay = delay
+                if stops:
+                    sid, secs = stops.get(seq, (f"{mode}-beyond-{seq}", 0))
+                    stu.stop_id = sid
+                    when = SERVICE_DAY + (secs or seq * 120) + delay
+                else:
+                    stu.stop_id = f"{10000 + (i * 7 + seq) % 900}"
+                    when = base + seq * 120 + delay
+                stu.arrival.time = when
+                stu.departure.time = when + 60
+                if not stops or i % 3 != 2:
+                    stu.arrival.delay = delay
+                    stu.departure.delay = delay
         elif feed == VEHICLE_POSITIONS:
             vp = entity.vehicle
             vp.trip.trip_id = trip_id
@@ -95,6 +128,9 @@ def build_entities(mode: str, feed: str, version: int, count: int) -> bytes:
             vp.position.speed = rng.uniform(0, 25)
             vp.current_stop_sequence = 1 + i % 20
             vp.stop_id = f"{10000 + i % 900}"
+            if stops:
+                seq = min(stops)
+                vp.current_stop_sequence, vp.stop_id = seq, stops[seq][0]
             vp.current_status = rt.VehiclePosition.IN_TRANSIT_TO
             vp.timestamp = base
             vp.occupancy_status = rt.VehiclePosition.MANY_SEATS_AVAILABLE
@@ -108,7 +144,7 @@ def build_entities(mode: str, feed: str, version: int, count: int) -> bytes:
             informed.route_type = 2 if mode == "metro" else 0
             if i % 2:
                 stop = alert.informed_entity.add()
-                stop.stop_id = f"{10000 + i}"
+                stop.stop_id = stops[min(stops)][0] if stops else f"{10000 + i}"
             alert.cause = rt.Alert.MAINTENANCE if i % 2 else rt.Alert.TECHNICAL_PROBLEM
             alert.effect = rt.Alert.REDUCED_SERVICE if i % 3 else rt.Alert.DETOUR
             for field, text in (

@@ -154,6 +154,19 @@ def feed_files(mode: str, version: int = 1) -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
+def trip_stops(mode: str, version: int = 1) -> list[tuple[str, str, list[tuple[int, str, int]]]]:
+    """Each trip of one mode's feed: (trip_id, route_id, [(stop_sequence, stop_id, seconds
+    after the service day's start)]), for stand-ins whose ids must join this schedule."""
+    _check_version(version)
+    network = NETWORKS[mode]
+    trips, stop_times, _ = _schedule(network, _platforms(network), version)
+    stops: dict[str, list[tuple[int, str, int]]] = {}
+    for row in stop_times:
+        h, m, s = (int(x) for x in str(row[1]).split(":"))
+        stops.setdefault(str(row[0]), []).append((int(row[4]), str(row[3]), h * 3600 + m * 60 + s))
+    return [(str(t[2]), str(t[0]), stops[str(t[2])]) for t in trips]
+
+
 def _check_version(version: int) -> None:
     if version < 1:
         raise ValueError(f"feed version must be 1 or more, got {version!r}")

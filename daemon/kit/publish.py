@@ -2,7 +2,9 @@
 
 A snapshot dataset is built in ``<data_dir>/.staging`` and swapped in with one
 ``rename``: readers see the old file or the new one, never a mix. The previous
-version stays beside it (``<name>.previous.sqlite``) for a one-step rollback.
+version stays beside it (``<name>.previous.sqlite``) for a one-step rollback; with
+``keep_versions`` over 2 the last N published versions (live included) are also kept as
+``<data_dir>/versions/<name>/<fingerprint>.sqlite`` (hard links: no copy is made).
 Rejected payloads go to ``<data_dir>/quarantine/<component>/`` with their report.
 
 Every snapshot carries its publish stamp (:class:`PublishStamp`, table
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from interlock.kit.context import ComponentContext
 
 STAGING = ".staging"
+#: Where the published versions of a snapshot are kept (``versions/<name>/``).
+VERSIONS = "versions"
 
 #: The table inside every published snapshot that holds its publish stamp (one row).
 STAMP_TABLE = "_interlock_publish"
@@ -152,11 +156,18 @@ def read_stamp(db: Path) -> PublishStamp | None:
 class SnapshotDataset:
     """``<data_dir>/<name>.sqlite`` and its staging and previous versions."""
 
-    def __init__(self, data_dir: Path, name: str) -> None:
+    def __init__(self, data_dir: Path, name: str, *, keep_versions: int = 2) -> None:
         self.data_dir = data_dir
         self.name = name
         self.live = data_dir / f"{name}.sqlite"
         self.previous = data_dir / f"{name}.previous.sqlite"
+        #: Versions kept, live included: 2 is live and previous; more adds ``versions/``.
+        self.keep_versions = keep_versions
+        self.versions = data_dir / VERSIONS / name
+
+    def version_path(self, fingerprint: str) -> Path:
+        """Where the published version ``fingerprint`` is kept (while it is one of the last N)."""
+        return self.versions / f"{fingerprint}.sqlite"
 
     def staging_path(self, run_id: str) -> Path:
         """A fresh path to build the next version at (the directory is created)."""
@@ -203,6 +214,35 @@ class SnapshotDataset:
                 f"could not publish {self.name!r} from {str(staged)!r}: {exc}; the live "
                 "dataset is unchanged"
             ) from None
+        if self.keep_versions > 2:
+            self._keep_version()
+
+    def _keep_version(self) -> None:
+        """Link the new live version into ``versions/`` and drop those past the last N.
+
+        Best effort: the publish has happened, and a version that could not be linked
+        only means an old realtime poll cannot be re-joined to exactly its schedule.
+        """
+        try:
+            stamp = read_stamp(self.live)
+            if stamp is None:
+                return
+            self.versions.mkdir(parents=True, exist_ok=True)
+            target = self.version_path(stamp.fingerprint)
+            link = target.with_name(target.name + ".tmp")
+            link.unlink(missing_ok=True)
+            os.link(self.live, link)
+            os.replace(link, target)
+            # Newest first by the file's own time (a link does not change it).
+            kept = sorted(
+                self.versions.glob("*.sqlite"),
+                key=lambda p: (p.stat().st_mtime_ns, p.name),
+                reverse=True,
+            )
+            for old in kept[self.keep_versions :]:
+                old.unlink(missing_ok=True)
+        except (OSError, PublishError):
+            return
 
     def rollback(self) -> None:
         """Put the previous version back as the live dataset."""

@@ -157,6 +157,13 @@ class Metrics:
             ["component", "endpoint"],
             registry=r,
         )
+        self.join_ratio = Gauge(
+            "interlock_realtime_join_ratio",
+            "Share (0-1) of a realtime feed's distinct ids (kind: trip, route, stop) found in "
+            "the schedule in force, at its newest stored poll",
+            ["component", "endpoint", "kind"],
+            registry=r,
+        )
         self.last_success = Gauge(
             "interlock_component_last_success_timestamp_seconds",
             "When the component last published new data (unix time; unchanged runs not counted)",
@@ -244,6 +251,12 @@ class Metrics:
             stamp = doc.get("header_timestamp") if isinstance(doc, dict) else None
             if isinstance(stamp, int | float) and not isinstance(stamp, bool):
                 self.feed_header.labels(c, endpoint).set(stamp)
+        joins = m.get("joins")
+        for endpoint, kinds in (joins if isinstance(joins, dict) else {}).items():
+            for kind, j in (kinds if isinstance(kinds, dict) else {}).items():
+                ids = j.get("ids") if isinstance(j, dict) else None
+                if isinstance(ids, int) and ids > 0 and isinstance(j.get("joined"), int):
+                    self.join_ratio.labels(c, endpoint, kind).set(j["joined"] / ids)
 
 
 class MetricsServer:

@@ -4,7 +4,9 @@ The runner wraps every run in a :class:`RunProbe` from the shared
 :class:`ResourceSampler` (one task samples RSS while any component runs, none when
 idle); the figures go into the run's ``metrics``. :class:`Monitor` is an event-bus
 subscriber that compares them with the configured thresholds and publishes
-``threshold_breached`` events.
+``threshold_breached`` events. A realtime feed whose ids stop joining its schedule
+(``min_realtime_join_percentage``) is a state: one breach when it starts, one
+``threshold_recovered`` when every endpoint joins again.
 """
 
 from __future__ import annotations
@@ -164,6 +166,8 @@ class Thresholds:
     max_api_response_ms: float | None = None
     min_success_rate_percentage: float | None = None
     success_rate_window: int = 20
+    #: The least share of a realtime feed's trip, route or stop ids found in its schedule.
+    min_realtime_join_percentage: float | None = 90.0
 
 
 def thresholds_for(monitoring: Mapping[str, Any], component: str) -> Thresholds:
@@ -253,6 +257,26 @@ def breaches(
     return out
 
 
+def join_levels(
+    limit: float, metrics: Mapping[str, Any] | None
+) -> dict[str, tuple[float, str] | None]:
+    """Per endpoint measured in ``metrics["joins"]``: its lowest join percentage under
+    ``limit`` with a sentence saying which ids, or None when every kind meets it."""
+    joins = (metrics or {}).get("joins")
+    out: dict[str, tuple[float, str] | None] = {}
+    for endpoint, kinds in (joins if isinstance(joins, dict) else {}).items():
+        low: tuple[float, str] | None = None
+        for kind, j in (kinds if isinstance(kinds, dict) else {}).items():
+            ids, joined = (j.get("ids"), j.get("joined")) if isinstance(j, dict) else (0, 0)
+            if not isinstance(ids, int) or not isinstance(joined, int) or ids <= 0:
+                continue
+            percent = 100.0 * joined / ids
+            if percent < limit and (low is None or percent < low[0]):
+                low = (percent, f"{endpoint}: {joined} of {ids} {kind} ids are in the schedule")
+        out[endpoint] = low
+    return out
+
+
 class Monitor:
     """Event-bus subscriber: checks each finished run against its thresholds."""
 
@@ -270,6 +294,8 @@ class Monitor:
         # Thresholds per component, rebuilt when the config (a reload) changes.
         self._limits: dict[str, Thresholds] = {}
         self._limits_of: object = None
+        # component -> endpoint -> (percent, detail): feeds under their join threshold.
+        self._low_joins: dict[str, dict[str, tuple[float, str]]] = {}
 
     async def handle(self, batch: Sequence[ev.Event]) -> None:
         """The bus handler."""
@@ -310,5 +336,58 @@ class Monitor:
                     limit=b.limit,
                     unit=b.unit,
                     detail=b.detail,
+                )
+            )
+        if limits.min_realtime_join_percentage is not None:
+            self._check_joins(e, limits.min_realtime_join_percentage)
+
+    def _check_joins(self, e: ev.ComponentFinished, limit: float) -> None:
+        measured = join_levels(limit, e.metrics)
+        if not measured:
+            return  # nothing stored or no schedule: no news either way
+        low = self._low_joins.setdefault(e.component, {})
+        was_low = bool(low)
+        for endpoint, found in measured.items():
+            if found is None:
+                low.pop(endpoint, None)
+            else:
+                low[endpoint] = found
+        if bool(low) == was_low:
+            return
+        metric = "min_realtime_join_percentage"
+        if low:
+            worst = min(p for p, _ in low.values())
+            detail = "; ".join(d for _, d in sorted(low.values(), key=lambda v: v[1]))
+            log.warning(
+                "threshold_breached",
+                component=e.component,
+                metric=metric,
+                measured=round(worst, 1),
+                limit=limit,
+            )
+            self.publish(
+                ev.ThresholdBreached(
+                    at=e.at,
+                    run_id=e.run_id,
+                    component=e.component,
+                    metric=metric,
+                    measured=round(worst, 1),
+                    limit=limit,
+                    unit="%",
+                    detail=detail,
+                )
+            )
+        else:
+            log.info("threshold_recovered", component=e.component, metric=metric)
+            self.publish(
+                ev.ThresholdRecovered(
+                    at=e.at,
+                    run_id=e.run_id,
+                    component=e.component,
+                    metric=metric,
+                    measured=limit,
+                    limit=limit,
+                    unit="%",
+                    detail=f"every endpoint's ids join its schedule again (at least {limit:g}%)",
                 )
             )

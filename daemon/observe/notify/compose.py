@@ -103,6 +103,18 @@ def threshold(e: ev.ThresholdBreached, tz: ZoneInfo) -> Message:
     )
 
 
+def threshold_recovered(e: ev.ThresholdRecovered, tz: ZoneInfo) -> Message:
+    """A breached threshold is met again."""
+    return Message(
+        kind="recovery",
+        title=f"{e.component} back within {e.metric}",
+        lines=(("Detail", e.detail), ("When", f"{when(e.at, tz, e.at)}, run {e.run_id}")),
+        command=f"interlock report --component {e.component}",
+        component=e.component,
+        urgent=True,
+    )
+
+
 def run_summary(
     e: ev.RunFinished, finished: Sequence[ev.ComponentFinished], tz: ZoneInfo
 ) -> Message:

@@ -231,6 +231,12 @@ class Notifier:
                 if "threshold_breach" in self.types:
                     self._send(compose.threshold(e, tz))
                 return True
+        elif isinstance(e, ev.ThresholdRecovered):
+            # Only a breach that was announced gets its recovery announced.
+            if self.book.breaches.pop(f"{e.component}|{e.metric}", None) is not None:
+                if "recovery" in self.types:
+                    self._send(compose.threshold_recovered(e, tz))
+                return True
         elif isinstance(e, ev.RunStarted):
             if self.run_summary != "never":
                 self._runs[e.run_id] = []

@@ -15,6 +15,8 @@ from typing import Any, Literal
 Verdict = Literal["failure", "still_failing"] | None
 
 _DIGITS = re.compile(r"\d+")
+#: Breach keys (``component|metric``) kept until their ``threshold_recovered``.
+UNTIL_RECOVERED = "|min_realtime_join_percentage"
 
 
 def signature(error: str) -> str:
@@ -72,8 +74,16 @@ class AlertBook:
         return True
 
     def prune(self, now: datetime, window: timedelta) -> None:
-        """Forget breach announcements older than the window (the book stays small)."""
-        self.breaches = {k: v for k, v in self.breaches.items() if now - v < window}
+        """Forget breach announcements older than the window (the book stays small).
+
+        A breach that lasts until it recovers (a feed not joining its schedule) is kept
+        however old, so its recovery is still announced.
+        """
+        self.breaches = {
+            k: v
+            for k, v in self.breaches.items()
+            if now - v < window or k.endswith(UNTIL_RECOVERED)
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
