@@ -31,6 +31,9 @@ def test_demo_runs_the_pipeline_and_shows_change_detection(tmp_path):
     assert "Traceback" not in proc.stdout + proc.stderr
     out = proc.stdout
     assert "gtfs_schedule: unchanged" in out and "304 Not Modified" in out
+    # Realtime join rates against the demo schedule: most ids join, a few do not.
+    assert "realtime ids found in the schedule in force" in out
+    assert "metro_train_trip_updates" in out
     assert (tmp_path / "data" / "gtfs_schedule.sqlite").exists()
 
     history = subprocess.run(

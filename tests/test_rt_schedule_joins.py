@@ -217,3 +217,29 @@ def test_the_join_ratio_is_a_prometheus_gauge_per_endpoint_and_kind() -> None:
         'kind="trip"} 0.75' in text
     )
     assert 'kind="stop"' not in text
+
+
+async def test_status_and_report_show_the_join_rates(tmp_path, open_orch, capsys):
+    """`interlock status` prints each endpoint's join rates; the report aggregates them."""
+    from interlock.cli.admin import print_status
+    from interlock.cli.common import print_table
+    from interlock.cli.offline import offline_status
+    from interlock.observe.report import component_stats, insights
+
+    publish_bytes(tmp_path / "data", build_zip_of_zips(1), tmp_path)
+    async with StandinServer([GtfsRealtimeSource(feeds=FEEDS)]) as server:
+        cfg = config(tmp_path, server)
+        orch = await open_orch(cfg)
+        await poll(orch)
+        rows_ = await orch.store.history(component="gtfs_realtime", limit=5)
+        status = await asyncio.to_thread(offline_status, cfg)
+    print_status(status, print_table)
+    out = capsys.readouterr().out
+    assert "realtime ids found in the schedule in force" in out
+    line = next(x for x in out.splitlines() if "tram_trip_updates" in x)
+    assert "% of" in line
+    stats = component_stats(list(reversed(rows_)))
+    trips = stats["joins"]["metro_trip_updates"]["trip"]
+    assert trips["polls"] == 1 and 85 <= trips["percent"] < 100
+    notes = insights("gtfs_realtime", stats, None)
+    assert any("ids found in the schedule in force" in i for i in notes)

@@ -158,6 +158,9 @@ def print_status(result: dict[str, Any], table: PrintTable) -> None:
     ]
     print()
     table(rows, ["component", "state", "last", "reason", "last run", "next due"])
+    from interlock.cli.statustext import join_lines
+
+    join_lines(result["components"], table)
     quota = result.get("quota")
     if quota:
         from interlock.cli.statustext import quota_lines

@@ -165,6 +165,15 @@ def _summary(
                 )
             )
     print_table(rows, ["run", "component", "outcome", "reason", "records", "took"])
+    from interlock.cli.statustext import join_lines
+
+    # The newest realtime run that stored feeds: how their ids join the demo schedule.
+    joined = [
+        {"component": h["component"], "joins": (h.get("quality") or {}).get("joins")}
+        for h in history
+        if (h.get("quality") or {}).get("joins")
+    ]
+    join_lines(joined[:1], print_table)
     data_dir = config.runtime.data_dir
     _say("\nPublished datasets")
     for db in sorted(data_dir.glob("*.sqlite")):

@@ -81,8 +81,11 @@ def offline_status(config: Config) -> dict[str, Any]:
         scheduler = Scheduler(config, EventBus(), states)
         scheduler.paused.update(n for n in paused if n in config.components)
         reasons = {name: (row["status"], row["reason"]) for name, row in last.items()}
+        for name, row in last.items():
+            joins[name] = (row.get("metrics") or {}).get("joins") or None
         return scheduler.plan(), scheduler.states, paused, reasons
 
+    joins: dict[str, Any] = {}
     decisions, states, paused, reasons = asyncio.run(plan())
     tz = config.runtime.timezone
 
@@ -112,6 +115,7 @@ def offline_status(config: Config) -> dict[str, Any]:
                 "records": st.records,
                 "next_due": iso(d.next_due) if spec.enabled else None,
                 "decision": d.detail,
+                "joins": joins.get(d.component),
             }
         )
     from datetime import UTC, datetime

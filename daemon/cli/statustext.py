@@ -35,6 +35,21 @@ def quota_lines(quota: dict[str, Any], table: PrintTable) -> None:
         )
 
 
+def join_lines(components: list[dict[str, Any]], table: PrintTable) -> None:
+    """Print each realtime endpoint's join rates (the last run that stored it)."""
+    rows = []
+    for c in components:
+        for endpoint, kinds in (c.get("joins") or {}).items():
+            cells = [
+                f"{j['percent']:g}% of {j['ids']}" if j.get("ids") else "-"
+                for j in (kinds.get(k) or {} for k in ("trip", "route", "stop"))
+            ]
+            rows.append((c["component"], endpoint, *cells))
+    if rows:
+        print("\nrealtime ids found in the schedule in force (last run that stored each feed)")
+        table(rows, ["component", "endpoint", "trip ids", "route ids", "stop ids"])
+
+
 def reload_text(result: dict[str, Any]) -> str:
     """The ``reload`` reply for people: what changed, was rebuilt, failed or needs a restart."""
     lines = [f"reloaded {result['source']}: {len(result['components'])} components"]

@@ -105,6 +105,23 @@ def component_stats(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         for r, m in zip(ran, metrics, strict=True)
         if m.get("api")
     )
+    joins: dict[str, dict[str, dict[str, Any]]] = {}
+    for m in metrics:
+        for endpoint, kinds in (m.get("joins") or {}).items():
+            for kind, j in (kinds or {}).items():
+                if not isinstance(j, dict) or not j.get("ids"):
+                    continue
+                agg = joins.setdefault(endpoint, {}).setdefault(
+                    kind, {"polls": 0, "ids": 0, "joined": 0, "min_percent": 100.0}
+                )
+                agg["polls"] += 1
+                agg["ids"] += int(j["ids"])
+                agg["joined"] += int(j.get("joined", 0))
+                agg["min_percent"] = min(agg["min_percent"], 100.0 * j.get("joined", 0) / j["ids"])
+    for kinds in joins.values():
+        for agg in kinds.values():
+            agg["percent"] = round(100.0 * agg["joined"] / agg["ids"], 1)
+            agg["min_percent"] = round(agg["min_percent"], 1)
     peaks = [float(m["peak_rss_mb"]) for m in metrics if m.get("peak_rss_mb")]
     cpu = sum(float(m.get("cpu_s", 0)) for m in metrics if not m.get("overlapped"))
     wall_solo = sum(float(m.get("wall_s", 0)) for m in metrics if not m.get("overlapped"))
@@ -124,6 +141,7 @@ def component_stats(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "phases_s": {k: round(v, 3) for k, v in sorted(phases.items(), key=lambda kv: -kv[1])},
         "top_errors": sorted(errors.values(), key=lambda e: (-e["count"], e["message"]))[:5],
         "skipped": dict(skipped),
+        "joins": joins,
     }
 
 
@@ -161,6 +179,12 @@ def insights(name: str, s: Mapping[str, Any], timeout_s: float | None) -> list[s
     for reason, n in s["skipped"].items():
         if reason in ("upstream_failed", "quota_exhausted"):
             out.append(f"{name} was skipped {n}x as {reason}")
+    for endpoint, kinds in s.get("joins", {}).items():
+        parts = [f"{k} {a['percent']:g}%" for k, a in kinds.items()]
+        out.append(
+            f"{name} {endpoint}: ids found in the schedule in force: {', '.join(parts)} "
+            f"(over {max(a['polls'] for a in kinds.values())} stored polls)"
+        )
     return out
 
 

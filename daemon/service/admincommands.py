@@ -211,6 +211,8 @@ class AdminCommands:
                     "decision": d.detail,
                     # How long a worker thread has outlived its run (None: not stopping).
                     "stopping_s": stopping[name]["stopping_s"] if name in stopping else None,
+                    # Realtime: how the last run's feeds joined the schedule in force.
+                    "joins": (last[0].get("metrics") or {}).get("joins") if last else None,
                 }
             )
         quota = orch.services.get("quota")

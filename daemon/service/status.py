@@ -81,6 +81,7 @@ async def gather_status(
                 "next_due": d.next_due.astimezone(tz).isoformat() if d.next_due else None,
                 "would_run_now": d.run,
                 "feed_age_s": metrics.get("feed_age_s"),
+                "joins": metrics.get("joins") or None,
             }
         )
     quota_doc = (

@@ -186,6 +186,8 @@ def summarise_quality(report: Mapping[str, Any]) -> dict[str, Any]:
         "record_counts": report.get("record_counts") or {},
         "notices": shown,
         "notices_total": len(notices),
+        # Realtime: endpoint -> kind -> {ids, joined, percent} against the schedule in force.
+        "joins": report.get("joins") if isinstance(report.get("joins"), dict) else {},
         "other": {
             k: v
             for k, v in report.items()
@@ -205,6 +207,7 @@ _SHOWN_KEYS = frozenset(
         "record_counts",
         "notices",
         "stats",
+        "joins",
     }
 )
 

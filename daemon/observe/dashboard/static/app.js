@@ -286,13 +286,20 @@ function qualityCard(component, q) {
     <th>field</th><th>value</th></tr></thead><tbody>${r.notices.map((n) => `<tr><td>${esc(n.code)}</td>
     <td>${esc(n.file)}</td><td class="num">${esc(n.row)}</td><td>${esc(n.field)}</td>
     <td class="msg">${esc(n.value)}</td></tr>`).join("")}</tbody></table></details>` : "";
+  const joins = Object.entries(r.joins || {});
+  const joinCell = (j) => (j && j.ids ? `${esc(j.percent)}% of ${esc(fmtCount(j.ids))}` : "–");
+  const joinTable = joins.length ? `<table data-joins><thead><tr><th>ids in the schedule</th>
+    <th class="num">trip</th><th class="num">route</th><th class="num">stop</th></tr></thead><tbody>${
+    joins.map(([endpoint, k]) => `<tr><td>${esc(endpoint)}</td><td class="num">${joinCell(k.trip)}</td>
+    <td class="num">${joinCell(k.route)}</td><td class="num">${joinCell(k.stop)}</td></tr>`).join("")}
+    </tbody></table>` : "";
   const volume = r.volume && r.volume.change_percent !== null && r.volume.change_percent !== undefined
     ? `<small>volume ${r.volume.change_percent > 0 ? "+" : ""}${esc(r.volume.change_percent)}% (${
       esc(fmtCount(r.volume.previous))} → ${esc(fmtCount(r.volume.current))})</small>` : "";
   return `<div class="qcard" data-quality="${esc(component)}"><h3><span>${name(component)}</span>${verdict}</h3>
     <small>run ${esc(q.run_id)} · ${esc(q.status)} · ${esc(wall(q.finished_at, true))}</small>
     <div>${esc(fmtCount(r.error_count ?? 0))} errors · ${esc(fmtCount(r.warning_count ?? 0))} warnings
-      ${volume}</div>${chips}${rules}${notices}</div>`;
+      ${volume}</div>${chips}${rules}${joinTable}${notices}</div>`;
 }
 
 function renderQuality() {
