@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from interlock import secrets
 from interlock.config.loader import load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,7 +93,11 @@ def test_standins_serve_print_a_config_and_stop_on_sigterm(standins: Standins) -
     (config_path,) = re.findall(r"^config: (.+)$", text, re.MULTILINE)
     assert f"interlock serve --config {config_path}" in text
     # With those exports the config is complete: every component is on.
-    config = load_config(Path(config_path), env={**os.environ, **exports})
+    known = secrets.known_secrets()
+    try:
+        config = load_config(Path(config_path), env={**os.environ, **exports})
+    finally:
+        secrets.forget_all_but(known)  # the stand-in keys must not mask other tests' output
     assert all(spec.enabled for spec in config.components.values())
     assert config.runtime.state_dir == Path(config_path).parent / "state"
     standins.proc.send_signal(signal.SIGTERM)
