@@ -255,6 +255,31 @@ CASES += [
 ]
 
 
+def dist_times(trip: str, first: str, second: str) -> str:
+    return f"{trip},08:00:00,08:00:00,S1,1,{first}\n{trip},08:10:00,08:10:00,S2,2,{second}\n"
+
+
+CASES += [
+    Case(
+        "distances_on_stop_times_only",
+        {
+            "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence,"
+            "shape_dist_traveled\n"
+            + dist_times("T1", "0", "")
+            + dist_times("T2", "", "")
+            + dist_times("T3", "", "2")
+            + dist_times("T4", "1", "2")
+            + dist_times("T5", "1", "2"),
+            "shapes.txt": SHAPES + "SH,-37.1,144.1,1,\nSH,-37.2,144.2,2,\nSZ,-37.1,144.1,1,0\n"
+            "SZ,-37.2,144.2,2,0\nSD,-37.1,144.1,1,0\nSD,-37.2,144.2,2,5\n",
+            "trips.txt": "route_id,service_id,trip_id,shape_id\nR1,C1,T1,SH\nR1,C1,T2,SH\n"
+            "R1,C1,T3,SH\nR1,C1,T4,SZ\nR1,C1,T5,SD\n",
+        },
+        {"trip_with_shape_dist_traveled_but_no_shape_distances": 2},
+    ),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_more_warnings_match_the_reference(case: Case, tmp_path: Path) -> None:
     check(case, tmp_path)

@@ -171,6 +171,7 @@ SEVERITIES: dict[str, str] = {
     "inconsistent_route_type_for_block_id": "WARNING",
     "non_ascii_or_non_printable_char": "WARNING",
     "missing_timepoint_value": "WARNING",
+    "trip_with_shape_dist_traveled_but_no_shape_distances": "INFO",
 }
 
 # Notices raised while parsing rows; a file with any of them is not "parsed

@@ -95,6 +95,39 @@ def check_shape_usage(
             book.add(Notice("unused_shape", "shapes.txt", rowid & _ROW_MASK, "shape_id", shape, md))
 
 
+def check_shape_distances(
+    conn: sqlite3.Connection, feeds: Sequence[FeedFiles], book: NoticeBook, moded: bool
+) -> None:
+    """trip_with_shape_dist_traveled_but_no_shape_distances (INFO): a trip with a
+    shape_dist_traveled on a stop_time whose shape has none (one pass over the shapes
+    key index finds those shapes; only their trips' stop_times are looked up)."""
+    modes = modes_parsed(book, feeds, ("trips", "shapes", "stop_times"))
+    if not modes:
+        return
+    m = "mode, " if moded else ""
+    bare = conn.execute(
+        f"SELECT {m}shape_id FROM shapes WHERE shape_id IS NOT NULL GROUP BY {m}shape_id "
+        "HAVING max(shape_dist_traveled) IS NULL"
+    ).fetchall()
+    if not bare:
+        return
+    same = "s.mode IS t.mode AND " if moded else ""
+    sql = f"""
+        SELECT rowid, {"mode" if moded else "NULL"}, trip_id FROM trips t
+        WHERE {"t.mode IS ? AND " if moded else ""}t.shape_id = ? AND EXISTS (
+            SELECT 1 FROM stop_times s WHERE {same}s.trip_id = t.trip_id
+            AND s.shape_dist_traveled IS NOT NULL)
+        ORDER BY rowid
+    """
+    found = []
+    for key in bare:
+        found += conn.execute(sql, key).fetchall()
+    code = "trip_with_shape_dist_traveled_but_no_shape_distances"
+    for rowid, md, trip in sorted(found):
+        if md in modes:
+            book.add(Notice(code, "trips.txt", rowid & _ROW_MASK, "shape_id", trip, md))
+
+
 def check_route_names(
     conn: sqlite3.Connection, feeds: Sequence[FeedFiles], book: NoticeBook, moded: bool
 ) -> None:
@@ -193,6 +226,7 @@ def check_link_warnings(
         check_trip_usage,
         check_stop_usage,
         check_shape_usage,
+        check_shape_distances,
         check_route_names,
         check_block_types,
         check_single_entities,
