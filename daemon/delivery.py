@@ -19,6 +19,8 @@ from typing import Generic, Protocol, TypeVar
 
 import structlog
 
+from interlock.errors import StoreUnavailableError
+
 log = structlog.get_logger("interlock.events")
 
 #: A non-busy error repeating this often on a batch splits it; on one event, drops it.
@@ -52,7 +54,10 @@ class Backoff:
 
 def is_busy(exc: BaseException) -> bool:
     """Whether ``exc`` is worth waiting for, always: another connection holds the database,
-    or the disk is full (space comes back; history must not be dropped meanwhile)."""
+    or the disk is full (space comes back; history must not be dropped meanwhile); a
+    database server that refused or lost the connection is waited for the same way."""
+    if isinstance(exc, StoreUnavailableError):
+        return True
     if not isinstance(exc, sqlite3.OperationalError):
         return False
     code = getattr(exc, "sqlite_errorname", None) or ""

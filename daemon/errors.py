@@ -139,6 +139,14 @@ class StoreError(InterlockError):
     """The state database cannot be opened or written."""
 
 
+class StoreUnavailableError(StoreError):
+    """The state store's server is unreachable or busy for now (refused, lost, restarting).
+
+    The lossless history subscriber waits for it and tries again, however long it lasts,
+    as it does for a locked SQLite file.
+    """
+
+
 class SchemaVersionError(InterlockError):
     """A database's schema version is newer than the code's, or a migration step failed."""
 

@@ -12,6 +12,7 @@ import pytest
 from interlock.config.loader import parse_config
 from interlock.config.model import Config
 from interlock.service.app import Orchestrator
+from tests.pg import pg_cluster, pg_dsn  # noqa: F401 - the PostgreSQL fixtures, shared
 from tests.testcomponents import PROBE
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -11,15 +11,17 @@ strings, as stored.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from interlock.events import Event
 
 #: Meta key holding the components an operator paused (they stay paused across restarts).
 PAUSED_KEY = "paused"
+
+T = TypeVar("T")
 
 
 @dataclass(kw_only=True)
@@ -165,4 +167,40 @@ class StateStore(StateReader, Protocol):
 
     async def set_meta(self, key: str, value: Any) -> None:
         """Store a small JSON value under ``key``."""
+        ...
+
+
+@runtime_checkable
+class SharedQuota(Protocol):
+    """Quota counters that several daemons share, each change atomic in the store.
+
+    A store that several daemons use (PostgreSQL) implements it; the quota guard
+    then reserves every call here instead of in its own memory, so the daemons
+    together never exceed the daily limit or a family's rate.
+    """
+
+    async def take_call(
+        self, day: str, endpoint: str, *, limit: int | None
+    ) -> tuple[int, int] | None:
+        """Count one call to ``endpoint`` on quota day ``day`` unless the day's count has
+        reached ``limit`` (None: no limit, a priority endpoint). Returns the day's count
+        and the endpoint's after it, or None when the limit refused it."""
+        ...
+
+    async def return_call(self, day: str, endpoint: str) -> None:
+        """Uncount one call taken with :meth:`take_call` (its caller gave up)."""
+        ...
+
+    async def day_calls(self, day: str) -> dict[str, int]:
+        """The calls counted on ``day``, per endpoint."""
+        ...
+
+    async def update_tokens(
+        self, family: str, change: Callable[[tuple[float, ...]], tuple[tuple[float, ...], T]]
+    ) -> T:
+        """Apply ``change`` to ``family``'s spend times atomically; return what it returns.
+
+        ``change`` gets the stored spend times and gives the new ones and a result; no
+        other daemon's change comes between the read and the write.
+        """
         ...

@@ -36,7 +36,8 @@ from interlock.kit.quota.daily import (
     usage_from_json,
     usage_to_json,
 )
-from interlock.store.abc import StateStore
+from interlock.kit.quota.shared import Taken, before, give, take_shielded
+from interlock.store.abc import SharedQuota, StateStore
 
 log = structlog.get_logger("interlock.quota")
 
@@ -166,6 +167,7 @@ class QuotaGuard:
         self.settings = QuotaSettings.from_config(section)
         self.tz = tz
         self.store = store
+        self.shared = store if isinstance(store, SharedQuota) else None  # counts atomically
         self.emit = emit
         self.clock = clock
         self.sleep = sleep
@@ -186,6 +188,9 @@ class QuotaGuard:
             if isinstance(spent, dict):
                 self.spent = {str(k): tuple(float(t) for t in v) for k, v in spent.items()}
         self.usage = roll(self.usage, self.clock(), self.tz)
+        if self.shared is not None:  # the shared count is the truth; the doc only mirrors it
+            calls = await self.shared.day_calls(self.usage.day)
+            self.usage = replace(self.usage, used=sum(calls.values()), by_endpoint=calls)
 
     def today(self) -> DailyUsage:
         """The current day's usage (rolled over if midnight has passed)."""
@@ -220,15 +225,21 @@ class QuotaGuard:
         usage = self.today()
         limit = self.settings.daily_limit
         if self.settings.enabled and not admits(usage, limit, priority=self.is_priority(endpoint)):
-            if self.settings.quota_pause_s is not None and usage.used >= limit:
-                usage = hold_to_reset(usage)
-            self.usage = refuse(usage, endpoint)
-            self._changed()
-            raise self._refusal(usage, endpoint)
+            raise self._refused(usage, endpoint)
         rate = self.settings.rate_for(family)
         stamp = now.timestamp()
         at = stamp
-        if self.settings.enabled:
+        taken: Taken | None = None
+        if (shared := self.shared) is not None and self.settings.enabled:
+            cap = None if self.is_priority(endpoint) else limit
+            held = self.blocked.get(family, 0.0)
+            taken = await take_shielded(shared, usage.day, endpoint, family, cap, stamp, rate, held)
+            if taken is None:  # the daemons sharing the store spent the day's budget
+                raise self._refused(replace(usage, used=max(usage.used, limit)), endpoint)
+            at = taken.at
+            self.spent[family] = (*unreturned(self.spent.get(family, ()), stamp, rate), at)
+            usage = before(usage, taken)
+        elif self.settings.enabled:
             spent, at = reserve(
                 self.spent.get(family, ()), stamp, rate, self.blocked.get(family, 0.0)
             )
@@ -252,6 +263,8 @@ class QuotaGuard:
                 wait = self.blocked.get(family, 0.0) - self.clock().timestamp()
         except BaseException:
             self.spent[family] = give_back(self.spent.get(family, ()), at)
+            if taken is not None and self.shared is not None:
+                await asyncio.shield(give(self.shared, taken))
             if self.usage is not None and self.usage.day == usage.day:
                 self.usage = count(self.usage, endpoint, -1)
                 if started is not None and self.usage.resume_at == started:
@@ -281,6 +294,14 @@ class QuotaGuard:
             resume_at=usage.resume_at.astimezone(self.tz).isoformat(),
         )
         return usage.resume_at
+
+    def _refused(self, usage: DailyUsage, endpoint: str) -> QuotaExhaustedError:
+        """Count a refusal of ``endpoint``; the error to raise."""
+        if self.settings.quota_pause_s is not None and usage.used >= self.settings.daily_limit:
+            usage = hold_to_reset(usage)
+        self.usage = refuse(usage, endpoint)
+        self._changed()
+        return self._refusal(usage, endpoint)
 
     def _refusal(self, usage: DailyUsage, endpoint: str) -> QuotaExhaustedError:
         until = usage.resume_at or usage.reset_at
