@@ -86,6 +86,8 @@ class FeedRows:
     tables: dict[str, list[Row]] = field(default_factory=dict)
     duplicates: int = 0
     refused: list[RefusedEntity] = field(default_factory=list)
+    #: Distinct trip, route and stop ids the stored entities name (for join rates).
+    ids: tuple[set[str], set[str], set[str]] = field(default_factory=lambda: (set(), set(), set()))
 
     @property
     def records(self) -> int:
@@ -301,10 +303,17 @@ class RowBatch:
                     stops.add(ie.stop_id)
 
 
-def feed_rows(msg: rt.FeedMessage, endpoint: str, feed: tuple[Any, ...]) -> FeedRows:
+def feed_rows(
+    msg: rt.FeedMessage,
+    endpoint: str,
+    feed: tuple[Any, ...],
+    *,
+    delays: DelayDeriver | None = None,
+) -> FeedRows:
     """Flatten a decoded ``msg`` into rows, each starting with (endpoint, header_timestamp,
-    entity_id); an entity that cannot be stored is left out and listed in ``refused``."""
-    batch = RowBatch(endpoint, msg.header.timestamp)
+    entity_id); an entity that cannot be stored is left out and listed in ``refused``.
+    With ``delays``, delays given only as times are derived from its schedule."""
+    batch = RowBatch(endpoint, msg.header.timestamp, delays=delays)
     seen: set[str] = set()
     duplicates = 0
     refused: list[RefusedEntity] = []
@@ -317,7 +326,8 @@ def feed_rows(msg: rt.FeedMessage, endpoint: str, feed: tuple[Any, ...]) -> Feed
             batch.add(entity)
         except EntityRefused as exc:
             refused.append(RefusedEntity(index, eid, str(exc)))
-    return FeedRows(endpoint, batch.ts, feed, batch.tables(), duplicates, refused)
+    ids = (batch.trip_ids, batch.route_ids, batch.stop_ids)
+    return FeedRows(endpoint, batch.ts, feed, batch.tables(), duplicates, refused, ids)
 
 
 def feed_record(

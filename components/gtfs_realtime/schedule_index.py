@@ -15,6 +15,7 @@ import os
 import sqlite3
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ from interlock.kit.publish import STAMP_TABLE
 
 #: File identity: a publish renames a new file in, so any of these changes.
 Identity = tuple[int, int, int, int]
+#: Trips whose stop times are kept after a lookup: feeds name the same trips poll after
+#: poll, so this saves most lookups; bounded (a few MB) whatever the schedule's size.
+CACHED_TRIPS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,8 @@ class ScheduleIndex:
                 self._mode_of[trip_id] = sys.intern(mode)
         self.route_ids: frozenset[str] = _ids(conn, "routes", "route_id")
         self.stop_ids: frozenset[str] = _ids(conn, "stops", "stop_id")
+        self._stop_times: OrderedDict[str, list[StopTime]] = OrderedDict()
+        self._cache_lock = threading.Lock()
         #: (kind, id) pairs whose names a realtime dataset already holds for this version.
         self.named: set[tuple[str, str]] = set()
         self._timezones: dict[str | None, str] = {}
@@ -104,9 +110,18 @@ class ScheduleIndex:
         return self._timezones.get(mode) or next(iter(self._timezones.values()), None)
 
     def stop_times(self, trip_id: str) -> list[StopTime]:
-        """The scheduled stops of ``trip_id`` in stop_sequence order; empty if unknown."""
+        """The scheduled stops of ``trip_id`` in stop_sequence order; empty if unknown.
+
+        The list is shared (the last :data:`CACHED_TRIPS` trips looked up are kept):
+        do not modify it.
+        """
         if trip_id not in self._route_of:
             return []
+        with self._cache_lock:
+            cached = self._stop_times.get(trip_id)
+            if cached is not None:
+                self._stop_times.move_to_end(trip_id)
+                return cached
         if self.moded:
             sql = (
                 "SELECT stop_sequence, stop_id, arrival_time_secs, departure_time_secs "
@@ -119,7 +134,12 @@ class ScheduleIndex:
                 "FROM stop_times WHERE trip_id = ? ORDER BY stop_sequence"
             )
             params = (trip_id,)
-        return [StopTime(*row) for row in self.query(sql, params)]
+        found = [StopTime(*row) for row in self.query(sql, params)]
+        with self._cache_lock:
+            self._stop_times[trip_id] = found
+            if len(self._stop_times) > CACHED_TRIPS:
+                self._stop_times.popitem(last=False)
+        return found
 
     def names(self, table: str, key: str, ids: Collection[str], name: str) -> dict[str, str]:
         """``key -> name`` for ``ids`` in ``table`` (route or stop names), by the key index."""
