@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 import structlog
 
+from interlock import secrets
 from interlock.cli.demo import run_demo
 from interlock.cli.main import main
 from interlock.cli.schema import databases
@@ -78,8 +79,12 @@ def _forget_cli_logging() -> Any:
 def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's data folder: every built-in dataset, published by real runs."""
     root = tmp_path_factory.mktemp("demo")
-    assert run_demo(root) == 0
-    structlog.reset_defaults()
+    before = secrets.known_secrets()
+    try:
+        assert run_demo(root) == 0
+    finally:
+        secrets.forget_all_but(before)  # the demo's credentials must not mask other tests
+        structlog.reset_defaults()
     return root / "data"
 
 
