@@ -134,6 +134,7 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
         retry_backoff_max_s=rt.get("retry_backoff_max_seconds", 300),
         history_retention_days=rt.get("history_retention_days", 90),
         worker_stop_grace_s=rt.get("worker_stop_grace_seconds", 10),
+        failover_s=rt.get("failover_seconds", 15),
     )
     if runtime.default_timeout_s > runtime.global_timeout_s:
         problems.append(

@@ -78,6 +78,8 @@ class Runtime:
     retry_backoff_max_s: float
     history_retention_days: float = 90.0
     worker_stop_grace_s: float = 10.0
+    #: With a shared state store: how soon a standby takes over from a dead leader.
+    failover_s: float = 15.0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -114,9 +114,7 @@ class PgLeaderLock:
             "tcp_keepalives_count": "3",
         }
         async with translated("connecting for the leader election"):
-            conn = await asyncpg.connect(
-                self.dsn, timeout=self.timeout_s, server_settings=settings
-            )
+            conn = await asyncpg.connect(self.dsn, timeout=self.timeout_s, server_settings=settings)
             try:
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock($1)", _DDL_LOCK)
