@@ -48,7 +48,6 @@ from interlock.components.gtfs_schedule.schema import create_table_sql
 from interlock.components.gtfs_schedule.shapes import check_shapes
 from interlock.components.gtfs_schedule.spec import TABLES
 from interlock.components.gtfs_schedule.validate import (
-    KEYED_TABLES,
     FeedFiles,
     build_clean_keys,
     build_indexes,
@@ -190,13 +189,10 @@ def load_feed(
         conn.execute("BEGIN")
         with _progress_guard(conn, cancel):
             # Indexes before the reference checks, which then read them instead of
-            # sorting the tables again; duplicates are dropped only after the checks
-            # (which see every row), and a table with duplicates stops the early
-            # index builds there so that the indexes are created in the same order.
-            done = build_clean_keys(conn, moded)
-            clean = done == len(KEYED_TABLES)
-            if clean:
-                build_indexes(conn, moded)
+            # sorting or scanning the tables again; duplicates are dropped only after
+            # the checks (which see every row), under a plain key index meanwhile.
+            dirty = build_clean_keys(conn, moded)
+            build_indexes(conn, moded)
             check_foreign_keys(conn, feeds, book)
             check_locations(conn, feeds, book, locations)
             check_rows(
@@ -209,7 +205,7 @@ def load_feed(
             check_timeframes(conn, feeds, book)
             check_route_networks(feeds, book)
             check_pathways(conn, feeds, book)
-            keyed, dups = build_primary_keys(conn, moded, book, done)
+            keyed, dups = build_primary_keys(conn, moded, book, dirty)
             check_trip_edges(conn, feeds, book)
             check_stop_times_records(conn, feeds, book)
             check_trip_distances(conn, feeds, book)
@@ -223,8 +219,6 @@ def load_feed(
             check_extra_warnings(conn, feeds, book)
             check_shape_matching(conn, feeds, book)
             check_more_warnings(conn, feeds, book)
-            if not clean:
-                build_indexes(conn, moded)
             loader.order.check(conn, moded, book)
             conn.execute("COMMIT")
         counts = {

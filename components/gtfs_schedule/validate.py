@@ -46,51 +46,56 @@ def _create_key(conn: sqlite3.Connection, table: Table, moded: bool) -> None:
     conn.execute(f"CREATE UNIQUE INDEX {table.name}_pk ON {table.name} ({cols})")
 
 
-def build_clean_keys(conn: sqlite3.Connection, moded: bool) -> int:
-    """Build unique key indexes, in table order, while the tables hold no duplicate keys.
+def _create_scan_index(conn: sqlite3.Connection, table: Table, moded: bool) -> None:
+    cols = ", ".join(_key_cols(table, moded))
+    conn.execute(f"CREATE INDEX {table.name}_scan ON {table.name} ({cols})")
 
-    Returns how many keyed tables are done; the first table with duplicates stops
-    it, so that its duplicates are still there for the reference checks (which see
-    every row, as gtfs-validator's do) and the indexes keep their table order.
-    In a healthy feed this builds every key index before those checks, which can
-    then use them.
+
+def build_clean_keys(conn: sqlite3.Connection, moded: bool) -> frozenset[str]:
+    """Index every keyed table on its key before the checks; the tables with duplicates.
+
+    A table without duplicate keys gets its unique key index now (one sort both proves
+    uniqueness and builds it). A table with duplicates keeps them for the reference
+    checks (which see every row, as gtfs-validator's do) and gets a plain index on its
+    key meanwhile, so that the checks look rows up instead of scanning the table per
+    row; :func:`build_primary_keys` later drops its duplicates and makes the key unique.
     """
-    for done, table in enumerate(KEYED_TABLES):
+    dirty: set[str] = set()
+    for table in KEYED_TABLES:
         # NULL key parts never collide in a UNIQUE index, but gtfs-validator treats an
         # empty optional key part as a value, so such tables are checked by query.
         if _nullable(table):
-            if conn.execute(f"SELECT EXISTS ({_duplicates_sql(table, moded)})").fetchone()[0]:
-                return done
-            _create_key(conn, table, moded)
-            continue
-        # The unique index both proves uniqueness and builds the index in one sort.
-        try:
-            _create_key(conn, table, moded)
-        except sqlite3.IntegrityError:
-            return done
-    return len(KEYED_TABLES)
-
-
-def build_primary_keys(
-    conn: sqlite3.Connection, moded: bool, book: NoticeBook, done: int
-) -> tuple[int, int]:
-    """Drop duplicate-key rows (keeping the first) and build the remaining unique key
-    indexes, after :func:`build_clean_keys` built the first ``done``.
-
-    Returns (keyed_rows, duplicate_rows).
-    """
-    keyed = dups = 0
-    for i, table in enumerate(KEYED_TABLES):
-        keyed += conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
-        if i < done:
-            continue
-        if not _nullable(table) and i > done:  # table ``done`` is known to hold duplicates
+            duplicated = conn.execute(f"SELECT EXISTS ({_duplicates_sql(table, moded)})")
+            if not duplicated.fetchone()[0]:
+                _create_key(conn, table, moded)
+                continue
+        else:
             try:
                 _create_key(conn, table, moded)
                 continue
             except sqlite3.IntegrityError:
                 pass
+        dirty.add(table.name)
+        _create_scan_index(conn, table, moded)
+    return frozenset(dirty)
+
+
+def build_primary_keys(
+    conn: sqlite3.Connection, moded: bool, book: NoticeBook, dirty: frozenset[str]
+) -> tuple[int, int]:
+    """Drop the duplicate-key rows of the ``dirty`` tables (keeping the first) and give
+    them their unique key index, in place of the plain one :func:`build_clean_keys`
+    built.
+
+    Returns (keyed_rows, duplicate_rows).
+    """
+    keyed = dups = 0
+    for table in KEYED_TABLES:
+        keyed += conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+        if table.name not in dirty:
+            continue
         dups += _drop_duplicates(conn, table, moded, book)
+        conn.execute(f"DROP INDEX {table.name}_scan")
         _create_key(conn, table, moded)
     return keyed, dups
 
