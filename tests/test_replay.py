@@ -30,7 +30,13 @@ pytestmark = pytest.mark.timeout(60)
 
 #: Tables whose rows name the run and its times: compared by what they fingerprint.
 STAMPED = ("provenance", "_interlock_publish")
-REPLAYABLE = ["gtfs_schedule", "datavic_station_patronage"]
+REPLAYABLE = ["gtfs_schedule", "datavic_station_patronage", "gtfs_realtime"]
+#: What a parser bug might have stored, per component: the replay must put it right.
+DAMAGE = {
+    "gtfs_schedule": "UPDATE stops SET stop_name = 'mis-parsed'",
+    "datavic_station_patronage": "UPDATE station_patronage SET pax_annual = -1",
+    "gtfs_realtime": "UPDATE trip_updates SET trip_id = 'mis-parsed'",
+}
 
 
 def config_file(tmp_path: Path, server: StandinServer) -> Path:
@@ -54,6 +60,7 @@ def config_file(tmp_path: Path, server: StandinServer) -> Path:
                 "dependencies": ["gtfs_schedule"],
                 "settings": station,
             },
+            "publishes": {"class": "tests.testcomponents:Publishes", "frequency": "daily"},
             "gtfs_realtime": {
                 "frequency": "1m",
                 "dependencies": ["gtfs_schedule"],
@@ -100,13 +107,13 @@ def quota_used(config_path: Path) -> Any:
         conn.close()
 
 
-def runs(config_path: Path) -> list[tuple[str, str]]:
+def runs(config_path: Path, name: str = "gtfs_schedule") -> list[tuple[str, str, int]]:
     conn = state(config_path)
     try:
         return conn.execute(
-            "SELECT r.trigger, c.status FROM runs r JOIN component_runs c USING (run_id) "
-            "WHERE c.component = ? ORDER BY r.started_at",
-            ("gtfs_schedule",),
+            "SELECT r.trigger, c.status, c.records FROM runs r JOIN component_runs c "
+            "USING (run_id) WHERE c.component = ? ORDER BY r.started_at",
+            (name,),
         ).fetchall()
     finally:
         conn.close()
@@ -151,16 +158,26 @@ def original(tmp_path: Path) -> tuple[Path, int]:
 def test_replay_rebuilds_the_same_rows_with_no_network_and_no_quota(
     original: tuple[Path, int], name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Every table holds the same rows after a replay, the stand-ins' port closed."""
+    """Rows damaged after the original run are re-parsed right, the stand-ins' port closed:
+    every table holds the original run's rows again."""
     path, port = original
     live = path.parent / "data" / f"{name}.sqlite"
-    before, stamp_before = dump(live), live.stat().st_ino
+    before = dump(live)
+    conn = sqlite3.connect(live)
+    assert conn.execute(DAMAGE[name]).rowcount > 0
+    conn.commit()
+    conn.close()
+    assert dump(live) != before
+    stamp_before = live.stat().st_ino
     quota_before = quota_used(path)
     assert quota_before  # the realtime poll was counted
     assert port_closed(port)
     assert main(["replay", name, "--config", str(path), "--log-level", "error"]) == 0
     assert "replayed from the raw archive" in capsys.readouterr().out
-    assert live.stat().st_ino != stamp_before  # a new file was swapped in
+    if name != "gtfs_realtime":  # a snapshot is swapped in; realtime is one transaction
+        assert live.stat().st_ino != stamp_before
+    trigger, status, records = runs(path, name)[-1]
+    assert (trigger, status) == ("replay", "succeeded") and records > 0
     assert dump(live) == before
     assert quota_used(path) == quota_before
 
@@ -169,7 +186,7 @@ def test_replay_is_recorded_with_trigger_replay(original: tuple[Path, int]) -> N
     """The replay's history row says trigger=replay and succeeded."""
     path, _ = original
     assert main(["replay", "gtfs_schedule", "--config", str(path), "--log-level", "error"]) == 0
-    assert runs(path)[-1] == ("replay", "succeeded")
+    assert runs(path)[-1][:2] == ("replay", "succeeded")
 
 
 def test_replay_refuses_while_a_daemon_holds_the_state_directory(
@@ -190,11 +207,11 @@ def test_replay_refuses_while_a_daemon_holds_the_state_directory(
 def test_replay_of_a_component_that_cannot_replay_is_refused(
     original: tuple[Path, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """gtfs_realtime does not rebuild from the archive: exit 2, saying which do."""
+    """A component with no archive to rebuild from: exit 2, saying which can."""
     path, _ = original
-    assert main(["replay", "gtfs_realtime", "--config", str(path)]) == 2
+    assert main(["replay", "publishes", "--config", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "'gtfs_realtime' cannot be replayed" in err and "gtfs_schedule" in err
+    assert "'publishes' cannot be replayed" in err and "gtfs_schedule" in err
 
 
 def test_replay_without_the_archived_payload_fails_and_keeps_the_dataset(
@@ -219,3 +236,22 @@ def test_replay_since_after_the_payload_was_archived_is_refused(
     args = ["replay", "gtfs_schedule", "--config", str(path), "--since", "2999-01-01"]
     assert main([*args, "--log-level", "error"]) == 1
     assert "before --since" in capsys.readouterr().err
+
+
+def test_realtime_replay_since_names_polls_no_longer_archived(
+    original: tuple[Path, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--since covering a poll whose payload was pruned: exit 1 naming archive_keep; no
+    row changes. A --since after every poll: exit 1, nothing to replay."""
+    path, _ = original
+    live = path.parent / "data" / "gtfs_realtime.sqlite"
+    before = dump(live)
+    later = ["replay", "gtfs_realtime", "--config", str(path), "--since", "2999-01-01"]
+    assert main([*later, "--log-level", "error"]) == 1
+    assert "no stored poll to replay" in capsys.readouterr().err
+    for pb in (path.parent / "data" / "raw" / "gtfs_realtime").iterdir():
+        pb.unlink()
+    args = ["replay", "gtfs_realtime", "--config", str(path), "--since", "2000-01-01"]
+    assert main([*args, "--log-level", "error"]) == 1
+    assert "archive_keep" in capsys.readouterr().err
+    assert dump(live) == before

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from interlock.components.gtfs_realtime.dataset import PollWriter, latest_timestamps, prune
 from interlock.components.gtfs_realtime.decode import MAX_ENTITIES, FeedLimits
 from interlock.components.gtfs_realtime.poll import EndpointResult, Poller, PollSettings
+from interlock.components.gtfs_realtime.replay import replay_polls
 from interlock.components.gtfs_realtime.schedule_index import ScheduleIndex, ScheduleSource
 from interlock.components.gtfs_realtime.tables import DATASET
 from interlock.errors import FetchError, TransientError
@@ -87,6 +88,7 @@ class GtfsRealtimeComponent:
     settings_schema: ClassVar[dict[str, Any] | None] = SETTINGS_SCHEMA
     #: What ``interlock schema`` documents for this component's dataset.
     dataset_schema: ClassVar[Database] = DATASET
+    replays: ClassVar[bool] = True  # `interlock replay` re-parses the archived polls
 
     def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
         self.name = name
@@ -115,6 +117,8 @@ class GtfsRealtimeComponent:
 
     async def run(self, ctx: ComponentContext) -> Outcome:
         """Poll every endpoint, store what advanced, and report each endpoint."""
+        if ctx.replay is not None:  # `interlock replay`: the stored polls, from the archive
+            return await replay_polls(ctx, self.polling.limits, await self._schedule(ctx))
         guard: QuotaGuard | None = ctx.services.get("quota")
         if (
             guard is not None

@@ -1,8 +1,9 @@
 """A run that rebuilds a dataset from the raw archive instead of the network.
 
 ``interlock replay`` puts a :class:`Replay` in the run's services (``ctx.replay``) and a
-:class:`NoNetwork` client in place of HTTP: each component's fetch step takes the
-archived payload of its last publish, so a parser fix costs no API call and no quota.
+:class:`NoNetwork` client in place of HTTP: each component's fetch step reads the
+archive instead (a snapshot the payload of its last publish, gtfs_realtime its stored
+polls' payloads), so a parser fix costs no API call and no quota.
 Everything after the fetch (quality gate, atomic swap, history) is the ordinary run.
 """
 
