@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -65,8 +67,8 @@ class Election(Protocol):
         """Renew the lease; raise StoreError when the leadership is lost."""
         ...
 
-    def store(self) -> StateStore | None:
-        """The leader's (fenced) state store; None: the orchestrator's default."""
+    def fenced_dsn(self) -> str | None:
+        """The leader's store DSN carrying its epoch (None: SQLite, nothing to fence)."""
         ...
 
     async def aclose(self) -> None:
@@ -84,6 +86,9 @@ class LocalElection:
         return None
 
     async def heartbeat(self) -> None:
+        return None
+
+    def fenced_dsn(self) -> str | None:
         return None
 
     def store(self) -> StateStore | None:
@@ -121,12 +126,19 @@ class PgElection:
     async def heartbeat(self) -> None:
         await self.lock.heartbeat()
 
-    def store(self) -> StateStore | None:
-        from interlock.store.postgresql import PgStateStore
+    def fenced_dsn(self) -> str | None:
         from interlock.store.postgresql.leader import fenced_dsn
 
-        assert self.epoch is not None, "store() before the election was won"
-        return PgStateStore(fenced_dsn(self.dsn, self.epoch, lease_s=self.lock.lease_s))
+        assert self.epoch is not None, "fenced_dsn() before the election was won"
+        return fenced_dsn(self.dsn, self.epoch, lease_s=self.lock.lease_s)
+
+    def store(self) -> StateStore | None:
+        """The leader's store, fenced with its epoch (not yet open)."""
+        from interlock.store.postgresql import PgStateStore
+
+        dsn = self.fenced_dsn()
+        assert dsn is not None
+        return PgStateStore(dsn)
 
     async def aclose(self) -> None:
         await self.lock.aclose()
@@ -142,6 +154,12 @@ def store_dsn(config: Config) -> str | None:
         return None
     dsn = getattr(chosen, "dsn", None)
     return str(dsn) if dsn else None
+
+
+def with_dsn(config: Config, dsn: str) -> Config:
+    """``config`` whose shared store is reached through ``dsn`` (the fenced one)."""
+    spec = replace(config.runtime.state_store, dsn=dsn)
+    return replace(config, runtime=replace(config.runtime, state_store=spec))
 
 
 def election_for(config: Config) -> Election:
@@ -190,7 +208,9 @@ async def _quiet_leader(election: Election) -> Leader | None:
 
 async def keep_lease(election: Election, failover_s: float, on_lost: Any) -> None:
     """Renew the lease every fifth of failover_seconds; call ``on_lost(error)`` and end
-    when it cannot be renewed."""
+    when it cannot be renewed (SQLite's flock needs no renewal: it ends at once)."""
+    if isinstance(election, LocalElection):
+        return
     every = max(0.05, failover_s * RETRY_SHARE)
     while True:
         await asyncio.sleep(every)
@@ -199,3 +219,16 @@ async def keep_lease(election: Election, failover_s: float, on_lost: Any) -> Non
         except StoreError as exc:
             on_lost(str(exc))
             return
+
+
+def lost_lease(error: str) -> None:
+    """The lease is gone (paused, cut off): another daemon may lead; exit now.
+
+    Its writes would be refused by the fence anyway; exit code 75 asks systemd to
+    restart it (``Restart=on-failure``), and it comes back as a standby.
+    """
+    from interlock.observe import logs
+
+    log.error("leadership_lost", error=error, exit_code=LOST_EXIT)
+    logs.flush(logs.EXIT_FLUSH_S)
+    os._exit(LOST_EXIT)

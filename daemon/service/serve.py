@@ -32,10 +32,12 @@ from interlock.config.model import Config
 from interlock.errors import AdminRequestError, InterlockError
 from interlock.events import utcnow
 from interlock.observe import logs
+from interlock.service import leader
 from interlock.service import reload as reload_parts
 from interlock.service.admin import READ_TIMEOUT_S, AdminServer
 from interlock.service.app import Orchestrator
 from interlock.service.sdnotify import Notifier
+from interlock.service.standby import become_leader
 
 if TYPE_CHECKING:
     from interlock.observe.dashboard.server import Dashboard
@@ -109,6 +111,7 @@ class Service:
         self._stop_signals = 0
         #: The last reload: when, by what, applied or not and why (None: none yet).
         self.last_reload: dict[str, Any] | None = None
+        self._lease: asyncio.Task[None] | None = None
 
     # --- config ---------------------------------------------------------------
 
@@ -258,11 +261,22 @@ class Service:
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         watchdog = self._spawn(self.notifier.feed_watchdog(), "sd_notify watchdog")
+        election = leader.election_for(config)
         try:
-            async with Orchestrator(config) as orch:
-                self.orch = orch
-                await self._serve(orch)
+            # A standby (shared store, another daemon leads) waits here, read-only.
+            leading = await become_leader(self, config, election, self._stop)
+            if leading is not None:
+                self._lease = self._spawn(
+                    leader.keep_lease(election, leading.runtime.failover_s, leader.lost_lease),
+                    "leader lease",
+                )
+                async with Orchestrator(leading) as orch:
+                    self.orch = orch
+                    await self._serve(orch)
         finally:
+            if self._lease is not None:
+                self._lease.cancel()  # a lease given up on purpose is not lost
+            await election.aclose()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             watchdog.cancel()

@@ -1,0 +1,247 @@
+"""A standby daemon's admin socket: read-only answers from the shared store.
+
+While another daemon leads, a standby serves ``status`` (``standby (leader: host pid N
+since ...)``, the components as the shared store last recorded them), ``history`` and
+``report`` from a reader on the shared store, and refuses ``plan``, ``trigger``,
+``pause``, ``resume``, ``cancel`` and ``reload`` with ``standby`` naming the leader to
+send them to: only the leader's scheduler has a live view, and only it writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from interlock.config.model import Config
+from interlock.errors import AdminRequestError, StoreError
+from interlock.events import utcnow
+from interlock.service.admin import Command, Peer
+from interlock.service.admincommands import ARGUMENTS, _checked
+from interlock.service.leader import Election
+from interlock.store.abc import StateReader
+
+log = structlog.get_logger("interlock.service")
+
+#: Commands only the leader answers.
+LEADER_ONLY = ("plan", "trigger", "pause", "resume", "cancel", "reload")
+
+
+def _iso(value: datetime | None, config: Config) -> str | None:
+    return value.astimezone(config.runtime.timezone).isoformat() if value else None
+
+
+class StandbyCommands:
+    """The command table of a standby."""
+
+    def __init__(
+        self,
+        config: Config,
+        election: Election,
+        reader: StateReader,
+        *,
+        config_path: Path,
+        socket_path: Path,
+        started_at: datetime,
+    ) -> None:
+        self.config = config
+        self.election = election
+        self.reader = reader
+        self.config_path = config_path
+        self.socket_path = socket_path
+        self.started_at = started_at
+
+    def table(self) -> dict[str, Command]:
+        """Every admin command: the read-only ones answered, the others refused."""
+        table: dict[str, Command] = {
+            "status": self.status,
+            "history": self.history,
+            "report": self.report,
+        }
+        for name in LEADER_ONLY:
+            table[name] = self._refuser(name)
+        return {name: _checked(handler, ARGUMENTS[name]) for name, handler in table.items()}
+
+    async def leader_text(self) -> str:
+        """``host pid N since ISO`` of the leader, or why it is unknown."""
+        try:
+            leader = await self.election.leader()
+        except StoreError:
+            return "unknown (the shared state store does not answer)"
+        return leader.describe() if leader is not None else "none yet"
+
+    def _refuser(self, name: str) -> Command:
+        async def refuse(request: dict[str, Any], peer: Peer) -> Any:
+            leader = await self.leader_text()
+            raise AdminRequestError(
+                "standby",
+                f"this daemon is a standby: {name!r} is the leader's to do; the leader is "
+                f"{leader}: send it to the leader's admin socket (or stop the leader, and "
+                "this daemon takes over within runtime_settings.failover_seconds)",
+            )
+
+        refuse.__doc__ = f"Refused on a standby: {name} is the leader's."
+        return refuse
+
+    async def status(self, request: dict[str, Any], peer: Peer) -> dict[str, Any]:
+        """The standby, its leader, and the components as the shared store last saw them."""
+        leader = await self.leader_text()
+        states = await self.reader.component_states()
+        components = []
+        for name, spec in self.config.components.items():
+            st = states.get(name)
+            last = await self.reader.history(component=name, limit=1)
+            components.append(
+                {
+                    "component": name,
+                    "state": "standby",
+                    "run_id": None,
+                    "enabled": spec.enabled,
+                    "disabled_reason": spec.disabled_reason,
+                    "paused": False,
+                    "frequency": spec.frequency.text,
+                    "last_status": last[0]["status"] if last else (st and st.last_status),
+                    "last_reason": last[0]["reason"] if last else None,
+                    "last_error": st.last_error if st else None,
+                    "last_started_at": _iso(st.last_started_at if st else None, self.config),
+                    "last_finished_at": _iso(st.last_finished_at if st else None, self.config),
+                    "last_success_at": _iso(st.last_success_at if st else None, self.config),
+                    "records": st.records if st else None,
+                    "next_due": None,
+                    "decision": f"the leader ({leader}) schedules",
+                    "stopping_s": None,
+                    "joins": None,
+                }
+            )
+        return {
+            "daemon": {
+                "pid": os.getpid(),
+                "state": "standby",
+                "started_at": _iso(self.started_at, self.config),
+                "timezone": str(self.config.runtime.timezone),
+                "config": str(self.config_path),
+                "socket": str(self.socket_path),
+                "active_runs": [],
+                "summary": f"standby (leader: {leader})",
+                "leader": leader,
+                "last_reload": None,
+            },
+            "components": components,
+            "quota": None,
+        }
+
+    async def history(self, request: dict[str, Any], peer: Peer) -> list[dict[str, Any]]:
+        """Recent component runs from the shared store, newest first."""
+        component = request.get("component")
+        limit = request.get("limit", 20)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+            raise AdminRequestError(
+                "invalid_argument", f"'limit' must be an integer from 1 to 1000, not {limit!r}"
+            )
+        rows = await self.reader.history(component=component, limit=limit)
+        tz = self.config.runtime.timezone
+        for row in rows:
+            for key in ("started_at", "finished_at"):
+                if row[key]:
+                    row[key] = datetime.fromisoformat(row[key]).astimezone(tz).isoformat()
+        return rows
+
+    async def report(self, request: dict[str, Any], peer: Peer) -> dict[str, Any]:
+        """Performance over a period, from the shared store (as the leader answers it)."""
+        from interlock.observe.report import collect_from, parse_since
+
+        since_text = request.get("since", "7d")
+        now = utcnow()
+        try:
+            since = parse_since(str(since_text), now)
+        except ValueError as exc:
+            raise AdminRequestError("invalid_argument", str(exc)) from None
+        config = self.config
+        return await collect_from(
+            self.reader,
+            since=since,
+            until=now,
+            component=request.get("component"),
+            timeouts={n: s.timeout_s for n, s in config.components.items()},
+            daily_limit=int(config.quota.get("daily_limit", 1000)),
+        )
+
+
+class StandbyServer:
+    """The standby's admin socket and its reader, closed together."""
+
+    def __init__(self, admin: Any, reader: Any, bus: Any) -> None:
+        self.admin = admin
+        self.reader = reader
+        self.bus = bus
+
+    async def aclose(self) -> None:
+        """Close the socket, then the reader (idempotent through their own closes)."""
+        await self.admin.close()
+        await self.bus.close()
+        await self.reader.close()
+
+
+async def standby_server(service: Any, config: Config, election: Election) -> StandbyServer:
+    """Open the standby's admin socket (the service's path) on a reader of the shared store."""
+    from interlock.events import EventBus
+    from interlock.service.admin import AdminServer
+    from interlock.service.leader import store_dsn
+    from interlock.store.postgresql import PgStateReader
+
+    dsn = store_dsn(config)
+    assert dsn is not None, "a standby needs a shared store"
+    reader = PgStateReader(dsn)
+    await reader.open()
+    bus = EventBus()
+    commands = StandbyCommands(
+        config,
+        election,
+        reader,
+        config_path=service.config_path,
+        socket_path=service.socket_path,
+        started_at=service.started_at,
+    )
+    admin = AdminServer(
+        service.socket_path, commands.table(), bus, read_timeout_s=service.admin_read_timeout_s
+    )
+    try:
+        await admin.start()
+    except BaseException:
+        await bus.close()
+        await reader.close()
+        raise
+    return StandbyServer(admin, reader, bus)
+
+
+async def become_leader(
+    service: Any, config: Config, election: Election, stop: asyncio.Event
+) -> Config | None:
+    """Stand by, answering read-only on the admin socket, until this daemon leads; the
+    config to lead with (the shared store's DSN fenced with the epoch), or None when
+    ``stop`` came first. With SQLite it leads at once and the config is unchanged."""
+    from interlock.service.leader import wait_to_lead, with_dsn
+
+    standby: StandbyServer | None = None
+
+    async def stand_by() -> None:
+        nonlocal standby
+        standby = await standby_server(service, config, election)
+        service.notifier.ready("standby")  # systemd: up, and waiting to lead
+
+    try:
+        epoch = await wait_to_lead(election, config.runtime.failover_s, stop, stand_by)
+    finally:
+        if standby is not None:
+            await standby.aclose()  # the leader's admin socket takes the path next
+    if epoch is None:
+        return None
+    fenced = election.fenced_dsn()
+    if fenced is None:
+        return config
+    log.info("leading", epoch=epoch, failover_s=config.runtime.failover_s)
+    return with_dsn(config, fenced)
