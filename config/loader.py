@@ -11,6 +11,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from interlock.config import metrics as metrics_settings
 from interlock.config import notice_rules
 from interlock.config.builtins import builtin_settings, describe_source
 from interlock.config.durations import duration_seconds
-from interlock.config.model import ComponentSpec, Config, Overrides, Runtime
+from interlock.config.model import ComponentSpec, Config, Overrides, Runtime, StateStoreSpec
 from interlock.config.registry import component_class_path, load_component_class
 from interlock.config.schema import did_you_mean, schema_problems, settings_problems
 from interlock.errors import ComponentLoadError, ConfigError
@@ -259,13 +260,14 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
     monitoring = _monitoring(
         _obj(doc.get("performance_monitoring")), env, names, problems, warnings
     )
+    store = _state_store(_obj(rt.get("state_store")), env, problems, warnings)
     if problems:
         raise ConfigError(source, problems)
     ordered = {name: specs[name] for name in graph.topological_order(deps)}
     return Config(
         source=source,
         components=ordered,
-        runtime=runtime,
+        runtime=replace(runtime, state_store=store),
         parallel_groups={g: frozenset(m) for g, m in groups_raw.items()},
         overrides=Overrides(**doc.get("override_settings", {})),
         change_detection=doc.get("change_detection", {}),
@@ -274,6 +276,31 @@ def _build(doc: Any, source: str, env: Mapping[str, str] | None) -> Config:
         monitoring=monitoring,
         warnings=tuple(warnings),
     )
+
+
+def _state_store(
+    section: dict[str, Any],
+    env: Mapping[str, str] | None,
+    problems: list[str],
+    warnings: list[str],
+) -> StateStoreSpec:
+    """``runtime_settings.state_store``, its DSN resolved (a secret: never echoed)."""
+    pg = section.get("postgresql")
+    if not isinstance(pg, dict) or not isinstance(pg.get("dsn"), str):
+        return StateStoreSpec()  # SQLite (a wrong shape was reported by the schema)
+    path = "$.runtime_settings.state_store.postgresql.dsn"
+    raw = pg["dsn"]
+    if not re.fullmatch(r"\$\{[^}]+\}", raw) and re.search(r":[^/@:]*[^/@]@|password=", raw):
+        warnings.append(
+            f"{path}: holds a password literally; keep it in a credential "
+            "('${credential:pg_dsn}') so it is not in the config file"
+        )
+    dsn, missing = secrets.resolve(raw, env)
+    if missing:
+        problems.append(f"{path}: " + "; ".join(missing))
+        return StateStoreSpec()
+    secrets.remember(dsn)  # a literal DSN is masked too: it may hold a password
+    return StateStoreSpec(kind="postgresql", dsn=dsn)
 
 
 def _monitoring(

@@ -80,6 +80,19 @@ class Runtime:
     worker_stop_grace_s: float = 10.0
     #: With a shared state store: how soon a standby takes over from a dead leader.
     failover_s: float = 15.0
+    state_store: StateStoreSpec = field(default_factory=lambda: StateStoreSpec())
+
+
+@dataclass(frozen=True)
+class StateStoreSpec:
+    """``runtime_settings.state_store``: which store keeps the state.
+
+    ``sqlite`` is ``state.sqlite`` in ``state_dir``; ``postgresql`` a database several
+    daemons share, reached by ``dsn`` (a secret: never in a repr, a log or status).
+    """
+
+    kind: str = "sqlite"
+    dsn: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,7 +6,7 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interlock.cli import admin as cliadmin
 from interlock.cli import quick
@@ -22,6 +22,9 @@ from interlock.cli.common import (
     start_logging,
 )
 from interlock.errors import AdminError
+
+if TYPE_CHECKING:
+    from interlock.config.model import Config
 
 
 def add_parsers(sub: Any) -> None:
@@ -143,4 +146,23 @@ def _full_rows(args: argparse.Namespace) -> tuple[int, list[dict[str, Any]] | No
             return EXIT_OK, client.request("history", component=args.component, limit=args.limit)
         except AdminError as exc:
             return cliadmin.fail(exc, args), None
+    from interlock.store.factory import shared
+
+    if shared(config.runtime):  # PostgreSQL: read it; recovery is the leading daemon's
+        return EXIT_OK, asyncio.run(_shared_history(config, args))
     return EXIT_OK, asyncio.run(_history(config.runtime.state_dir, config.runtime.timezone, args))
+
+
+async def _shared_history(config: Config, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from datetime import datetime
+
+    from interlock.store.factory import state_reader
+
+    async with state_reader(config.runtime) as reader:
+        rows = await reader.history(component=args.component, limit=args.limit)
+    for row in rows:
+        for key in ("started_at", "finished_at"):
+            if row[key]:
+                row[key] = datetime.fromisoformat(row[key]).astimezone(config.runtime.timezone)
+                row[key] = row[key].isoformat()
+    return rows

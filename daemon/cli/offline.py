@@ -64,17 +64,16 @@ def offline_status(config: Config) -> dict[str, Any]:
     from interlock.core.scheduler import Scheduler
     from interlock.events import EventBus
     from interlock.store.abc import PAUSED_KEY
+    from interlock.store.factory import state_reader
     from interlock.store.lock import StateLock
-    from interlock.store.sqlite import STATE_DB, SqliteStateReader
 
-    db = config.runtime.state_dir / STATE_DB
     try:
         live = StateLock(config.runtime.state_dir).held_elsewhere()
     except OSError:
         live = True
 
     async def plan() -> tuple[Any, Any, list[str], dict[str, tuple[str, str | None]]]:
-        async with SqliteStateReader(db, live=live) as reader:
+        async with state_reader(config.runtime, live=live) as reader:
             paused: list[str] = await reader.get_meta(PAUSED_KEY) or []
             last = await reader.last_runs(config.components)
             states = await reader.component_states()
@@ -121,6 +120,8 @@ def offline_status(config: Config) -> dict[str, Any]:
     from datetime import UTC, datetime
 
     from interlock.service.status import offline_quota
+    from interlock.store.sqlite import STATE_DB
 
+    db = config.runtime.state_dir / STATE_DB
     quota = offline_quota(config, db, datetime.now(UTC), live=live)
     return {"daemon": None, "components": components, "quota": quota}

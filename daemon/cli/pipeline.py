@@ -90,12 +90,11 @@ async def _plan(config: Config, args: argparse.Namespace) -> list[dict[str, Any]
     from interlock.events import EventBus
     from interlock.kit.quota import META_KEY, QuotaGuard, usage_from_json
     from interlock.store.abc import PAUSED_KEY
+    from interlock.store.factory import state_reader
     from interlock.store.lock import StateLock
-    from interlock.store.sqlite import STATE_DB, SqliteStateReader
 
-    state_dir = config.runtime.state_dir
-    live = StateLock(state_dir).held_elsewhere()
-    async with SqliteStateReader(state_dir / STATE_DB, live=live) as reader:
+    live = StateLock(config.runtime.state_dir).held_elsewhere()
+    async with state_reader(config.runtime, live=live) as reader:
         states = await reader.component_states()
         paused = await reader.get_meta(PAUSED_KEY) or []
         stored_quota = await reader.get_meta(META_KEY)

@@ -40,6 +40,8 @@ def config_runtime(config_path: Path) -> tuple[Path, str] | None:
     rt = doc.get("runtime_settings", {}) if isinstance(doc, dict) else None
     if not isinstance(rt, dict):
         return None
+    if isinstance(rt.get("state_store"), dict) and "postgresql" in rt["state_store"]:
+        return None  # the state is in PostgreSQL, not a file: the full path reads it
     # The loader's defaults: systemd's StateDirectory= (first entry), else /var/lib/interlock.
     default_state = os.environ.get("STATE_DIRECTORY", "").split(":")[0] or "/var/lib/interlock"
     state_dir, zone = rt.get("state_dir", default_state), rt.get("timezone", "Australia/Melbourne")

@@ -105,6 +105,7 @@ def add_parsers(sub: Any) -> None:
 def cmd_report(args: Any) -> int:
     """``interlock report``: exit 0, or 2 for a bad --since or component."""
     from interlock.observe.report import collect, parse_since
+    from interlock.store.factory import shared, state_reader
     from interlock.store.sqlite import STATE_DB
 
     config = load_args_config(args) if args.state_dir is None or args.config else None
@@ -138,6 +139,7 @@ def cmd_report(args: Any) -> int:
         report = asyncio.run(
             collect(
                 state_dir / STATE_DB,
+                reader=state_reader(config.runtime) if config and shared(config.runtime) else None,
                 since=since,
                 until=now,
                 component=args.component,

@@ -240,10 +240,25 @@ async def collect(
     component: str | None = None,
     timeouts: Mapping[str, float] | None = None,
     daily_limit: int | None = None,
+    reader: StateReader | None = None,
 ) -> dict[str, Any]:
-    """Read the state database at ``db`` and build the report (empty if there is none)."""
+    """Read the state database at ``db`` (or ``reader``'s state: PostgreSQL) and build the
+    report (empty if there is none)."""
     from interlock.store.sqlite import SqliteStateStore
 
+    if reader is not None:
+        await reader.open()
+        try:
+            return await collect_from(
+                reader,
+                since=since,
+                until=until,
+                component=component,
+                timeouts=timeouts,
+                daily_limit=daily_limit,
+            )
+        finally:
+            await reader.close()
     if not db.exists():  # noqa: ASYNC240 - one stat before opening
         return build([], [], since=since, until=until)
     async with SqliteStateStore(db) as store:

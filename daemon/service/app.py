@@ -29,8 +29,8 @@ from interlock.observe.observers import Observers
 from interlock.service.reconcile import reconcile
 from interlock.service.statedir import check_writable_dir
 from interlock.store.abc import PAUSED_KEY
+from interlock.store.factory import state_store
 from interlock.store.lock import StateLock
-from interlock.store.sqlite import STATE_DB, SqliteStateStore
 
 log = structlog.get_logger("interlock")
 
@@ -77,7 +77,7 @@ class Orchestrator:
             self.services.setdefault("monitor", self.sampler)
         self.observers: Observers | None = None
         self.log_events = log_events
-        self.store = SqliteStateStore(config.runtime.state_dir / STATE_DB)
+        self.store = state_store(config.runtime)  # runtime_settings.state_store
         self.bus: EventBus | None = None
         self._scheduler: Scheduler | None = None
         self._lock: StateLock | None = None

@@ -16,6 +16,7 @@ from typing import Any
 from interlock.config.model import Config
 from interlock.kit.quota import META_KEY, QuotaGuard, QuotaSettings, describe, usage_from_json
 from interlock.store.abc import StateReader
+from interlock.store.factory import shared, state_reader
 from interlock.store.sqlite import SqliteStateReader
 
 
@@ -40,6 +41,9 @@ def offline_quota(config: Config, db: Path, now: datetime, *, live: bool = True)
     """
 
     async def read() -> Any:
+        if shared(config.runtime):  # PostgreSQL: the shared database, not a file
+            async with state_reader(config.runtime) as pg:
+                return await pg.get_meta(META_KEY)
         async with SqliteStateReader(db, live=live) as reader:
             return await reader.get_meta(META_KEY)
 
