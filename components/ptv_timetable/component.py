@@ -172,7 +172,7 @@ class PtvTimetableComponent:
             "requests": len(plan),
             "problems": dict(poll.problems),
             "examples": poll.examples,
-            "counts": {
+            "record_counts": {
                 "departures": len(poll.departures),
                 "disruptions": len(poll.disruptions),
                 "runs": len(poll.runs),

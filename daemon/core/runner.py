@@ -27,7 +27,7 @@ from interlock.core.runs import RunResult
 from interlock.core.steps import StepTimer, timed_steps
 from interlock.errors import InterlockError, ValidationFailedError
 from interlock.events import EventBus, utcnow
-from interlock.kit import quality
+from interlock.kit import quality, qualityshape
 from interlock.kit.context import ComponentContext, bind_component
 from interlock.kit.export import export_published
 from interlock.kit.http import current_call_stats
@@ -333,19 +333,11 @@ class ComponentRunner:
             # Downstream change checks need something that differs per publish.
             fingerprint = f"run:{run_id}"
         reason = (outcome.reason if outcome else None) or error
-        if (
-            outcome is not None
-            and outcome.quality
-            and self.config.data_quality.get("quality_reports")
-        ):
+        report = qualityshape.shape(outcome.quality) if outcome and outcome.quality else None
+        if report and self.config.data_quality.get("quality_reports"):
             try:
                 quality.write_report(
-                    self.config.runtime.data_dir,
-                    name,
-                    run_id,
-                    started,
-                    status.value,
-                    outcome.quality,
+                    self.config.runtime.data_dir, name, run_id, started, status.value, report
                 )
             except Exception as exc:  # the report file must never cost the outcome
                 log.error("quality_report_write_failed", component=name, error=repr(exc))
@@ -363,7 +355,7 @@ class ComponentRunner:
                 error=error,
                 fingerprint=fingerprint,
                 inputs=inputs,
-                quality=outcome.quality if outcome else None,
+                quality=report,
                 metrics=metrics,
                 memory=ctx.remembered if status.ok else None,
             )

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from interlock.kit.qualityshape import shape
 from interlock.store.abc import StateReader
 
 #: Statuses that count as a failure in trends and error patterns.
@@ -172,6 +173,7 @@ def fold_errors(
 
 def summarise_quality(report: Mapping[str, Any]) -> dict[str, Any]:
     """A quality report cut to what a page shows: verdict, rules, counts, some notices."""
+    report = shape(report) or {}  # history written before the one shape, too
     notices = report.get("notices")
     notices = notices if isinstance(notices, list) else []
     order = {"ERROR": 0, "WARNING": 1, "INFO": 2}

@@ -293,13 +293,16 @@ function qualityCard(component, q) {
     joins.map(([endpoint, k]) => `<tr><td>${esc(endpoint)}</td><td class="num">${joinCell(k.trip)}</td>
     <td class="num">${joinCell(k.route)}</td><td class="num">${joinCell(k.stop)}</td></tr>`).join("")}
     </tbody></table>` : "";
+  const tables = Object.entries(r.record_counts || {});
+  const rows = tables.length ? `<small class="rows">rows: ${tables.map(([t, n]) =>
+    `${esc(t)} ${esc(fmtCount(n))}`).join(" · ")}</small>` : "";
   const volume = r.volume && r.volume.change_percent !== null && r.volume.change_percent !== undefined
     ? `<small>volume ${r.volume.change_percent > 0 ? "+" : ""}${esc(r.volume.change_percent)}% (${
       esc(fmtCount(r.volume.previous))} → ${esc(fmtCount(r.volume.current))})</small>` : "";
   return `<div class="qcard" data-quality="${esc(component)}"><h3><span>${name(component)}</span>${verdict}</h3>
     <small>run ${esc(q.run_id)} · ${esc(q.status)} · ${esc(wall(q.finished_at, true))}</small>
     <div>${esc(fmtCount(r.error_count ?? 0))} errors · ${esc(fmtCount(r.warning_count ?? 0))} warnings
-      ${volume}</div>${chips}${rules}${joinTable}${notices}</div>`;
+      ${volume}</div>${rows}${chips}${rules}${joinTable}${notices}</div>`;
 }
 
 function renderQuality() {

@@ -1,0 +1,51 @@
+"""The one quality-report shape: what :func:`shape` fills and what the schema refuses."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+
+from interlock.kit.qualityshape import REPORT_SCHEMA, shape
+
+VALIDATOR = jsonschema.Draft202012Validator(REPORT_SCHEMA)
+
+
+def test_table_counts_filed_as_counts_move_to_record_counts() -> None:
+    """PTV used to file rows per table under ``counts``, where the dashboard reads notice
+    codes (the card showed "departures x -"): they are record counts."""
+    old = {"counts": {"departures": 120, "runs": 30}, "passed": True}
+    assert not VALIDATOR.is_valid(old)
+    report = shape(old)
+    assert report is not None and VALIDATOR.is_valid(report)
+    assert report["record_counts"] == {"departures": 120, "runs": 30}
+    assert report["counts"] == {} and report["error_count"] == 0
+
+
+def test_notice_counts_stay_and_give_the_totals() -> None:
+    counts = {
+        "duplicate_key": {"severity": "ERROR", "count": 2, "tolerated": True},
+        "unused_shape": {"severity": "WARNING", "count": 5},
+        "feed_expiration_date30_days": {"severity": "INFO", "count": 1},
+    }
+    report = shape({"counts": counts})
+    assert report is not None and VALIDATOR.is_valid(report)
+    assert report["counts"] == counts
+    assert (report["error_count"], report["warning_count"], report["info_count"]) == (2, 5, 1)
+    assert report["passed"] is None and report["notices"] == [] and report["rules"] == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"counts": {"x": {"severity": "FATAL", "count": 1}}},
+        {"record_counts": {"stops": -1}},
+        {"notices": [{"file": "stops.txt"}]},
+    ],
+)
+def test_the_schema_refuses_what_a_reader_could_not_use(bad: dict[str, object]) -> None:
+    report = {**(shape({}) or {}), **bad}
+    assert not VALIDATOR.is_valid(report)
+
+
+def test_no_report_stays_none() -> None:
+    assert shape(None) is None
