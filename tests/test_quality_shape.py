@@ -49,3 +49,32 @@ def test_the_schema_refuses_what_a_reader_could_not_use(bad: dict[str, object]) 
 
 def test_no_report_stays_none() -> None:
     assert shape(None) is None
+
+
+def test_realtime_rule_results_add_up_per_rule_across_endpoints() -> None:
+    """The realtime poll's per-endpoint rule results become the report's counts."""
+    from interlock.components.gtfs_realtime.rulecounts import rule_totals
+
+    sample = {"entity_id": "e1", "field": "trip.trip_id", "value": "T9"}
+    per_endpoint = {
+        "metro_train_trip_updates": {
+            "notices": [{"code": "E003", "severity": "ERROR", "count": 3, "samples": [sample]}]
+        },
+        "metro_bus_trip_updates": {
+            "notices": [
+                {"code": "E003", "severity": "ERROR", "count": 2, "samples": []},
+                {"code": "W001", "severity": "WARNING", "count": 1, "samples": []},
+            ]
+        },
+    }
+    totals = rule_totals(per_endpoint)
+    report = shape(totals)
+    assert report is not None and VALIDATOR.is_valid(report)
+    assert report["counts"] == {
+        "E003": {"severity": "ERROR", "count": 5},
+        "W001": {"severity": "WARNING", "count": 1},
+    }
+    assert (report["error_count"], report["warning_count"]) == (5, 1)
+    assert report["notices"] == [
+        {"code": "E003", "severity": "ERROR", "endpoint": "metro_train_trip_updates", **sample}
+    ]

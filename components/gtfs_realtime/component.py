@@ -21,6 +21,7 @@ from interlock.components.gtfs_realtime.dataset import PollWriter, latest_timest
 from interlock.components.gtfs_realtime.decode import MAX_ENTITIES, FeedLimits
 from interlock.components.gtfs_realtime.poll import EndpointResult, Poller, PollSettings
 from interlock.components.gtfs_realtime.replay import replay_polls
+from interlock.components.gtfs_realtime.rulecounts import rule_totals
 from interlock.components.gtfs_realtime.schedule_index import ScheduleIndex, ScheduleSource
 from interlock.components.gtfs_realtime.tables import DATASET
 from interlock.errors import FetchError, TransientError
@@ -254,6 +255,7 @@ class GtfsRealtimeComponent:
             "rt_rules": {r.endpoint: r.rules for r in stored if r.rules},
             "passed": not failed and not refused and not backwards,
         }
+        report.update(rule_totals(report["rt_rules"]), record_counts=dict(written))
         notes = []
         if failed:
             notes.append(
