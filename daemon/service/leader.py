@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -146,14 +145,8 @@ class PgElection:
 
 def store_dsn(config: Config) -> str | None:
     """The PostgreSQL DSN ``runtime_settings.state_store`` names (None: SQLite)."""
-    chosen: Any = getattr(config.runtime, "state_store", None)
-    if isinstance(chosen, Mapping):
-        pg = chosen.get("postgresql")
-        if isinstance(pg, Mapping) and pg.get("dsn"):
-            return str(pg["dsn"])
-        return None
-    dsn = getattr(chosen, "dsn", None)
-    return str(dsn) if dsn else None
+    spec = config.runtime.state_store
+    return spec.dsn if spec.kind == "postgresql" else None
 
 
 def with_dsn(config: Config, dsn: str) -> Config:
