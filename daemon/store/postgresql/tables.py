@@ -67,8 +67,7 @@ CREATE TABLE IF NOT EXISTS quota_calls (
 );
 CREATE TABLE IF NOT EXISTS quota_rate (
     family TEXT PRIMARY KEY,
-    spent DOUBLE PRECISION[] NOT NULL,
-    blocked_until DOUBLE PRECISION NOT NULL DEFAULT 0
+    spent DOUBLE PRECISION[] NOT NULL
 );
 """
 
