@@ -20,10 +20,17 @@ import pytest
 from interlock.config.model import Config
 from interlock.errors import StoreError
 from interlock.events import utcnow
-from interlock.service.leader import LocalElection, PgElection, election_for, wait_to_lead
+from interlock.service.leader import (
+    LocalElection,
+    PgElection,
+    election_for,
+    keep_lease,
+    wait_to_lead,
+)
 from interlock.store.postgresql import PgStateStore
 from interlock.store.postgresql.leader import LEADER_LOCK, PgLeaderLock, fenced_dsn
 from tests.conftest import component
+from tests.pg import PgCluster
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -156,6 +163,29 @@ async def test_a_silent_leader_loses_the_lock_within_its_lease(pg_dsn: str) -> N
     finally:
         await lock.aclose()
         await waiting.aclose()
+
+
+async def test_a_leader_whose_session_is_cut_hears_it_lost_within_a_renewal(
+    pg_dsn: str, pg_cluster: PgCluster
+) -> None:
+    """The server ends the leader's session (as a network cut does): keep_lease says so."""
+    election = PgElection(pg_dsn, 1.0)
+    lost: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    try:
+        assert await asyncio.wait_for(election.try_lead(), 10) == 1
+        keeping = asyncio.create_task(keep_lease(election, 1.0, lost.set_result))
+        database = pg_dsn.split("///", 1)[1].split("?", 1)[0]
+        await asyncio.to_thread(
+            pg_cluster.psql,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'interlock leader election' "
+            "AND datname = current_database()",
+            database,
+        )
+        assert await asyncio.wait_for(lost, 5)  # one renewal (0.2 s) and its timeout
+        await asyncio.wait_for(keeping, 5)
+    finally:
+        await election.aclose()
 
 
 @pytest.mark.slow
