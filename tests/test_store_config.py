@@ -95,3 +95,35 @@ async def test_a_daemon_on_postgresql_remembers_its_state_across_restarts(
     assert after.fingerprint == before.fingerprint is not None
     assert [(r["component"], r["status"]) for r in rows] == [("a", "succeeded")]
     assert not (tmp_path / "state" / "state.sqlite").exists()
+
+
+async def test_history_and_status_without_a_daemon_read_the_postgresql_store(
+    tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI's offline history and status answer from PostgreSQL, not a state.sqlite."""
+    import json
+
+    from interlock.cli.main import main
+    from interlock.cli.offline import offline_status
+
+    monkeypatch.setenv("PG_DSN", pg_dsn)
+    config = _config(tmp_path, {"postgresql": {"dsn": "${PG_DSN}"}}, {"PG_DSN": pg_dsn})
+    async with asyncio.timeout(20), Orchestrator(config, log_events=False) as orch:
+        assert (await orch.scheduler.run_once()).status == "succeeded"
+    doc = {
+        "components": {"a": component("Publishes")},
+        "runtime_settings": {
+            "state_dir": str(tmp_path / "state"),
+            "data_dir": str(tmp_path / "data"),
+            "state_store": {"postgresql": {"dsn": "${PG_DSN}"}},
+        },
+    }
+    path = tmp_path / "orchestration.json"
+    path.write_text(json.dumps(doc))
+    code = await asyncio.to_thread(main, ["history", "--config", str(path), "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert code == 0 and [(r["component"], r["status"]) for r in rows] == [("a", "succeeded")]
+    status = await asyncio.to_thread(offline_status, config)
+    assert [c["last_status"] for c in status["components"]] == ["succeeded"]
+    assert pg_dsn not in json.dumps(status, default=str)
+    assert not (tmp_path / "state" / "state.sqlite").exists()
