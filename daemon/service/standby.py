@@ -22,7 +22,8 @@ from interlock.errors import AdminRequestError, StoreError
 from interlock.events import utcnow
 from interlock.service.admin import Command, Peer
 from interlock.service.admincommands import ARGUMENTS, _checked
-from interlock.service.leader import Election
+from interlock.service.leader import RETRY_SHARE, Election
+from interlock.service.relay import relay
 from interlock.store.abc import StateReader
 
 log = structlog.get_logger("interlock.service")
@@ -174,13 +175,16 @@ class StandbyCommands:
 class StandbyServer:
     """The standby's admin socket and its reader, closed together."""
 
-    def __init__(self, admin: Any, reader: Any, bus: Any) -> None:
+    def __init__(self, admin: Any, reader: Any, bus: Any, relay: asyncio.Task[None]) -> None:
         self.admin = admin
         self.reader = reader
         self.bus = bus
+        self.relay = relay
 
     async def aclose(self) -> None:
         """Close the socket, then the reader (idempotent through their own closes)."""
+        self.relay.cancel()
+        await asyncio.gather(self.relay, return_exceptions=True)
         await self.admin.close()
         await self.bus.close()
         await self.reader.close()
@@ -215,7 +219,10 @@ async def standby_server(service: Any, config: Config, election: Election) -> St
         await bus.close()
         await reader.close()
         raise
-    return StandbyServer(admin, reader, bus)
+    # watch on a standby: the leader's outcomes, polled from the shared store.
+    every_s = max(0.05, config.runtime.failover_s * RETRY_SHARE)
+    task = asyncio.create_task(relay(reader.pool, bus.publish, every_s), name="standby relay")
+    return StandbyServer(admin, reader, bus, task)
 
 
 async def become_leader(

@@ -1,0 +1,112 @@
+"""A standby's admin socket on a real PostgreSQL store: status names the leader, actions are
+refused naming it, history is the shared store's, and ``watch`` streams the leader's outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from interlock.cli.adminclient import AdminClient
+from interlock.config.model import Config
+from interlock.events import utcnow
+from interlock.service.leader import PgElection
+from interlock.service.standby import StandbyServer, standby_server
+from interlock.store.abc import StateStore
+from tests.conftest import component
+from tests.test_store import two_runs
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A folder under /tmp short enough for an AF_UNIX socket path."""
+    path = Path(tempfile.mkdtemp(prefix="ils-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+async def both(
+    pg_dsn: str, make_config: Callable[..., Config], short_dir: Path
+) -> AsyncIterator[tuple[StateStore, StandbyServer, AdminClient]]:
+    """A leader's open (fenced) store, and a standby's server and a client on its socket."""
+    config = make_config(
+        {"a": component("Publishes"), "b": component("Publishes")},
+        runtime_settings={
+            "failover_seconds": 1,
+            "state_store": {"postgresql": {"dsn": pg_dsn}},
+        },
+    )
+    leading, waiting = PgElection(pg_dsn, 1.0), PgElection(pg_dsn, 1.0)
+    assert await asyncio.wait_for(leading.try_lead(), 10) == 1
+    store = leading.store()
+    assert store is not None
+    await asyncio.wait_for(store.open(), 10)
+    service: Any = SimpleNamespace(
+        config_path=short_dir / "orchestration.json",
+        socket_path=short_dir / "s",
+        started_at=utcnow(),
+        admin_read_timeout_s=1.0,
+    )
+    standby = await asyncio.wait_for(standby_server(service, config, waiting), 10)
+    try:
+        yield store, standby, AdminClient(service.socket_path, timeout_s=10)
+    finally:
+        await asyncio.wait_for(standby.aclose(), 10)
+        await store.close()
+        await leading.aclose()
+        await waiting.aclose()
+
+
+async def test_a_standby_names_its_leader_and_refuses_what_only_the_leader_does(
+    both: tuple[StateStore, StandbyServer, AdminClient],
+) -> None:
+    """status says standby (leader: host pid N since ...); trigger/pause/plan are refused."""
+    store, _, client = both
+    await asyncio.wait_for(store.record_events(two_runs()[:3]), 5)
+    reply = await asyncio.to_thread(client.call, "status")
+    daemon = reply["result"]["daemon"]
+    assert daemon["state"] == "standby"
+    assert daemon["summary"].startswith("standby (leader: ")
+    assert f" pid {os.getpid()} since " in daemon["summary"]
+    rows = {c["component"]: c for c in reply["result"]["components"]}
+    assert rows["a"]["last_status"] == "succeeded" and rows["b"]["last_status"] is None
+    for command in ("trigger", "pause", "resume", "cancel", "plan", "reload"):
+        args = {} if command in ("plan", "reload") else {"component": "a"}
+        refused = await asyncio.to_thread(client.call, command, **args)
+        assert refused["ok"] is False and refused["error"]["code"] == "standby", command
+        assert f"pid {os.getpid()}" in refused["error"]["message"]
+    history = await asyncio.to_thread(client.call, "history", component="a")
+    assert [r["status"] for r in history["result"]] == ["succeeded"]
+
+
+async def test_watch_on_a_standby_streams_the_outcomes_the_leader_records(
+    both: tuple[StateStore, StandbyServer, AdminClient],
+) -> None:
+    """An outcome the leader writes reaches a watch on the standby within a poll."""
+    store, _, client = both
+    stream = await asyncio.to_thread(
+        client.watch, ["component_succeeded", "component_skipped"], idle_timeout_s=10
+    )
+    try:
+        await asyncio.wait_for(store.record_events(two_runs()[:4]), 5)
+        first = await asyncio.to_thread(next, stream)
+        second = await asyncio.to_thread(next, stream)
+    finally:
+        stream.close()  # type: ignore[attr-defined]
+    assert (first["event"], first["component"], first["records"]) == (
+        "component_succeeded",
+        "a",
+        5,
+    )
+    assert (second["event"], second["component"]) == ("component_skipped", "b")
