@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -216,3 +216,8 @@ def _candidate_days(freq: Frequency, today: date) -> Iterator[date]:
     while True:
         yield day
         day += step
+
+
+def human_time(when: datetime, tz: tzinfo) -> str:
+    """``when`` as people read it: wall time in ``tz``, to the second (no offset)."""
+    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")

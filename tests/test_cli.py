@@ -340,6 +340,8 @@ def test_plan_after_a_run_says_why_each_component_would_not_run(ran) -> None:
         ["c", "skip", "not_due"],
     ]
     assert all("next due " in row and "(1h)" in row for row in rows)
+    # People read the configured zone to the second: no ISO "T", no fraction, no offset.
+    assert all(re.search(r"next due \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(1h\)", r) for r in rows)
 
 
 def test_cli_force_run_all_wins_over_the_file(ran) -> None:

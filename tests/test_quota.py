@@ -252,7 +252,7 @@ async def test_a_simulated_day_with_restart_and_dst_change(tmp_path: Path) -> No
         await g.acquire("tram_trip_updates")
         assert [e.threshold_percent for e in seen if isinstance(e, ev.QuotaWarning)] == [95.0]
         assert g.exhausted()
-        with pytest.raises(QuotaExhaustedError, match="until the reset at 2024-10-07T00:00:00"):
+        with pytest.raises(QuotaExhaustedError, match="until the reset at 2024-10-07 00:00:00"):
             await g.acquire("bus_trip_updates")
         await g.acquire("metro_trip_updates")  # priority bypasses the daily limit
         assert g.describe()["used"] == 11 and g.describe()["left"] == 0

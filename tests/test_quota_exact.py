@@ -12,6 +12,7 @@ import pytest
 
 from interlock.errors import FetchError, QuotaExhaustedError, TransientError
 from interlock.kit.quota import QuotaGuard
+from interlock.kit.quota.daily import next_reset
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -211,7 +212,9 @@ async def test_a_realtime_poll_refused_for_the_apis_quota_pauses_its_endpoints(t
     assert second.outcomes["gtfs_realtime"].reason == "quota_exhausted"
     assert len(hits) == 2  # one call per endpoint, then nothing during the pause
     resume_at = datetime.fromisoformat(shown["resume_at"])
-    assert timedelta(minutes=29) < resume_at - before <= timedelta(minutes=31)
+    # 30 minutes, or to the local midnight reset if that comes first (the real clock).
+    pause = min(timedelta(minutes=30), next_reset(before, MEL) - before)
+    assert pause - timedelta(minutes=1) < resume_at - before <= pause + timedelta(minutes=1)
     assert shown["used"] == 2 and not shown["exhausted"]
 
 

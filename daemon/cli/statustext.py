@@ -6,18 +6,28 @@ none of the daemon.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from interlock.cli.common import PrintTable
 
 
+def _wall(iso: str) -> str:
+    """An ISO 8601 time from the daemon (already in its zone) as people read it."""
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError):
+        return str(iso)
+
+
 def quota_lines(quota: dict[str, Any], table: PrintTable) -> None:
     """Print the quota for people: the day's totals, then calls per endpoint."""
     state = "EXHAUSTED" if quota.get("exhausted") else "ok"
+    resume = quota.get("resume_at")
     print(
         f"\nquota {state}: {quota['used']} of {quota['daily_limit']} calls used today "
-        f"({quota['used_percent']}%), {quota['left']} left; resets {quota['reset_at']}"
-        + (f"; non-priority calls resume {quota['resume_at']}" if quota.get("resume_at") else "")
+        f"({quota['used_percent']}%), {quota['left']} left; resets {_wall(quota['reset_at'])}"
+        + (f"; non-priority calls resume {_wall(resume)}" if resume else "")
     )
     endpoints = quota.get("endpoints") or {}
     if endpoints:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from interlock.cadence import next_due
+from interlock.cadence import human_time, next_due
 from interlock.config.model import ComponentSpec, Overrides
 from interlock.outcome import SkipReason, Status
 from interlock.store.abc import ComponentState
@@ -133,13 +133,13 @@ def due_decision(
         elif state.last_status == Status.INTERRUPTED.value:
             detail = "interrupted by a restart; runs again"
         else:
-            detail = f"due since {due_at.astimezone(tz).isoformat()} ({spec.frequency.text})"
+            detail = f"due since {human_time(due_at, tz)} ({spec.frequency.text})"
         return Decision(component=name, run=True, reason=None, detail=detail, next_due=due_at)
     return Decision(
         component=name,
         run=False,
         reason=SkipReason.NOT_DUE,
-        detail=f"next due {due_at.astimezone(tz).isoformat()} ({spec.frequency.text})",
+        detail=f"next due {human_time(due_at, tz)} ({spec.frequency.text})",
         next_due=due_at,
     )
 

@@ -305,7 +305,7 @@ class QuotaGuard:
 
     def _refusal(self, usage: DailyUsage, endpoint: str) -> QuotaExhaustedError:
         until = usage.resume_at or usage.reset_at
-        at = until.astimezone(self.tz).isoformat()
+        at = until.astimezone(self.tz).strftime("%Y-%m-%d %H:%M:%S")
         limit = self.settings.daily_limit
         if usage.used < limit:
             return QuotaExhaustedError(
