@@ -5,6 +5,7 @@ refused naming it, history is the shared store's, and ``watch`` streams the lead
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -13,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import pytest
 
 from interlock.cli.adminclient import AdminClient
@@ -35,19 +37,12 @@ def short_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture
-async def both(
-    pg_dsn: str, make_config: Callable[..., Config], short_dir: Path
+@contextlib.asynccontextmanager
+async def standing_by(
+    dsn: str, config: Config, short_dir: Path
 ) -> AsyncIterator[tuple[StateStore, StandbyServer, AdminClient]]:
     """A leader's open (fenced) store, and a standby's server and a client on its socket."""
-    config = make_config(
-        {"a": component("Publishes"), "b": component("Publishes")},
-        runtime_settings={
-            "failover_seconds": 1,
-            "state_store": {"postgresql": {"dsn": pg_dsn}},
-        },
-    )
-    leading, waiting = PgElection(pg_dsn, 1.0), PgElection(pg_dsn, 1.0)
+    leading, waiting = PgElection(dsn, 1.0), PgElection(dsn, 1.0)
     assert await asyncio.wait_for(leading.try_lead(), 10) == 1
     store = leading.store()
     assert store is not None
@@ -66,6 +61,24 @@ async def both(
         await store.close()
         await leading.aclose()
         await waiting.aclose()
+
+
+def shared_config(make_config: Callable[..., Config], dsn: str, **sections: Any) -> Config:
+    """Components a and b on the shared store."""
+    return make_config(
+        {"a": component("Publishes"), "b": component("Publishes")},
+        runtime_settings={"failover_seconds": 1, "state_store": {"postgresql": {"dsn": dsn}}},
+        **sections,
+    )
+
+
+@pytest.fixture
+async def both(
+    pg_dsn: str, make_config: Callable[..., Config], short_dir: Path
+) -> AsyncIterator[tuple[StateStore, StandbyServer, AdminClient]]:
+    """A leader's store and a standby, without a dashboard."""
+    async with standing_by(pg_dsn, shared_config(make_config, pg_dsn), short_dir) as opened:
+        yield opened
 
 
 async def test_a_standby_names_its_leader_and_refuses_what_only_the_leader_does(
@@ -110,3 +123,39 @@ async def test_watch_on_a_standby_streams_the_outcomes_the_leader_records(
         5,
     )
     assert (second["event"], second["component"]) == ("component_skipped", "b")
+
+
+async def test_a_standby_serves_the_dashboard_read_only_with_the_leaders_outcomes(
+    pg_dsn: str, make_config: Callable[..., Config], short_dir: Path
+) -> None:
+    """The standby's dashboard shows what the leader recorded, live; its buttons do nothing."""
+    config = shared_config(
+        make_config,
+        pg_dsn,
+        performance_monitoring={
+            "dashboard": {"enabled": True, "listen": "127.0.0.1:0", "actions_enabled": True}
+        },
+    )
+    async with (
+        standing_by(pg_dsn, config, short_dir) as (store, standby, _),
+        aiohttp.ClientSession() as http,
+    ):
+        assert standby.dashboard is not None
+        url = standby.dashboard.url
+        await asyncio.wait_for(store.record_events(two_runs()[:3]), 5)
+
+        async def last_of_a() -> Any:
+            while True:  # the relay polls every 0.2 s; bounded by wait_for
+                async with http.get(url + "api/overview") as reply:
+                    assert reply.status == 200
+                    doc = await reply.json()
+                row = {c["component"]: c for c in doc["components"]}["a"]
+                if row["last"] is not None:
+                    return doc, row
+                await asyncio.sleep(0.05)
+
+        doc, row = await asyncio.wait_for(last_of_a(), 5)
+        assert row["last"]["status"] == "succeeded" and row["records"] == 5
+        assert doc["daemon"]["actions_enabled"] is False
+        async with http.post(url + "api/components/a/trigger") as reply:
+            assert reply.status >= 400

@@ -11,7 +11,7 @@ the leader's observers notify, so a notification goes out once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -70,18 +70,27 @@ def as_event(row: dict[str, Any]) -> ev.Event | None:
     )
 
 
-async def relay(pool: Any, publish: Callable[[ev.Event], None], every_s: float) -> None:
-    """Publish the leader's component outcomes as they are written, until cancelled."""
+async def relay(
+    pool: Any,
+    publish: Callable[[ev.Event], None],
+    every_s: float,
+    refresh: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Publish the leader's component outcomes as they are written, until cancelled;
+    ``refresh()`` is awaited after a poll that found some."""
     seq: int | None = None
     while True:
         try:
             if seq is None:  # start from now: what happened before is in history
                 seq = int(await pool.fetchval("SELECT coalesce(max(seq), 0) FROM component_runs"))
-            for row in await pool.fetch(_AFTER, seq):
+            rows = await pool.fetch(_AFTER, seq)
+            for row in rows:
                 seq = int(row["seq"])
                 event = as_event(dict(row))
                 if event is not None:
                     publish(event)
+            if rows and refresh is not None:
+                await refresh()
         except Exception as exc:  # a lost connection, no tables yet: the next poll tries again
             log.warning("standby_relay_failed", error=repr(exc))
         await asyncio.sleep(every_s)

@@ -18,13 +18,13 @@ from typing import Any
 import structlog
 
 from interlock.config.model import Config
-from interlock.errors import AdminRequestError, StoreError
+from interlock.errors import AdminRequestError, StateError, StoreError
 from interlock.events import utcnow
 from interlock.service.admin import Command, Peer
 from interlock.service.admincommands import ARGUMENTS, _checked
 from interlock.service.leader import RETRY_SHARE, Election
 from interlock.service.relay import relay
-from interlock.store.abc import StateReader
+from interlock.store.abc import PAUSED_KEY, StateReader
 
 log = structlog.get_logger("interlock.service")
 
@@ -172,19 +172,50 @@ class StandbyCommands:
         )
 
 
-class StandbyServer:
-    """The standby's admin socket and its reader, closed together."""
+class StandbyHost:
+    """The standby as the dashboard sees it: the shared store, read-only, and a scheduler
+    that never serves (plans from the stored states; it cannot start a run)."""
 
-    def __init__(self, admin: Any, reader: Any, bus: Any, relay: asyncio.Task[None]) -> None:
+    def __init__(self, config: Config, bus: Any, dsn: str, states: dict[str, Any]) -> None:
+        from interlock.core.scheduler import Scheduler
+
+        self.config = config
+        self.bus = bus
+        self.dsn = dsn
+        self.services: dict[str, Any] = {}
+        self.scheduler = Scheduler(config, bus, states, services=self.services)
+
+    @property
+    def store(self) -> StandbyHost:
+        return self  # the dashboard asks its store only for a reader
+
+    def reader(self, *, timeout_s: float = 5.0) -> StateReader:
+        from interlock.store.postgresql import PgStateReader
+
+        return PgStateReader(self.dsn, timeout_s=timeout_s)
+
+    async def set_paused(self, name: str, paused: bool, **_: Any) -> bool:
+        raise StateError("this daemon is a standby: pausing is the leader's; use its dashboard")
+
+
+class StandbyServer:
+    """The standby's admin socket, dashboard and reader, closed together."""
+
+    def __init__(
+        self, admin: Any, reader: Any, bus: Any, relay: asyncio.Task[None], dashboard: Any
+    ) -> None:
         self.admin = admin
         self.reader = reader
         self.bus = bus
         self.relay = relay
+        self.dashboard = dashboard
 
     async def aclose(self) -> None:
         """Close the socket, then the reader (idempotent through their own closes)."""
         self.relay.cancel()
         await asyncio.gather(self.relay, return_exceptions=True)
+        if self.dashboard is not None:
+            await self.dashboard.close()
         await self.admin.close()
         await self.bus.close()
         await self.reader.close()
@@ -219,10 +250,48 @@ async def standby_server(service: Any, config: Config, election: Election) -> St
         await bus.close()
         await reader.close()
         raise
-    # watch on a standby: the leader's outcomes, polled from the shared store.
+
+    async def refresh() -> None:  # the dashboard's states follow the leader's writes
+        host.scheduler.states.update(await reader.component_states())
+        paused = await reader.get_meta(PAUSED_KEY) or []
+        host.scheduler.paused.clear()
+        host.scheduler.paused.update(n for n in paused if n in config.components)
+
+    try:
+        host = StandbyHost(config, bus, dsn, await reader.component_states())
+        await refresh()
+        dashboard = await _standby_dashboard(host)
+    except BaseException:
+        await admin.close()
+        await bus.close()
+        await reader.close()
+        raise
+
+    # watch and the dashboard on a standby: the leader's outcomes, polled from the store.
     every_s = max(0.05, config.runtime.failover_s * RETRY_SHARE)
-    task = asyncio.create_task(relay(reader.pool, bus.publish, every_s), name="standby relay")
-    return StandbyServer(admin, reader, bus, task)
+    task = asyncio.create_task(
+        relay(reader.pool, bus.publish, every_s, refresh), name="standby relay"
+    )
+    return StandbyServer(admin, reader, bus, task, dashboard)
+
+
+async def _standby_dashboard(host: StandbyHost) -> Any:
+    """The dashboard, read-only (its buttons off), if the config enables it."""
+    from dataclasses import replace
+
+    from interlock.config.dashboard import DashboardSettings
+    from interlock.observe.dashboard.server import Dashboard, DashboardError
+
+    settings = DashboardSettings.from_monitoring(host.config.monitoring)
+    if not settings.enabled:
+        return None
+    dashboard = Dashboard(host, replace(settings, actions_enabled=False))  # type: ignore[arg-type]
+    try:
+        await dashboard.start()
+    except DashboardError as exc:
+        log.error("dashboard_failed", error=str(exc))
+        return None
+    return dashboard
 
 
 async def become_leader(
