@@ -84,7 +84,8 @@ async def both(
 async def test_a_standby_names_its_leader_and_refuses_what_only_the_leader_does(
     both: tuple[StateStore, StandbyServer, AdminClient],
 ) -> None:
-    """status says standby (leader: host pid N since ...); trigger/pause/plan are refused."""
+    """status says standby (leader: host pid N since ...); plan is the stored states'; trigger,
+    pause, resume, cancel and reload are refused naming the leader."""
     store, _, client = both
     await asyncio.wait_for(store.record_events(two_runs()[:3]), 5)
     reply = await asyncio.to_thread(client.call, "status")
@@ -94,13 +95,17 @@ async def test_a_standby_names_its_leader_and_refuses_what_only_the_leader_does(
     assert f" pid {os.getpid()} since " in daemon["summary"]
     rows = {c["component"]: c for c in reply["result"]["components"]}
     assert rows["a"]["last_status"] == "succeeded" and rows["b"]["last_status"] is None
-    for command in ("trigger", "pause", "resume", "cancel", "plan", "reload"):
-        args = {} if command in ("plan", "reload") else {"component": "a"}
+    assert rows["b"]["next_due"] is not None  # never run: due now, as the leader plans it
+    for command in ("trigger", "pause", "resume", "cancel", "reload"):
+        args = {} if command == "reload" else {"component": "a"}
         refused = await asyncio.to_thread(client.call, command, **args)
         assert refused["ok"] is False and refused["error"]["code"] == "standby", command
         assert f"pid {os.getpid()}" in refused["error"]["message"]
     history = await asyncio.to_thread(client.call, "history", component="a")
     assert [r["status"] for r in history["result"]] == ["succeeded"]
+    plan = await asyncio.to_thread(client.call, "plan")
+    details = {r["component"]: r["detail"] for r in plan["result"]}
+    assert details["a"].startswith("due since") and details["b"] == "never run"
 
 
 async def test_watch_on_a_standby_streams_the_outcomes_the_leader_records(

@@ -29,7 +29,7 @@ from interlock.store.abc import PAUSED_KEY, StateReader
 log = structlog.get_logger("interlock.service")
 
 #: Commands only the leader answers.
-LEADER_ONLY = ("plan", "trigger", "pause", "resume", "cancel", "reload")
+LEADER_ONLY = ("trigger", "pause", "resume", "cancel", "reload")
 
 
 def _iso(value: datetime | None, config: Config) -> str | None:
@@ -48,7 +48,9 @@ class StandbyCommands:
         config_path: Path,
         socket_path: Path,
         started_at: datetime,
+        scheduler: Any,
     ) -> None:
+        self.scheduler = scheduler  # never serves: plans from the states the store holds
         self.config = config
         self.election = election
         self.reader = reader
@@ -60,6 +62,7 @@ class StandbyCommands:
         """Every admin command: the read-only ones answered, the others refused."""
         table: dict[str, Command] = {
             "status": self.status,
+            "plan": self.plan,
             "history": self.history,
             "report": self.report,
         }
@@ -92,6 +95,8 @@ class StandbyCommands:
         """The standby, its leader, and the components as the shared store last saw them."""
         leader = await self.leader_text()
         states = await self.reader.component_states()
+        self.scheduler.states.update(states)
+        due = {d.component: d.next_due for d in self.scheduler.plan(utcnow())}
         components = []
         for name, spec in self.config.components.items():
             st = states.get(name)
@@ -103,7 +108,7 @@ class StandbyCommands:
                     "run_id": None,
                     "enabled": spec.enabled,
                     "disabled_reason": spec.disabled_reason,
-                    "paused": False,
+                    "paused": name in self.scheduler.paused,
                     "frequency": spec.frequency.text,
                     "last_status": last[0]["status"] if last else (st and st.last_status),
                     "last_reason": last[0]["reason"] if last else None,
@@ -112,7 +117,7 @@ class StandbyCommands:
                     "last_finished_at": _iso(st.last_finished_at if st else None, self.config),
                     "last_success_at": _iso(st.last_success_at if st else None, self.config),
                     "records": st.records if st else None,
-                    "next_due": None,
+                    "next_due": _iso(due.get(name), self.config) if spec.enabled else None,
                     "decision": f"the leader ({leader}) schedules",
                     "stopping_s": None,
                     "joins": None,
@@ -134,6 +139,24 @@ class StandbyCommands:
             "components": components,
             "quota": None,
         }
+
+    async def plan(self, request: dict[str, Any], peer: Peer) -> list[dict[str, Any]]:
+        """What the leader would run now and why, from the states the shared store holds
+        (what runs at this moment is the leader's alone)."""
+        from interlock.core.planning import plan_row
+        from interlock.service.admincommands import _flag, _names
+
+        names = _names(request, required=False)
+        for name in names or ():
+            if name not in self.config.components:
+                raise AdminRequestError(
+                    "unknown_component",
+                    f"unknown component {name!r}; known: {', '.join(self.config.components)}",
+                )
+        decisions = self.scheduler.plan(
+            names=names, with_deps=_flag(request, "with_deps"), force=_flag(request, "force")
+        )
+        return [plan_row(d, self.config) for d in decisions]
 
     async def history(self, request: dict[str, Any], peer: Peer) -> list[dict[str, Any]]:
         """Recent component runs from the shared store, newest first."""
@@ -233,18 +256,20 @@ async def standby_server(service: Any, config: Config, election: Election) -> St
     reader = PgStateReader(dsn)
     await reader.open()
     bus = EventBus()
-    commands = StandbyCommands(
-        config,
-        election,
-        reader,
-        config_path=service.config_path,
-        socket_path=service.socket_path,
-        started_at=service.started_at,
-    )
-    admin = AdminServer(
-        service.socket_path, commands.table(), bus, read_timeout_s=service.admin_read_timeout_s
-    )
     try:
+        host = StandbyHost(config, bus, dsn, await reader.component_states())
+        commands = StandbyCommands(
+            config,
+            election,
+            reader,
+            config_path=service.config_path,
+            socket_path=service.socket_path,
+            started_at=service.started_at,
+            scheduler=host.scheduler,
+        )
+        admin = AdminServer(
+            service.socket_path, commands.table(), bus, read_timeout_s=service.admin_read_timeout_s
+        )
         await admin.start()
     except BaseException:
         await bus.close()
@@ -258,7 +283,6 @@ async def standby_server(service: Any, config: Config, election: Election) -> St
         host.scheduler.paused.update(n for n in paused if n in config.components)
 
     try:
-        host = StandbyHost(config, bus, dsn, await reader.component_states())
         await refresh()
         dashboard = await _standby_dashboard(host)
     except BaseException:
