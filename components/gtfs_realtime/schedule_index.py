@@ -81,6 +81,21 @@ class ScheduleIndex:
             "WHERE agency_timezone IS NOT NULL ORDER BY rowid"
         ):
             self._timezones.setdefault(mode, tz)
+        #: Every agency_id of agency.txt (E034).
+        self.agency_ids: frozenset[str] = _ids(conn, "agency", "agency_id")
+        # Stops whose location_type is not 0 (stations, entrances: few), for E015.
+        self._location_types: dict[str, int] = dict(
+            conn.execute(
+                "SELECT stop_id, location_type FROM stops WHERE stop_id IS NOT NULL "
+                "AND coalesce(location_type, 0) != 0"
+            ).fetchall()
+        )
+        # Trips in frequencies.txt (usually none or few); their periods are read by SQL.
+        try:
+            self._frequent: frozenset[str] = _ids(conn, "frequencies", "trip_id")
+        except sqlite3.OperationalError:  # a dataset from before frequencies were loaded
+            self._frequent = frozenset()
+        self._trip_facts: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
 
     @property
     def trip_ids(self) -> Collection[str]:
@@ -140,6 +155,62 @@ class ScheduleIndex:
             if len(self._stop_times) > CACHED_TRIPS:
                 self._stop_times.popitem(last=False)
         return found
+
+    def location_type_of(self, stop_id: str) -> int | None:
+        """``stop_id``'s location_type (0 when empty); None for an unknown stop."""
+        if stop_id not in self.stop_ids:
+            return None
+        return self._location_types.get(stop_id, 0)
+
+    def direction_of(self, trip_id: str) -> int | None:
+        """``trip_id``'s direction_id in trips.txt; None when unknown or empty."""
+        return self._facts(trip_id)[0]
+
+    def block_of(self, trip_id: str) -> str | None:
+        """``trip_id``'s block_id in trips.txt; None when unknown or empty."""
+        return self._facts(trip_id)[1]
+
+    def frequencies_of(self, trip_id: str) -> tuple[tuple[int, int, int, int], ...]:
+        """``trip_id``'s periods in frequencies.txt as (start, end, headway, exact_times)
+        seconds, by start; empty for a trip not in it (no query then)."""
+        if trip_id not in self._frequent:
+            return ()
+        return self._facts(trip_id)[2]
+
+    def _facts(self, trip_id: str) -> tuple[Any, ...]:
+        """(direction_id, block_id, frequencies) of a trip, by the trips and frequencies
+        key indexes; the last :data:`CACHED_TRIPS` trips asked are kept."""
+        if trip_id not in self._route_of:
+            return (None, None, ())
+        with self._cache_lock:
+            cached = self._trip_facts.get(trip_id)
+            if cached is not None:
+                self._trip_facts.move_to_end(trip_id)
+                return cached
+        where = "mode = ? AND trip_id = ?" if self.moded else "trip_id = ?"
+        params: tuple[Any, ...] = (
+            (self._mode_of.get(trip_id), trip_id) if self.moded else (trip_id,)
+        )
+        row = self.query(f"SELECT direction_id, block_id FROM trips WHERE {where}", params)
+        direction, block = row[0] if row else (None, None)
+        periods: tuple[tuple[int, int, int, int], ...] = ()
+        if trip_id in self._frequent:
+            periods = tuple(
+                (int(a), int(b), int(h), int(x or 0))
+                for a, b, h, x in self.query(
+                    "SELECT start_time_secs, end_time_secs, headway_secs, exact_times "
+                    f"FROM frequencies WHERE {where} AND start_time_secs IS NOT NULL "
+                    "AND end_time_secs IS NOT NULL AND headway_secs IS NOT NULL "
+                    "ORDER BY start_time_secs",
+                    params,
+                )
+            )
+        facts = (direction, block or None, periods)
+        with self._cache_lock:
+            self._trip_facts[trip_id] = facts
+            if len(self._trip_facts) > CACHED_TRIPS:
+                self._trip_facts.popitem(last=False)
+        return facts
 
     def names(self, table: str, key: str, ids: Collection[str], name: str) -> dict[str, str]:
         """``key -> name`` for ``ids`` in ``table`` (route or stop names), by the key index."""
