@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import platform
+import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -41,6 +42,8 @@ log = structlog.get_logger("interlock.metrics")
 DURATION_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
 #: API response times: a JSON answer in tens of ms up to a large zip in minutes.
 API_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+#: A GTFS-realtime rule id (bounds the ``rule`` label to the validator's 61).
+_RULE = re.compile(r"[EW]\d{3}")
 
 # ``_created`` series double every counter and histogram for a start time no dashboard
 # uses; the process start time is already process_start_time_seconds.
@@ -164,6 +167,13 @@ class Metrics:
             ["component", "endpoint", "kind"],
             registry=r,
         )
+        self.rule_notices = Counter(
+            "interlock_realtime_rule_notices",
+            "Notices of the GTFS-realtime validation rules (rule: E001-E052, W001-W009) "
+            "raised on stored realtime feeds, summed over polls",
+            ["component", "endpoint", "rule", "severity"],
+            registry=r,
+        )
         self.last_success = Gauge(
             "interlock_component_last_success_timestamp_seconds",
             "When the component last published new data (unix time; unchanged runs not counted)",
@@ -251,6 +261,11 @@ class Metrics:
             stamp = doc.get("header_timestamp") if isinstance(doc, dict) else None
             if isinstance(stamp, int | float) and not isinstance(stamp, bool):
                 self.feed_header.labels(c, endpoint).set(stamp)
+            rules = doc.get("rt_rules") if isinstance(doc, dict) else None
+            for rule, n in (rules if isinstance(rules, dict) else {}).items():
+                if _RULE.fullmatch(str(rule)) and isinstance(n, int) and n > 0:
+                    severity = "error" if rule[0] == "E" else "warning"
+                    self.rule_notices.labels(c, endpoint, rule, severity).inc(n)
         joins = m.get("joins")
         for endpoint, kinds in (joins if isinstance(joins, dict) else {}).items():
             for kind, j in (kinds if isinstance(kinds, dict) else {}).items():
