@@ -144,6 +144,18 @@ def test_every_sqlite_type_and_null_round_trips(tmp_path: Path) -> None:
     assert [tuple(plain(v) for v in r.values()) for r in got.to_pylist()] == TINY_ROWS
 
 
+def test_export_files_are_readable_by_the_group_only(tmp_path: Path) -> None:
+    """Whatever the umask, an export is at most 0750 and its files 0640, as datasets are."""
+    db = make_tiny(tmp_path / "tiny.sqlite")
+    old = os.umask(0)
+    try:
+        result = export_dataset(db, TINY, tmp_path / "out", "csv")
+    finally:
+        os.umask(old)
+    assert result.folder.stat().st_mode & 0o777 == 0o750
+    assert {p.stat().st_mode & 0o777 for p in result.folder.iterdir()} == {0o640}
+
+
 def test_csv_has_a_header_and_quotes_what_needs_it(tmp_path: Path) -> None:
     """Commas, quotes and newlines survive a CSV reader; NULL is an empty field."""
     db = make_tiny(tmp_path / "tiny.sqlite", [(*r[:4], None) for r in TINY_ROWS])

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from interlock.errors import ExportError, WorkCancelledError
+from interlock.kit.files import DATA_FILE, restrict
 from interlock.store.tables import Column, Database, Table, table_info
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ PARQUET_HINT = "pip install 'interlock[parquet]' (pyarrow), or export with --for
 MANIFEST = "_export.json"
 #: A column whose declared unit starts with this is exported as timestamp[ms, tz=UTC].
 EPOCH_UNIT = "epoch seconds"
+#: An export folder: listed and entered by the service's group, as the data folder.
+DATA_DIR = 0o750
 #: Where exports go when neither ``--out`` nor the setting's ``dir`` says.
 DEFAULT_DIR = "export"
 
@@ -287,7 +290,10 @@ def export_dataset(
             "tables": result.tables,
         }
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        result.bytes = sum(p.stat().st_size for p in partial.iterdir())
+        for p in partial.iterdir():  # as the datasets: the service's group reads, no one else
+            restrict(p, DATA_FILE)
+            result.bytes += p.stat().st_size
+        restrict(partial, DATA_DIR)
         os.replace(partial, folder)
         _swap(out, name, folder)
     except sqlite3.Error as exc:
