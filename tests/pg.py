@@ -90,6 +90,7 @@ def _pg_ctl(cluster: PgCluster, *args: str, timeout: float = 40) -> None:
         capture_output=True,
         timeout=timeout,
         check=True,
+        cwd=cluster.root,  # nobody may not enter the caller's folder (CI's clone under /root)
         **cluster.run_as,
     )
 
