@@ -365,3 +365,25 @@ async def test_history_waits_out_a_lost_and_refused_server(
     finally:
         await asyncio.wait_for(store.close(), 10)
         shutil.rmtree(gate, ignore_errors=True)
+
+
+async def test_the_postgresql_tables_are_the_declared_state_tables(pg_dsn: str) -> None:
+    """Each declared state table has the same columns, nullability included, in PostgreSQL."""
+    from interlock.store.sqlite.tables import STATE
+
+    store = PgStateStore(pg_dsn)
+    await asyncio.wait_for(store.open(), 10)
+    try:
+        rows = await store.pool.fetch(
+            "SELECT table_name, column_name, is_nullable FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        )
+    finally:
+        await store.close()
+    found: dict[str, list[tuple[str, bool]]] = {}
+    for r in rows:
+        found.setdefault(r["table_name"], []).append((r["column_name"], r["is_nullable"] == "YES"))
+    for table in STATE.tables:
+        have = [c for c in found[table.name] if c[0] != "seq"]
+        assert have == [(c.name, c.nullable) for c in table.columns], table.name
+    assert {"quota_days", "quota_calls", "quota_rate", "schema_version"} <= set(found)
