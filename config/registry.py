@@ -8,7 +8,6 @@ import functools
 import importlib
 import inspect
 from collections.abc import Callable
-from importlib import metadata
 from typing import Any
 
 from interlock.errors import ComponentLoadError
@@ -44,6 +43,8 @@ ENTRY_POINT_GROUP = "interlock.components"
 
 def installed_components() -> dict[str, str]:
     """Component name -> class path, for every ``interlock.components`` entry point installed."""
+    from importlib import metadata  # here: a config of built-ins and class paths never asks
+
     found: dict[str, str] = {}
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(ep.name, ep.value)

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -102,6 +102,31 @@ class ComponentRetrying(Event):
     error: str
 
 
+_T = TypeVar("_T", bound=type)
+
+
+def _frozen_setattr(self: object, name: str, value: Any) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _frozen_delattr(self: object, name: str) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def _same_fields(cls: _T) -> _T:
+    """A subclass that adds no field to its dataclass base.
+
+    It inherits the base's generated ``__init__``, ``__repr__``, ``__eq__`` and
+    ``__hash__`` (each names and compares ``type(self)``) rather than having
+    ``@dataclass`` compile its own: every dataclass execs its methods' source at import,
+    which bytecode caching cannot save, and the event classes were the largest part of
+    what importing this module cost. Assigning or deleting any attribute still raises.
+    """
+    cls.__setattr__ = _frozen_setattr  # type: ignore[assignment,method-assign]
+    cls.__delattr__ = _frozen_delattr  # type: ignore[assignment,method-assign]
+    return cls
+
+
 @dataclass(frozen=True, kw_only=True)
 class ComponentFinished(Event):
     """Base of the terminal events of a component that was started."""
@@ -122,32 +147,32 @@ class ComponentFinished(Event):
     memory: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@_same_fields
 class ComponentSucceeded(ComponentFinished):
     pass
 
 
-@dataclass(frozen=True, kw_only=True)
+@_same_fields
 class ComponentUnchanged(ComponentFinished):
     pass
 
 
-@dataclass(frozen=True, kw_only=True)
+@_same_fields
 class ComponentFailed(ComponentFinished):
     pass
 
 
-@dataclass(frozen=True, kw_only=True)
+@_same_fields
 class ComponentTimedOut(ComponentFinished):
     pass
 
 
-@dataclass(frozen=True, kw_only=True)
+@_same_fields
 class ComponentCancelled(ComponentFinished):
     pass
 
 
-@dataclass(frozen=True, kw_only=True)
+@_same_fields
 class ComponentNotStarted(ComponentFinished):
     """Chosen for a run that ended before its turn: no attempt, no failure of its own."""
 

@@ -175,3 +175,83 @@ def test_plan_of_the_shipped_components_does_not_load_the_http_stack(tmp_path: P
     code, heavy = imported(["plan", "--config", str(REPO / "config" / "demo.json")], tmp_path)
     assert code == 0
     assert [m for m in heavy if m.split(".")[0] in ("aiohttp", "yarl")] == []
+
+
+#: What a component's run uses and ``plan`` does not: the loaders, validators and
+#: writers, the report code, the protobuf decoder. plan needs each class (its settings
+#: schema, notice codes and dataset tables), imported without these.
+RUN_ONLY = (
+    "google.protobuf",
+    "google.transit",
+    "interlock.components.gtfs_schedule.loader",
+    "interlock.components.gtfs_schedule.members",
+    "interlock.components.gtfs_schedule.parallel",
+    "interlock.components.gtfs_schedule.chunkworker",
+    "interlock.components.gtfs_schedule.validate",
+    "interlock.components.gtfs_schedule.writer",
+    "interlock.components.gtfs_schedule.mdreport",
+    "interlock.components.gtfs_realtime.dataset",
+    "interlock.components.gtfs_realtime.batches",
+    "interlock.components.gtfs_realtime.delays",
+    "interlock.components.gtfs_realtime.decode",
+    "interlock.components.gtfs_realtime.poll",
+    "interlock.components.gtfs_realtime.replay",
+    "interlock.components.ptv_timetable.client",
+    "interlock.components.ptv_timetable.storage",
+    "interlock.components.ptv_timetable.model",
+)
+
+_CLASSES = """
+import json, sys
+from interlock.config.registry import BUILTINS, load_component_class
+for path in BUILTINS.values():
+    cls = load_component_class(path)
+    assert cls.settings_schema is not None and cls.dataset_schema is not None
+json.dump(sorted(sys.modules), sys.stdout)
+"""
+
+
+def run_only(modules: list[str]) -> list[str]:
+    return [m for m in modules if any(m == r or m.startswith(r + ".") for r in RUN_ONLY)]
+
+
+def test_component_classes_import_without_what_their_runs_use() -> None:
+    """Each built-in class, with its settings schema and dataset tables, loads none of
+    its loader, writer, report or protobuf code: those are imported when a run needs them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERLOCK_")}
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CLASSES],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert run_only(json.loads(proc.stdout)) == []
+
+
+@pytest.mark.parametrize(
+    "config", ["config/demo.json", "config/orchestration.json", "config/examples/platform.json"]
+)
+def test_plan_of_the_shipped_configs_loads_no_run_code(config: str, tmp_path: Path) -> None:
+    """plan on a shipped config checks every component's class and settings, and loads
+    none of the code their runs use (the components import it where a run starts)."""
+    report = tmp_path / "modules.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTERLOCK_")}
+    env["PYTHONPATH"] = str(REPO)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(report), "plan", "--config", str(REPO / config)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert report.exists(), proc.stderr
+    found = json.loads(report.read_text())
+    assert found["code"] == 0, proc.stderr
+    loaded = found["modules"]
+    assert "interlock.components.gtfs_schedule.component" in loaded  # the classes were checked
+    assert run_only(loaded) == []

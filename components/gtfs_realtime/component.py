@@ -15,12 +15,8 @@ import shutil
 from collections.abc import Mapping
 from datetime import UTC, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from interlock.components.gtfs_realtime.dataset import PollWriter, latest_timestamps, prune
-from interlock.components.gtfs_realtime.decode import MAX_ENTITIES, FeedLimits
-from interlock.components.gtfs_realtime.poll import EndpointResult, Poller, PollSettings
-from interlock.components.gtfs_realtime.replay import replay_polls
 from interlock.components.gtfs_realtime.rulecounts import rule_totals
 from interlock.components.gtfs_realtime.schedule_index import ScheduleIndex, ScheduleSource
 from interlock.components.gtfs_realtime.tables import DATASET
@@ -29,6 +25,13 @@ from interlock.kit import ComponentContext, QuotaGuard, RawArchive
 from interlock.kit.change import DECIDED, because
 from interlock.kit.tables import Database
 from interlock.outcome import Outcome, SkipReason
+
+if TYPE_CHECKING:
+    from interlock.components.gtfs_realtime.dataset import PollWriter
+    from interlock.components.gtfs_realtime.poll import EndpointResult
+
+# The decoder (protobuf), the poller and the dataset writer are imported where a run or
+# an instance uses them: `plan`, `check-config` and `schema` need only the class.
 
 MB = 1 << 20
 #: The default ``max_download_mb``: the real Melbourne metro trip updates are 52 KB, the
@@ -92,6 +95,9 @@ class GtfsRealtimeComponent:
     replays: ClassVar[bool] = True  # `interlock replay` re-parses the archived polls
 
     def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
+        from interlock.components.gtfs_realtime.decode import MAX_ENTITIES, FeedLimits
+        from interlock.components.gtfs_realtime.poll import PollSettings
+
         self.name = name
         self.endpoints: dict[str, str] = dict(settings["endpoints"])
         api_key: str | None = settings.get("api_key")
@@ -118,6 +124,10 @@ class GtfsRealtimeComponent:
 
     async def run(self, ctx: ComponentContext) -> Outcome:
         """Poll every endpoint, store what advanced, and report each endpoint."""
+        from interlock.components.gtfs_realtime.dataset import PollWriter, latest_timestamps
+        from interlock.components.gtfs_realtime.poll import Poller
+        from interlock.components.gtfs_realtime.replay import replay_polls
+
         if ctx.replay is not None:  # `interlock replay`: the stored polls, from the archive
             return await replay_polls(ctx, self.polling.limits, await self._schedule(ctx))
         guard: QuotaGuard | None = ctx.services.get("quota")
@@ -191,6 +201,8 @@ class GtfsRealtimeComponent:
         self._pruned_at = now
         db = ctx.data_dir / f"{self.name}.sqlite"
         cutoff = (clock - timedelta(seconds=self.retention_s)).astimezone(UTC).isoformat()
+        from interlock.components.gtfs_realtime.dataset import prune
+
         deleted = await ctx.to_thread(prune, db, cutoff)
         if deleted:
             ctx.log.info("realtime_pruned", retention_hours=self.retention_s / 3600, **deleted)

@@ -16,11 +16,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from interlock import events as ev
-from interlock.components.gtfs_schedule import mdreport
-from interlock.components.gtfs_schedule.loader import FeedLoadResult, load_feed
 from interlock.components.gtfs_schedule.notices import SEVERITIES
 from interlock.components.gtfs_schedule.settings import MB, SETTINGS_SCHEMA, zip_limits
 from interlock.components.gtfs_schedule.tables import DATASET
@@ -44,6 +42,12 @@ from interlock.kit.files import copy_regular_file
 from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
 from interlock.outcome import Outcome
 
+if TYPE_CHECKING:
+    from interlock.components.gtfs_schedule.loader import FeedLoadResult
+
+# The loader, the validator and the report writer are imported where a run uses them:
+# `plan`, `check-config` and `schema` need only the class (its settings and tables).
+
 #: How a zip starts: a local file header, or the end record of an empty archive.
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
@@ -57,6 +61,8 @@ def _sha256_file(path: Path) -> str:
 
 
 def _validator_report(result: FeedLoadResult, db: Path, url: str | None) -> dict[str, Any]:
+    from interlock.components.gtfs_schedule import mdreport
+
     return mdreport.document(
         result.report,
         gtfs_input=url or "",
@@ -115,6 +121,9 @@ class GtfsScheduleComponent:
 
     async def run(self, ctx: ComponentContext) -> Outcome:
         """Fetch, check for change, load, validate, publish (or quarantine)."""
+        from interlock.components.gtfs_schedule import mdreport
+        from interlock.components.gtfs_schedule.loader import load_feed
+
         policy = ChangePolicy.from_config(
             ctx.config.change_detection, skip=ctx.skip_change_detection
         )
@@ -244,6 +253,8 @@ class GtfsScheduleComponent:
             return
         folder = quarantine(ctx.data_dir, self.name, payload, report, reason)
         if validator is not None:  # gtfs-validator's report.json, in a folder of its own
+            from interlock.components.gtfs_schedule import mdreport
+
             mdreport.write(folder / "validator", ctx.data_dir / "quarantine", validator)
         prune_quarantine(ctx.data_dir, self.name, quarantine_keep(ctx.config.data_quality))
         ctx.emit(

@@ -15,12 +15,9 @@ import json
 from collections.abc import Coroutine, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from interlock import events as ev
-from interlock.components.ptv_timetable.client import MAX_RESPONSE_BYTES, PtvClient
-from interlock.components.ptv_timetable.model import Poll
-from interlock.components.ptv_timetable.storage import write_poll
 from interlock.components.ptv_timetable.tables import DATASET
 from interlock.errors import TransientError, ValidationFailedError
 from interlock.kit import ComponentContext, quarantine
@@ -28,6 +25,13 @@ from interlock.kit.change import DECIDED, because
 from interlock.kit.quarantine_retention import prune_quarantine, quarantine_keep
 from interlock.kit.tables import Database
 from interlock.outcome import Outcome
+
+if TYPE_CHECKING:
+    from interlock.components.ptv_timetable.client import PtvClient
+    from interlock.components.ptv_timetable.model import Poll
+
+# The signed client, the reply model and the store are imported where an instance or a
+# run uses them: `plan`, `check-config` and `schema` need only the class.
 
 EXPAND = ["Stop", "Route", "Run", "Direction", "Disruption", "VehiclePosition"]
 EXPAND_VALUES = [*EXPAND, "All", "VehicleDescriptor"]
@@ -114,6 +118,8 @@ class PtvTimetableComponent:
     dataset_schema: ClassVar[Database] = DATASET
 
     def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
+        from interlock.components.ptv_timetable.client import MAX_RESPONSE_BYTES
+
         self.name = name
         self.settings = settings
         self.expand = list(settings.get("expand", EXPAND))
@@ -150,6 +156,9 @@ class PtvTimetableComponent:
 
     async def run(self, ctx: ComponentContext) -> Outcome:
         """Poll, check, store in one transaction (or quarantine the answers)."""
+        from interlock.components.ptv_timetable.client import PtvClient
+        from interlock.components.ptv_timetable.storage import write_poll
+
         client = PtvClient(
             ctx.services["http"],
             base_url=self.settings["base_url"],
@@ -232,6 +241,8 @@ class PtvTimetableComponent:
 
     @staticmethod
     def _collect(plan: list[Request], answers: list[dict[str, Any]]) -> Poll:
+        from interlock.components.ptv_timetable.model import Poll
+
         poll = Poll()
         for (kind, path, _params, route_type), doc in zip(plan, answers, strict=True):
             where = f"PTV {path}"
