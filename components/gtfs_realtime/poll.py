@@ -55,6 +55,8 @@ class EndpointResult:
     #: kind -> {"ids", "joined", "percent", "missing_samples"} against that schedule.
     joins: dict[str, Any] = field(default_factory=dict)
     derived_delays: int = 0
+    #: The ids W003 and E047 read (:class:`.rt_rules_cross.CrossIds`), for a paired feed.
+    cross: Any = None
 
     def as_json(self) -> dict[str, Any]:
         out = {
@@ -87,6 +89,8 @@ class PollSettings:
     headers: Mapping[str, str]
     max_bytes: int
     limits: FeedLimits
+    #: Endpoints of a ``pairs`` entry, whose feeds keep the ids W003 and E047 compare.
+    paired: frozenset[str] = frozenset()
 
 
 class Poller:
@@ -229,6 +233,7 @@ class Poller:
                 now=now.timestamp(),
                 schedule=self.schedule,
                 previous_timestamp=previous.get("header_timestamp"),
+                cross=endpoint in settings.paired,
             )
             try:
                 tally = await ctx.to_thread(
@@ -249,7 +254,7 @@ class Poller:
             return base
         base.status, base.records, base.duplicates = "stored", tally.records, tally.duplicates
         base.refused, base.refused_samples = tally.refused, tally.samples
-        base.rules = rules.report()
+        base.rules, base.cross = rules.report(), rules.cross
         base.revision, base.derived_delays = tally.revision, tally.derived_delays
         if tally.revision:
             base.flags = ["E017"]

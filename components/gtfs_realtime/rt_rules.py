@@ -16,7 +16,8 @@ from typing import Any, Protocol
 from google.transit import gtfs_realtime_pb2 as rt
 
 from interlock.components.gtfs_realtime import rt_rules_entities as checks
-from interlock.components.gtfs_realtime.rt_rules_base import Context, RuleBook
+from interlock.components.gtfs_realtime.rt_rules_base import SAMPLES, Context, RuleBook
+from interlock.components.gtfs_realtime.rt_rules_cross import CrossIds, check_pair
 
 #: Rule id -> (severity, title), as the validator's ``ValidationRules`` declares them.
 CATALOGUE: dict[str, tuple[str, str]] = {
@@ -95,11 +96,11 @@ NOT_RUN: dict[str, str] = {
     "E028": "needs the agency's coverage area from shapes.txt or stop coordinates, "
     "which the schedule index does not hold",
     "E029": "needs each trip's shape from shapes.txt, which the schedule index does not hold",
-    "W003": "compares a VehiclePositions feed with its TripUpdates feed; rules run per "
-    "endpoint, one feed at a time, so the pair is never in hand",
-    "E047": "compares a VehiclePositions feed with its TripUpdates feed; rules run per "
-    "endpoint, one feed at a time, so the pair is never in hand",
 }
+
+#: Rules that compare a trip updates feed with its vehicle positions feed: they run
+#: only on the endpoints the ``pairs`` setting pairs (:mod:`.rt_rules_cross`).
+CROSS_FEED = ("W003", "E047")
 
 #: Rules that need the schedule, and the part of it each reads beyond the id sets.
 NEEDS_SCHEDULE: dict[str, str | None] = {
@@ -160,8 +161,11 @@ class FeedRules:
         no_schedule: str | None = None,
         previous_timestamp: int | None = None,
         changed: bool = True,
+        cross: bool = False,
     ) -> None:
         self.book = RuleBook()
+        #: The ids W003 and E047 read, kept when the feed is one of a pair (``cross``).
+        self.cross = CrossIds() if cross else None
         self.skipped: dict[str, str] = {}
         self.broken: str | None = None
         self.ctx = Context(self.book, header.timestamp, now)
@@ -198,6 +202,8 @@ class FeedRules:
         if self.broken is not None:
             return
         try:
+            if self.cross is not None:
+                self.cross.add(entity)
             checks.entity(self.ctx, entity, stop_rows)
         except Exception as exc:  # a defect of the rules must not cost the feed its rows
             self.broken = f"entity {index} ({entity.id!r}): {type(exc).__name__}: {exc}"
@@ -250,6 +256,22 @@ def report(book: RuleBook, skipped: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def add_book(result: dict[str, Any], book: RuleBook, skipped: dict[str, str]) -> dict[str, Any]:
+    """``result`` (a :func:`report`) with the notices of ``book`` and ``skipped`` added."""
+    merged = RuleBook()
+    for n in result["notices"]:
+        merged.counts[n["code"]] = n["count"]
+        merged.samples[n["code"]] = [(s["entity_id"], s["field"], s["value"]) for s in n["samples"]]
+    for code, n in book.counts.items():
+        merged.counts[code] = merged.counts.get(code, 0) + n
+        kept = merged.samples.setdefault(code, [])
+        kept.extend(book.samples.get(code, [])[: max(0, SAMPLES - len(kept))])
+    out = report(merged, {**result["skipped"], **skipped})
+    if "broken" in result:
+        out["broken"] = result["broken"]
+    return out
+
+
 def run_on_feed(
     msg: rt.FeedMessage,
     *,
@@ -287,3 +309,38 @@ def counts(result: dict[str, Any]) -> dict[str, int]:
     """rule id -> count, from a :func:`report`."""
     notices: Sequence[dict[str, Any]] = result["notices"]
     return {n["code"]: n["count"] for n in notices}
+
+
+def check_pairs(
+    results: Sequence[Any],
+    pairs: Sequence[tuple[str, str]],
+    kept: dict[str, CrossIds],
+    block_of: Callable[[str], str | None] | None,
+) -> None:
+    """W003 and E047 on each ``(trip updates, vehicle positions)`` pair of a poll.
+
+    ``results`` are the poll's endpoint results (``endpoint``, ``status``, ``rules``,
+    ``cross``); ``kept`` holds each paired endpoint's ids from its newest decoded feed,
+    so a feed unchanged this poll is compared as last seen. The notices go into the
+    report of the pair's trip updates endpoint when it was stored this poll, else of
+    its vehicle positions endpoint; a pair neither of whose feeds was stored adds none.
+    """
+    by = {r.endpoint: r for r in results}
+    for r in results:
+        if r.cross is not None:
+            kept[r.endpoint] = r.cross
+    for pair in pairs:
+        stored = [by[e] for e in pair if e in by and by[e].status == "stored" and by[e].rules]
+        if not stored:
+            continue
+        target = stored[0]
+        missing = [e for e in pair if e not in kept]
+        if missing:
+            why = (
+                f"the paired feed {missing[0]!r} has not been decoded since the daemon "
+                "started (unchanged, failed or not polled yet)"
+            )
+            target.rules = add_book(target.rules, RuleBook(), dict.fromkeys(CROSS_FEED, why))
+        else:
+            book = check_pair(kept[pair[0]], kept[pair[1]], block_of)
+            target.rules = add_book(target.rules, book, {})
