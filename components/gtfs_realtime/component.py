@@ -17,6 +17,7 @@ from datetime import UTC, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from interlock.components.gtfs_realtime.rt_rules_cross import parse_pairs
 from interlock.components.gtfs_realtime.rulecounts import rule_totals
 from interlock.components.gtfs_realtime.schedule_index import ScheduleIndex, ScheduleSource
 from interlock.components.gtfs_realtime.tables import DATASET
@@ -69,6 +70,17 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "archive_keep": {"type": "integer", "minimum": 1},
         "concurrency": {"type": "integer", "minimum": 1},
         "retention_hours": {"type": "number", "minimum": 0},
+        "pairs": {
+            "type": "array",
+            "items": {
+                "type": "array",
+                "prefixItems": [{"type": "string"}, {"type": "string"}],
+                "items": False,
+                "minItems": 2,
+            },
+            "description": "[trip updates endpoint, vehicle positions endpoint] pairs whose "
+            "feeds are checked together each poll (rules W003 and E047).",
+        },
         "schedule_component": {
             "type": "string",
             "pattern": "^[a-z0-9_]+$",
@@ -100,6 +112,8 @@ class GtfsRealtimeComponent:
 
         self.name = name
         self.endpoints: dict[str, str] = dict(settings["endpoints"])
+        self.pairs = parse_pairs(name, self.endpoints, settings.get("pairs"))
+        self._cross: dict[str, Any] = {}  # paired endpoint -> ids of its newest feed
         api_key: str | None = settings.get("api_key")
         key_header = settings.get("api_key_header", "KeyId")
         self.polling = PollSettings(
@@ -112,6 +126,7 @@ class GtfsRealtimeComponent:
                 max_future_s=float(settings.get("max_future_seconds", 300)),
                 max_entities=int(settings.get("max_entities", MAX_ENTITIES)),
             ),
+            paired=frozenset(e for pair in self.pairs for e in pair),
         )
         self.archive_keep = int(settings.get("archive_keep", 500))
         self.concurrency = int(settings.get("concurrency", 8))
@@ -179,6 +194,11 @@ class GtfsRealtimeComponent:
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(poll(e), name=f"poll {self.name}/{e}") for e in self.endpoints]
         results = [t.result() for t in tasks]
+        if self.pairs:
+            from interlock.components.gtfs_realtime.rt_rules import check_pairs
+
+            block_of = getattr(schedule, "block_of", None)
+            await ctx.to_thread(check_pairs, results, self.pairs, self._cross, block_of)
         await ctx.to_thread(_prune, archive, self.name)
         return await self._outcome(ctx, writer, results, memory, schedule)
 
