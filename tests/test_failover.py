@@ -172,6 +172,13 @@ def test_the_standby_takes_over_a_killed_leader_and_reruns_its_interrupted_fetch
         took = time.monotonic() - killed
         assert took < FAILOVER_S, f"the standby took {took:.2f} s to lead"
         b.wait_status("idle", timeout=20)  # the re-run finished
+        (roots / "c").mkdir()
+        c = SharedDaemon(roots / "c", components, dsn=pg_dsn, data=data)
+        try:  # a standby stops cleanly on SIGTERM, and never led
+            c.start()
+            assert c.stop() == 0
+        finally:
+            c.close()
         assert b.stop() == 0  # its history flushed
 
         rows = db(
