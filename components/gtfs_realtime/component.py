@@ -266,7 +266,7 @@ class GtfsRealtimeComponent:
                     "fetched_at": ctx.clock().isoformat(),
                 }
         ctx.remember({"endpoints": memory})
-        report = {
+        report: dict[str, Any] = {
             "endpoints": {r.endpoint: r.as_json() for r in results},
             "feed_age_s": {r.endpoint: round(r.age_s, 1) for r in results if r.age_s is not None},
             "failed": {r.endpoint: r.reason for r in failed},
