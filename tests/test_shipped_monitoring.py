@@ -1,7 +1,9 @@
 """The shipped Prometheus rules and Grafana dashboard: valid, and about metrics that exist.
 
 The metric names come from a real scrape of a real orchestrator, so a renamed metric
-breaks this test rather than a dashboard panel in production.
+breaks this test rather than a dashboard panel in production. The orchestrator runs a
+test component and ``gtfs_realtime`` polling the stand-in's feeds against a published
+sample schedule, so the realtime series (feed headers, join rates) carry samples too.
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ from typing import Any
 import jsonschema
 import pytest
 
+from interlock.components.standins import StandinServer
+from interlock.components.standins.gtfs_realtime import STANDIN_API_KEY, GtfsRealtimeSource
+from interlock.components.standins.sample_feed import build_zip_of_zips
 from interlock.config.model import Config
 from tests.conftest import component
+from tests.rt_schedule import publish_bytes
 from tests.test_metrics import METRICS_ON, scrape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +94,15 @@ def exposed_names(text: str) -> set[str]:
     return names
 
 
+def sampled_names(text: str) -> set[str]:
+    """The sample names that carry at least one sample in the scrape."""
+    return {
+        line.split("{")[0].split(" ")[0]
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
 def metric_names(expr: str) -> set[str]:
     """The series an expression selects: identifiers that are not functions or labels."""
     expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # strings
@@ -122,13 +137,37 @@ def rule_exprs(text: str) -> list[str]:
 
 
 @pytest.fixture
-async def daemon_names(
-    make_config: Callable[..., Config], open_orch: Callable[..., Any]
-) -> set[str]:
-    config = make_config({"ok": component("Publishes")}, performance_monitoring=METRICS_ON)
-    orch = await open_orch(config)
-    await asyncio.wait_for(orch.scheduler.run_once(), 10)
-    return exposed_names((await scrape(orch))[0])
+async def daemon_scrape(
+    make_config: Callable[..., Config], open_orch: Callable[..., Any], tmp_path: Path
+) -> str:
+    """/metrics after one run of a test component and one realtime poll with joins."""
+    publish_bytes(tmp_path / "data", build_zip_of_zips(1), tmp_path / "zips")
+    feeds = {"metro": ("trip-updates",)}
+    async with StandinServer([GtfsRealtimeSource(feeds=feeds)]) as server:
+        source = server.source("gtfs_realtime")
+        assert isinstance(source, GtfsRealtimeSource)
+        realtime = {
+            "frequency": "60s",
+            "retries": 0,
+            "settings": {
+                "endpoints": {n: server.url(p) for n, p in source.endpoints().items()},
+                "api_key": STANDIN_API_KEY,
+                "max_feed_age_seconds": 10 * 365 * 86400,  # the sample feeds' stamps
+            },
+        }
+        config = make_config(
+            {"ok": component("Publishes"), "gtfs_realtime": realtime},
+            performance_monitoring=METRICS_ON,
+        )
+        orch = await open_orch(config)
+        result = await asyncio.wait_for(orch.scheduler.run_once(), 30)
+        assert not result.failed
+        return (await scrape(orch))[0]
+
+
+@pytest.fixture
+def daemon_names(daemon_scrape: str) -> set[str]:
+    return exposed_names(daemon_scrape)
 
 
 def test_the_expression_reader_finds_series_and_skips_functions_and_labels() -> None:
@@ -167,6 +206,7 @@ async def test_the_rules_alert_on_what_the_issue_asks_about_metrics_that_exist(
         "InterlockComponentFailing",
         "InterlockDataStale",
         "InterlockQuotaNearlyExhausted",
+        "InterlockRealtimeJoinRateLow",
     } <= alerts
     used = set().union(*(metric_names(e) for e in rule_exprs(text)))
     assert used and used - PROMETHEUS_SERIES <= daemon_names, used - daemon_names
@@ -188,5 +228,19 @@ async def test_the_dashboard_loads_and_its_panels_query_only_exposed_metrics(
         "interlock_component_duration_seconds_bucket",
         "interlock_quota_left_calls",
         "interlock_feed_header_timestamp_seconds",
+        "interlock_realtime_join_ratio",
     }
     assert wanted <= used
+
+
+async def test_the_realtime_panels_and_alerts_draw_series_a_realtime_run_fills(
+    daemon_scrape: str,
+) -> None:
+    """A realtime poll with joins fills the series the realtime panels and alerts query
+    (a name merely declared by a TYPE line would draw an empty panel)."""
+    sampled = sampled_names(daemon_scrape)
+    realtime = {"interlock_feed_header_timestamp_seconds", "interlock_realtime_join_ratio"}
+    assert realtime <= sampled, realtime - sampled
+    exprs = [t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"] for t in p["targets"]]
+    exprs += rule_exprs(RULES.read_text())
+    assert sum("interlock_realtime_join_ratio" in e for e in exprs) >= 2  # a panel and an alert
