@@ -47,19 +47,36 @@ class FetchesAndHolds:
         return Outcome.published(records=1, fingerprint=f"feed-{body['n']}")
 
 
+class HoldsAtTheGate(FetchesAndHolds):
+    """As :class:`FetchesAndHolds`, but the first run then waits on the stand-in's gate."""
+
+    async def run(self, ctx: ComponentContext) -> Outcome:
+        http = ctx.services["http"]
+        await ctx.services["quota"].acquire("feed")
+        body = await http.get_json(self.settings["url"], endpoint="feed")
+        if body["n"] == 1:  # answered when the test opens the gate
+            await http.get_json(self.settings["url"] + "/gate", endpoint="gate")
+        return Outcome.published(records=1, fingerprint=f"feed-{body['n']}")
+
+
 class CountingStandIn:
     """A source on 127.0.0.1 that counts GETs; the first answer holds its run 60 s."""
 
     def __init__(self) -> None:
         self.calls = 0
         self.first = threading.Event()
+        self.gate = threading.Event()
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                standin.calls += 1
-                n = standin.calls
-                body = json.dumps({"n": n, "hold_s": 60 if n == 1 else 0}).encode()
+                if self.path.endswith("/gate"):  # not a feed call: held until opened
+                    standin.gate.wait(60)
+                    body = b"{}"
+                else:
+                    standin.calls += 1
+                    n = standin.calls
+                    body = json.dumps({"n": n, "hold_s": 60 if n == 1 else 0}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -76,6 +93,7 @@ class CountingStandIn:
         self.thread.start()
 
     def close(self) -> None:
+        self.gate.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -195,6 +213,56 @@ def test_the_standby_takes_over_a_killed_leader_and_reruns_its_interrupted_fetch
         (epoch,) = db(pg_dsn, "SELECT epoch, pid FROM leader")
         assert epoch["epoch"] == 2 and b.proc is not None and epoch["pid"] == b.proc.pid
     finally:
+        a.close()
+        b.close()
+        standin.close()
+
+
+@pytest.mark.slow
+def test_a_paused_leader_resumed_after_the_takeover_writes_nothing_and_exits(
+    pg_dsn: str, roots: Path
+) -> None:
+    """SIGSTOP the leader mid-run, the standby takes over, SIGCONT: the old leader's run
+    finishes but its outcome is refused, it exits 75, and history is the new leader's."""
+    standin = CountingStandIn()
+    components = {
+        "feed": {
+            "class": "tests.test_failover:HoldsAtTheGate",
+            "frequency": "1h",
+            "retries": 0,
+            "settings": {"url": standin.url},
+        }
+    }
+    data = roots / "data"
+    (roots / "a").mkdir()
+    (roots / "b").mkdir()
+    a = SharedDaemon(roots / "a", components, dsn=pg_dsn, data=data)
+    b = SharedDaemon(roots / "b", components, dsn=pg_dsn, data=data)
+    try:
+        a.start()
+        assert standin.first.wait(20), "the leader never fetched"
+        b.start()
+        assert a.proc is not None and b.proc is not None
+        a.proc.send_signal(signal.SIGSTOP)
+        b.wait_status("components", timeout=FAILOVER_S + 10)  # leading
+        b.wait_status("idle", timeout=20)  # its re-run finished
+        standin.gate.set()  # the old leader's run publishes as soon as it runs again
+        a.proc.send_signal(signal.SIGCONT)
+        assert a.proc.wait(FAILOVER_S + 10) == 75
+        assert any(line.get("event") == "leadership_lost" for line in a.logs())
+        assert b.stop() == 0
+        rows = db(
+            pg_dsn,
+            "SELECT status FROM component_runs WHERE component = 'feed' ORDER BY seq",
+        )
+        assert [r["status"] for r in rows] == ["interrupted", "succeeded"]
+        (leader,) = db(pg_dsn, "SELECT epoch, pid FROM leader")
+        assert (leader["epoch"], leader["pid"]) == (2, b.proc.pid)
+        counted = db(pg_dsn, "SELECT sum(calls)::bigint AS n FROM quota_calls")
+        assert counted[0]["n"] == standin.calls == 2
+    finally:
+        if a.proc is not None and a.proc.poll() is None:
+            a.proc.send_signal(signal.SIGCONT)
         a.close()
         b.close()
         standin.close()
