@@ -15,7 +15,7 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -285,6 +285,7 @@ class Monitor:
         config_of: Callable[[], Any],
         publish: Callable[[ev.Event], None],
         recent: Mapping[str, Sequence[bool]] | None = None,
+        low_joins: Iterable[str] = (),
     ) -> None:
         self.config_of = config_of
         self.publish = publish
@@ -295,7 +296,11 @@ class Monitor:
         self._limits: dict[str, Thresholds] = {}
         self._limits_of: object = None
         # component -> endpoint -> (percent, detail): feeds under their join threshold.
-        self._low_joins: dict[str, dict[str, tuple[float, str]]] = {}
+        # ``low_joins``: components whose join breach the notification store holds open
+        # from before a restart; their placeholder endpoint "" goes at the first measure.
+        self._low_joins: dict[str, dict[str, tuple[float, str]]] = {
+            name: {"": (0.0, "")} for name in low_joins
+        }
 
     async def handle(self, batch: Sequence[ev.Event]) -> None:
         """The bus handler."""
@@ -347,6 +352,7 @@ class Monitor:
             return  # nothing stored or no schedule: no news either way
         low = self._low_joins.setdefault(e.component, {})
         was_low = bool(low)
+        low.pop("", None)
         for endpoint, found in measured.items():
             if found is None:
                 low.pop(endpoint, None)

@@ -63,7 +63,14 @@ class Observers:
             [thresholds_for(monitoring, n).success_rate_window for n in config.components] or [20]
         )
         recent = await self.store.recent_outcomes(window)
-        self.monitor = Monitor(self.config_of, self.bus.publish, recent)
+        from interlock.observe.notify.notifier import META_KEY
+        from interlock.observe.notify.policy import AlertBook
+
+        # The join breaches the notification dedup store holds open survive a restart.
+        book = AlertBook.from_json(await self.store.get_meta(META_KEY))
+        self.monitor = Monitor(
+            self.config_of, self.bus.publish, recent, book.open_until_recovered()
+        )
         self.bus.subscribe("monitor", self.monitor.handle)
 
         self.bus.subscribe("notify", self._notify)

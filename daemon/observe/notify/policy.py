@@ -68,8 +68,8 @@ class AlertBook:
     def on_breach(self, key: str, at: datetime, window: timedelta) -> bool:
         """Whether a threshold breach (``component|metric``) should be announced now."""
         last = self.breaches.get(key)
-        if last is not None and at - last < window:
-            return False
+        if last is not None and (at - last < window or key.endswith(UNTIL_RECOVERED)):
+            return False  # a breach kept until it recovers is open: said once already
         self.breaches[key] = at
         return True
 
@@ -99,6 +99,10 @@ class AlertBook:
             },
             "breaches": {k: v.isoformat() for k, v in self.breaches.items()},
         }
+
+    def open_until_recovered(self) -> set[str]:
+        """Components with a join breach announced and not yet recovered."""
+        return {k[: -len(UNTIL_RECOVERED)] for k in self.breaches if k.endswith(UNTIL_RECOVERED)}
 
     @classmethod
     def from_json(cls, doc: Any) -> AlertBook:
