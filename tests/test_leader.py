@@ -226,6 +226,19 @@ def test_a_paused_then_resumed_old_leader_cannot_write(
     assert asyncio.run(asyncio.wait_for(stored(), 10)) == "b1"
 
 
+async def test_a_dsn_that_can_never_work_fails_the_election_at_once(pg_dsn: str) -> None:
+    """A missing database is not waited for as an unreachable server is: the error names
+    the setting."""
+    wrong = pg_dsn.replace("///", "///no_such_db_", 1)
+    election = PgElection(wrong, 1.0)
+    try:
+        with pytest.raises(StoreError) as caught:
+            await asyncio.wait_for(wait_to_lead(election, 1.0, asyncio.Event()), 5)
+    finally:
+        await election.aclose()
+    assert "runtime_settings.state_store.postgresql.dsn" in str(caught.value)
+
+
 async def test_sqlite_leads_at_once_through_its_local_election(
     make_config: Callable[..., Config],
 ) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import structlog
 
 from interlock.config.model import Config
-from interlock.errors import StoreError
+from interlock.errors import StoreError, StoreUnavailableError
 from interlock.events import utcnow
 from interlock.store.abc import StateStore
 
@@ -176,7 +176,7 @@ async def wait_to_lead(
     while not stop.is_set():
         try:
             epoch = await election.try_lead()
-        except StoreError as exc:
+        except StoreUnavailableError as exc:  # a wrong DSN or a missing database is raised
             log.warning("election_failed", error=str(exc), retry_s=retry_s)
             epoch = None
         if epoch is not None:
