@@ -1,10 +1,12 @@
-"""A standby daemon's admin socket: read-only answers from the shared store.
+"""A standby daemon: its admin socket and dashboard, read-only, from the shared store.
 
 While another daemon leads, a standby serves ``status`` (``standby (leader: host pid N
-since ...)``, the components as the shared store last recorded them), ``history`` and
-``report`` from a reader on the shared store, and refuses ``plan``, ``trigger``,
-``pause``, ``resume``, ``cancel`` and ``reload`` with ``standby`` naming the leader to
-send them to: only the leader's scheduler has a live view, and only it writes.
+since ...)``, the components as the shared store last recorded them), ``plan`` (from
+the stored states), ``history`` and ``report`` on a reader of the shared store, and the
+dashboard with its buttons off; ``watch`` gets the leader's outcomes from the relay
+(:mod:`interlock.service.relay`). ``trigger``, ``pause``, ``resume``, ``cancel`` and
+``reload`` are refused with ``standby``, naming the leader to send them to: only the
+leader writes, and it may be on another VM. :func:`become_leader` is the wait itself.
 """
 
 from __future__ import annotations
@@ -234,7 +236,7 @@ class StandbyServer:
         self.dashboard = dashboard
 
     async def aclose(self) -> None:
-        """Close the socket, then the reader (idempotent through their own closes)."""
+        """Close the relay, the dashboard, the socket, then the reader."""
         self.relay.cancel()
         await asyncio.gather(self.relay, return_exceptions=True)
         if self.dashboard is not None:
