@@ -4,7 +4,9 @@ Each command runs as a fresh process (as a person types it), against a config wi
 five components and a state database holding one run: ``history`` and ``plan`` with
 no daemon (SQLite read directly, the config loaded), ``status`` with a daemon serving
 the config (its answer over the admin socket, as an operator sees it), and also
-``status`` without one (the plan computed here) for reference, off the target.
+``status`` without one (the plan computed here) for reference, off the target; and
+``plan`` of ``config/demo.json`` ("plan, built-ins"), which imports and checks every
+built-in component class (their runs' loaders, writers and protobuf stay unimported).
 The floor is ``python -c pass`` with the same interpreter, measured in the same
 run, round-robin with the commands so that load on the machine falls on all alike.
 Modules start from bytecode, as an installed interlock does (cached in a folder of
@@ -142,6 +144,7 @@ def main() -> None:
                 "--version": [*cli, "--version"],
                 "history": [*cli, "history", "--config", str(config)],
                 "plan": [*cli, "plan", "--config", str(config)],
+                "plan, built-ins": [*cli, "plan", "--config", str(ROOT / "config" / "demo.json")],
                 "status, no daemon": [*cli, "status", "--config", str(config)],
             },
             env,
@@ -160,13 +163,13 @@ def main() -> None:
     for name, (wall, cpu, floor) in results.items():
         verdict = "ok" if wall < TARGET_MS else f"over {TARGET_MS:g} ms"
         print(
-            f"interlock {name:<10} {wall:7.1f} ms  ({wall / floor:4.1f}x python -c pass)  "
+            f"interlock {name:<15} {wall:7.1f} ms  ({wall / floor:4.1f}x python -c pass)  "
             f"cpu {cpu:6.1f} ms  {verdict}"
         )
     wall, cpu, floor = reference
     print(f"interlock status, no daemon: {wall:.1f} ms ({wall / floor:.1f}x), off target")
     floor_wall, floor_cpu = offline["floor"]
-    print(f"python -c pass     {floor_wall:7.1f} ms (floor)  cpu {floor_cpu:.1f} ms")
+    print(f"python -c pass          {floor_wall:7.1f} ms (floor)  cpu {floor_cpu:.1f} ms")
     print(
         json.dumps(
             {

@@ -81,7 +81,7 @@ PROMETHEUS_SERIES = {"up"}
 
 def exposed_names(text: str) -> set[str]:
     """Every sample name the scrape can carry, from its TYPE lines (even with no samples)."""
-    names = set()
+    names: set[str] = set()
     for line in text.splitlines():
         if line.startswith("# TYPE "):
             _, _, name, kind = line.split(" ", 3)
