@@ -266,3 +266,31 @@ def test_a_paused_leader_resumed_after_the_takeover_writes_nothing_and_exits(
         a.close()
         b.close()
         standin.close()
+
+
+@pytest.mark.slow
+def test_a_standby_reloaded_on_sighup_leads_with_the_new_config(pg_dsn: str, roots: Path) -> None:
+    """systemctl reload on a standby reads the file again; it leads with what it read."""
+    first = {"feed": {"class": "tests.testcomponents:Publishes", "frequency": "1h"}}
+    data = roots / "data"
+    (roots / "a").mkdir()
+    (roots / "b").mkdir()
+    a = SharedDaemon(roots / "a", first, dsn=pg_dsn, data=data)
+    b = SharedDaemon(roots / "b", first, dsn=pg_dsn, data=data)
+    try:
+        a.start()
+        b.start()
+        b.write_config({**first, "extra": {**first["feed"]}})
+        assert b.proc is not None and a.proc is not None
+        b.proc.send_signal(signal.SIGHUP)
+        b.wait_notify("RELOADING=1", timeout=10)
+        b.wait_notify("READY=1", timeout=10)
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(10)
+        b.wait_status("components", timeout=FAILOVER_S + 10)
+        names = [c["component"] for c in b.request("status")["result"]["components"]]
+        assert sorted(names) == ["extra", "feed"]
+        assert b.stop() == 0
+    finally:
+        a.close()
+        b.close()

@@ -37,7 +37,7 @@ from interlock.service import reload as reload_parts
 from interlock.service.admin import READ_TIMEOUT_S, AdminServer
 from interlock.service.app import Orchestrator
 from interlock.service.sdnotify import Notifier
-from interlock.service.standby import become_leader
+from interlock.service.standby import become_leader, reload_standby
 
 if TYPE_CHECKING:
     from interlock.observe.dashboard.server import Dashboard
@@ -112,6 +112,7 @@ class Service:
         #: The last reload: when, by what, applied or not and why (None: none yet).
         self.last_reload: dict[str, Any] | None = None
         self._lease: asyncio.Task[None] | None = None
+        self.standby_config: Config | None = None  # while standing by: the config to lead with
 
     # --- config ---------------------------------------------------------------
 
@@ -126,6 +127,8 @@ class Service:
         Running components are not interrupted: they finish with the settings they
         started with. Raises AdminRequestError("invalid_config") when rejected.
         """
+        if self.orch is None and self.standby_config is not None:
+            return await reload_standby(self, trigger)  # read now, used when it leads
         orch = self._orch()
         source = str(self.config_path)
         async with self._reload_lock:

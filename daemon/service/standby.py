@@ -335,11 +335,13 @@ async def become_leader(
         standby = await standby_server(service, config, election)
         service.notifier.ready("standby")  # systemd: up, and waiting to lead
 
+    service.standby_config = config  # a SIGHUP meanwhile replaces it (reload_standby)
     try:
         epoch = await wait_to_lead(election, config.runtime.failover_s, stop, stand_by)
     finally:
         if standby is not None:
             await standby.aclose()  # the leader's admin socket takes the path next
+        config, service.standby_config = service.standby_config, None
     if epoch is None:
         return None
     fenced = election.fenced_dsn()
@@ -347,3 +349,37 @@ async def become_leader(
         return config
     log.info("leading", epoch=epoch, failover_s=config.runtime.failover_s)
     return with_dsn(config, fenced)
+
+
+async def reload_standby(service: Any, trigger: str) -> dict[str, Any]:
+    """SIGHUP on a standby: read the config file again; the daemon leads with it.
+
+    Invalid: the one in use is kept (AdminRequestError ``invalid_config``). What needs a
+    restart (``state_dir``, ``data_dir``) keeps its value, as on a leader.
+    """
+    from interlock.errors import InterlockError
+    from interlock.service.reload import pin_restart_only
+
+    source = str(service.config_path)
+    service.notifier.reloading()
+    try:
+        new = await asyncio.to_thread(service.load)
+    except InterlockError as exc:
+        log.error("config_reload_rejected", source=source, trigger=trigger, error=str(exc))
+        raise AdminRequestError(
+            "invalid_config", f"{exc}\nthe daemon keeps its current configuration"
+        ) from None
+    finally:
+        service.notifier.ready("standby")
+    new, restart_needed = pin_restart_only(service.standby_config, new)
+    service.standby_config = new
+    log.info("config_applied", source=source, trigger=trigger, components=len(new.components))
+    return {
+        "applied": True,
+        "source": source,
+        "components": list(new.components),
+        "changed": [],
+        "rebuilt": [],
+        "restart_needed": restart_needed,
+        "failed": [],
+    }
