@@ -251,3 +251,50 @@ def test_the_wheel_carries_the_declared_license(wheel: Path) -> None:
         assert zf.read(licence).decode() == text
         (meta,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
         assert f"License-Expression: {declared}" in zf.read(meta).decode().splitlines()
+
+
+def _source_copy(dest: Path) -> Path:
+    """The files git knows in the working tree (tracked, and new ones not ignored), copied:
+    a build writes its egg-info beside the sources, and never into this tree."""
+    import shutil
+
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout.split(b"\0")
+    for raw in filter(None, listed):
+        rel = raw.decode()
+        if (REPO / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, dest / rel)
+    return dest
+
+
+@pytest.mark.slow
+def test_the_sdist_carries_the_declared_license(tmp_path: Path) -> None:
+    """The sdist, built as PyPA's ``python -m build --sdist`` does (an isolated environment
+    with the setuptools pyproject.toml requires), holds LICENSE and declares its expression."""
+    import tarfile
+    import tomllib
+
+    import build.env  # PyPA's build (the repository's build/ folder is setuptools' output)
+
+    src = _source_copy(tmp_path / "src")
+    with build.env.DefaultIsolatedEnv() as env:
+        builder = build.ProjectBuilder.from_isolated_env(env, src)
+        env.install(builder.build_system_requires)
+        env.install(builder.get_requires_for_build("sdist"))
+        sdist = Path(builder.build("sdist", tmp_path / "dist"))
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["license"]
+    with tarfile.open(sdist) as tf:
+        (top,) = {n.split("/")[0] for n in tf.getnames()}
+        licence = tf.extractfile(f"{top}/LICENSE")
+        assert licence is not None and licence.read().decode() == (REPO / "LICENSE").read_text()
+        meta = tf.extractfile(f"{top}/PKG-INFO")
+        assert meta is not None
+        lines = meta.read().decode().splitlines()
+    assert f"License-Expression: {declared}" in lines
+    assert "License-File: LICENSE" in lines
