@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from interlock.config.loader import parse_config
 from interlock.config.model import Config
+from interlock.observe import logs
 from interlock.service.app import Orchestrator
 from tests.pg import pg_cluster, pg_dsn  # noqa: F401 - the PostgreSQL fixtures, shared
 from tests.testcomponents import PROBE
@@ -21,6 +23,20 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 @pytest.fixture(autouse=True)
 def _reset_probe() -> None:
     PROBE.reset()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Logging is process-wide: a test that configures it (``main()`` in-process points it
+    at that test's captured stream, closed afterwards) must not leave it to the next."""
+    saved = structlog.get_config()
+    state = (logs.current_level, logs._stream, logs._writer)
+    yield
+    if structlog.get_config() != saved or (logs.current_level, logs._stream) != state[:2]:
+        if logs._writer is not state[2]:
+            logs.stop(1.0)  # a writer thread the test started: flush it and let it go
+        structlog.configure(**saved)
+        logs.current_level, logs._stream, logs._writer = state
 
 
 @pytest.fixture
