@@ -21,6 +21,7 @@ from interlock.cli.main import main
 from interlock.components.standins import StandinServer
 from interlock.components.standins.gtfs_realtime import PREFIX as RT
 from interlock.components.standins.gtfs_realtime import STANDIN_API_KEY
+from interlock.components.standins.ptv import DEMO_API_KEY, DEMO_DEVID
 from interlock.config.loader import load_config
 from interlock.service.app import Orchestrator
 from interlock.store.lock import StateLock
@@ -30,13 +31,20 @@ pytestmark = pytest.mark.timeout(60)
 
 #: Tables whose rows name the run and its times: compared by what they fingerprint.
 STAMPED = ("provenance", "_interlock_publish")
-REPLAYABLE = ["gtfs_schedule", "datavic_station_patronage", "gtfs_realtime"]
+REPLAYABLE = ["gtfs_schedule", "datavic_station_patronage", "gtfs_realtime", "ptv_timetable"]
 #: What a parser bug might have stored, per component: the replay must put it right.
 DAMAGE = {
     "gtfs_schedule": "UPDATE stops SET stop_name = 'mis-parsed'",
     "datavic_station_patronage": "UPDATE station_patronage SET pax_annual = -1",
     "gtfs_realtime": "UPDATE trip_updates SET trip_id = 'mis-parsed'",
+    "ptv_timetable": "UPDATE disruptions SET title = 'mis-parsed'; "
+    "UPDATE departures SET platform_number = 'x'; DELETE FROM stops",
 }
+#: Departures from the PTV stand-in's generated network (as config/demo.json asks).
+PTV_DEPARTURES = [
+    {"route_type": 0, "stop_id": 1001, "max_results": 8},
+    {"route_type": 1, "stop_id": 1001, "max_results": 8},
+]
 
 
 def config_file(tmp_path: Path, server: StandinServer) -> Path:
@@ -67,6 +75,16 @@ def config_file(tmp_path: Path, server: StandinServer) -> Path:
                 "settings": {
                     "endpoints": {"metro_tu": server.url(f"{RT}/metro/trip-updates")},
                     "api_key": STANDIN_API_KEY,
+                },
+            },
+            "ptv_timetable": {
+                "frequency": "15m",
+                "retries": 0,
+                "settings": {
+                    "base_url": server.url("/ptv"),
+                    "devid": DEMO_DEVID,
+                    "api_key": DEMO_API_KEY,
+                    "departures": PTV_DEPARTURES,
                 },
             },
         },
@@ -163,9 +181,9 @@ def test_replay_rebuilds_the_same_rows_with_no_network_and_no_quota(
     path, port = original
     live = path.parent / "data" / f"{name}.sqlite"
     before = dump(live)
-    conn = sqlite3.connect(live)
-    assert conn.execute(DAMAGE[name]).rowcount > 0
-    conn.commit()
+    conn = sqlite3.connect(live, isolation_level=None)
+    for statement in DAMAGE[name].split("; "):
+        assert conn.execute(statement).rowcount > 0
     conn.close()
     assert dump(live) != before
     stamp_before = live.stat().st_ino
@@ -174,7 +192,7 @@ def test_replay_rebuilds_the_same_rows_with_no_network_and_no_quota(
     assert port_closed(port)
     assert main(["replay", name, "--config", str(path), "--log-level", "error"]) == 0
     assert "replayed from the raw archive" in capsys.readouterr().out
-    if name != "gtfs_realtime":  # a snapshot is swapped in; realtime is one transaction
+    if name not in ("gtfs_realtime", "ptv_timetable"):  # snapshots are swapped in
         assert live.stat().st_ino != stamp_before
     trigger, status, records = runs(path, name)[-1]
     assert (trigger, status) == ("replay", "succeeded") and records > 0
@@ -255,3 +273,47 @@ def test_realtime_replay_since_names_polls_no_longer_archived(
     assert main([*args, "--log-level", "error"]) == 1
     assert "archive_keep" in capsys.readouterr().err
     assert dump(live) == before
+
+
+def test_ptv_replay_without_the_archived_bundles_fails_and_keeps_the_dataset(
+    original: tuple[Path, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The poll's bundle pruned from the archive: exit 1 naming archive_keep; no row changes.
+    A --since after every poll: exit 1, nothing to replay."""
+    path, _ = original
+    live = path.parent / "data" / "ptv_timetable.sqlite"
+    before = dump(live)
+    later = ["replay", "ptv_timetable", "--config", str(path), "--since", "2999-01-01"]
+    assert main([*later, "--log-level", "error"]) == 1
+    assert "no stored poll to replay" in capsys.readouterr().err
+    for bundle in (path.parent / "data" / "raw" / "ptv_timetable").iterdir():
+        bundle.unlink()
+    assert main(["replay", "ptv_timetable", "--config", str(path), "--log-level", "error"]) == 1
+    err = capsys.readouterr().err
+    assert "archive_keep" in err and "Traceback" not in err
+    assert dump(live) == before
+
+
+def test_ptv_bundles_hold_every_answer_and_never_the_devid_or_key(
+    original: tuple[Path, int],
+) -> None:
+    """Each poll names its bundle; the bundle holds one reply per request, and neither the
+    devid nor the key nor a signature appears in its bytes (compressed or not)."""
+    import zipfile
+
+    path, _ = original
+    data = path.parent / "data"
+    conn = sqlite3.connect(f"file:{data / 'ptv_timetable.sqlite'}?mode=ro", uri=True)
+    try:
+        ((sha, requests),) = conn.execute("SELECT bundle_sha256, requests FROM polls").fetchall()
+    finally:
+        conn.close()
+    bundle = data / "raw" / "ptv_timetable" / f"{sha}.zip"
+    raw = bundle.read_bytes()
+    with zipfile.ZipFile(bundle) as zf:
+        members = b"".join(zf.read(n) for n in zf.namelist())
+        manifest = json.loads(zf.read("requests.json"))
+    assert len(manifest) == requests
+    for blob in (raw, members):
+        for secret in (DEMO_DEVID, DEMO_API_KEY, "signature"):
+            assert secret.encode() not in blob

@@ -74,6 +74,12 @@ class PtvClient:
 
     async def get(self, path: str, params: Iterable[Param] = ()) -> dict[str, Any]:
         """GET the signed ``path``; ``path`` (without the query) names it in every error."""
+        return (await self.fetch(path, params))[0]
+
+    async def fetch(
+        self, path: str, params: Iterable[Param] = ()
+    ) -> tuple[dict[str, Any], int, bytes]:
+        """:meth:`get`, with the status and exact bytes of the answer (for the raw archive)."""
         import aiohttp
         from yarl import URL
 
@@ -107,9 +113,9 @@ class PtvClient:
                 )
             raise FetchError(f"{where} answered {status} {reason}{_detail(body)}")
         if len(body) > PARSE_IN_THREAD:
-            parsed: dict[str, Any] = await self._to_thread(_parse, where, body, ctype)
-            return parsed
-        return _parse(where, body, ctype)
+            parsed: dict[str, Any] = await self._to_thread(parse_answer, where, body, ctype)
+            return parsed, status, body
+        return parse_answer(where, body, ctype), status, body
 
     async def _read(self, resp: aiohttp.ClientResponse, where: str) -> bytes:
         """The whole answer, up to ``max_response_bytes``; of an error, what explains it."""
@@ -138,7 +144,8 @@ def _detail(body: bytes) -> str:
     return f": {text}" if text else ""
 
 
-def _parse(where: str, body: bytes, ctype: str) -> dict[str, Any]:
+def parse_answer(where: str, body: bytes, ctype: str = "application/json") -> dict[str, Any]:
+    """The JSON object of a 2xx answer, or FetchError naming ``where``."""
     try:
         doc = json.loads(body)
     except (UnicodeDecodeError, ValueError):

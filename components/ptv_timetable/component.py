@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 # The signed client, the reply model and the store are imported where an instance or a
 # run uses them: `plan`, `check-config` and `schema` need only the class.
 
+#: The default ``archive_keep``: two days of 15-minute polls (a poll that saw nothing new
+#: is archived once).
+ARCHIVE_KEEP = 192
+
 EXPAND = ["Stop", "Route", "Run", "Direction", "Disruption", "VehiclePosition"]
 EXPAND_VALUES = [*EXPAND, "All", "VehicleDescriptor"]
 ROUTE_TYPES = {"type": "array", "items": {"type": "integer", "minimum": 0}, "uniqueItems": True}
@@ -102,6 +106,12 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         },
         "max_concurrent_requests": {"type": "integer", "minimum": 1, "maximum": 16},
         "keep_runs_days": {"type": "number", "exclusiveMinimum": 0},
+        "archive_keep": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "How many polls' answer bundles the raw archive keeps "
+            f"(default {ARCHIVE_KEEP}); interlock replay re-parses them.",
+        },
     },
 }
 
@@ -114,6 +124,8 @@ class PtvTimetableComponent:
     """Polls the PTV Timetable API; see the module docstring."""
 
     settings_schema: ClassVar[dict[str, Any] | None] = SETTINGS_SCHEMA
+    #: ``interlock replay`` rebuilds the dataset from the archived bundles (:mod:`.replay`).
+    replays: ClassVar[bool] = True
     #: What ``interlock schema`` documents for this component's dataset.
     dataset_schema: ClassVar[Database] = DATASET
 
@@ -127,6 +139,7 @@ class PtvTimetableComponent:
         self.max_response_bytes = int(settings.get("max_response_bytes", MAX_RESPONSE_BYTES))
         self.parallel = int(settings.get("max_concurrent_requests", 4))
         self.keep_runs = timedelta(days=float(settings.get("keep_runs_days", 7)))
+        self.archive_keep = int(settings.get("archive_keep", ARCHIVE_KEEP))
 
     def requests(self) -> list[Request]:
         """(kind, path, params, route_type) for every call one poll makes, in order."""
@@ -159,6 +172,8 @@ class PtvTimetableComponent:
         from interlock.components.ptv_timetable.client import PtvClient
         from interlock.components.ptv_timetable.storage import write_poll
 
+        if ctx.replay is not None:  # `interlock replay`: the stored polls, from the archive
+            return await self._replay(ctx)
         client = PtvClient(
             ctx.services["http"],
             base_url=self.settings["base_url"],
@@ -169,7 +184,7 @@ class PtvTimetableComponent:
             to_thread=ctx.to_thread,
         )
         plan = self.requests()
-        answers = await self._fetch_all(client, plan)
+        answers, replies = await self._fetch_all(client, plan)
         try:
             poll = self._collect(plan, answers)
         except ValidationFailedError as exc:
@@ -204,6 +219,7 @@ class PtvTimetableComponent:
             or not db.exists()
             or ctx.previous.memory.get("fingerprint") != fingerprint
         )
+        bundle = await ctx.to_thread(self._archive, ctx, plan, replies)
         poll_id = await ctx.to_thread(
             write_poll,
             db,
@@ -214,6 +230,7 @@ class PtvTimetableComponent:
             fingerprint=fingerprint,
             changed=changed,
             keep_runs=self.keep_runs,
+            bundle_sha256=bundle,
         )
         ctx.remember({"fingerprint": fingerprint, "poll_id": poll_id, "records": stats["records"]})
         metrics: dict[str, Any] = {"api_calls": client.calls}
@@ -257,15 +274,65 @@ class PtvTimetableComponent:
                 poll.add_disruptions(where, doc)
         return poll
 
-    async def _fetch_all(self, client: PtvClient, plan: list[Request]) -> list[dict[str, Any]]:
+    def _archive(
+        self, ctx: ComponentContext, plan: list[Request], replies: list[tuple[int, bytes]]
+    ) -> str:
+        """The poll's answers as one bundle in the raw archive; its SHA-256."""
+        from interlock.components.ptv_timetable.bundle import SUFFIX, write_bundle
+        from interlock.kit import RawArchive
+
+        staging = ctx.data_dir / ".staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        file = staging / f"{self.name}-{ctx.run_id}{SUFFIX}"
+        try:
+            sha = write_bundle(file, plan, replies)
+            RawArchive(ctx.data_dir / "raw", keep=self.archive_keep).store(
+                self.name, sha, file, SUFFIX
+            )
+        finally:
+            file.unlink(missing_ok=True)
+        return sha
+
+    async def _replay(self, ctx: ComponentContext) -> Outcome:
+        """Rebuild the stored polls from their archived bundles: no network, no quota.
+
+        The newest poll, parsed again, passes the quality gate before anything is written.
+        """
+        from interlock.components.ptv_timetable import replay
+
+        assert ctx.replay is not None
+        db = ctx.data_dir / f"{self.name}.sqlite"
+        raw = ctx.data_dir / "raw" / self.name
+        polls, full = await ctx.to_thread(replay.polls_to_replay, db, raw, ctx.replay.since)
+        parsed = await ctx.to_thread(replay.parse_polls, raw, polls, self._collect)
+        stats, problems_seen = parsed[-1].stats(), dict(parsed[-1].problems)
+        report = {"stats": stats, "replayed_polls": len(polls), "problems": problems_seen}
+        problems = ctx.judge_quality(stats, report)
+        if problems:
+            message = "data quality failed: " + "; ".join(problems)
+            raise ValidationFailedError(f"{message}; nothing was replayed", report=report)
+        fingerprint = await ctx.to_thread(replay.rebuild, db, polls, parsed, full, self.keep_runs)
+        poll_id = polls[-1][0]
+        ctx.remember({"fingerprint": fingerprint, "poll_id": poll_id, "records": stats["records"]})
+        ctx.log.info("ptv_replayed", polls=len(polls), from_scratch=full, poll_id=poll_id)
+        return Outcome.published(
+            records=stats["records"], fingerprint=fingerprint, quality={"passed": True, **report}
+        )
+
+    async def _fetch_all(
+        self, client: PtvClient, plan: list[Request]
+    ) -> tuple[list[dict[str, Any]], list[tuple[int, bytes]]]:
+        """Every answer parsed, and its (status, exact bytes) for the archive."""
         gate = asyncio.Semaphore(self.parallel)
 
-        async def one(path: str, params: Params) -> dict[str, Any]:
+        async def one(path: str, params: Params) -> tuple[dict[str, Any], int, bytes]:
             async with gate:
-                return await client.get(path, params)
+                return await client.fetch(path, params)
 
-        calls: list[Coroutine[Any, Any, dict[str, Any]]] = [one(p, q) for _, p, q, _ in plan]
-        tasks: list[asyncio.Task[dict[str, Any]]] = []
+        calls: list[Coroutine[Any, Any, tuple[dict[str, Any], int, bytes]]] = [
+            one(p, q) for _, p, q, _ in plan
+        ]
+        tasks: list[asyncio.Task[tuple[dict[str, Any], int, bytes]]] = []
         try:
             async with asyncio.TaskGroup() as tg:
                 for i, c in enumerate(calls):
@@ -276,7 +343,8 @@ class PtvTimetableComponent:
             errors = list(group.exceptions)
             lasting = [e for e in errors if not isinstance(e, TransientError)]
             raise (lasting or errors)[0] from None
-        return [t.result() for t in tasks]
+        results = [t.result() for t in tasks]
+        return [r[0] for r in results], [(r[1], r[2]) for r in results]
 
     def _reject(
         self,

@@ -54,12 +54,17 @@ CREATE TABLE IF NOT EXISTS disruptions (
 CREATE TABLE IF NOT EXISTS polls (
     poll_id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, polled_at TEXT NOT NULL,
     requests INTEGER NOT NULL, departures INTEGER NOT NULL, disruptions INTEGER NOT NULL,
-    changed INTEGER NOT NULL, fingerprint TEXT NOT NULL);
+    changed INTEGER NOT NULL, fingerprint TEXT NOT NULL, bundle_sha256 TEXT);
 """
 
 
 def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def connect(db: Path) -> sqlite3.Connection:
+    """The dataset, created or migrated to the code's schema version (autocommit mode)."""
+    return _connect(db)
 
 
 def _connect(db: Path) -> sqlite3.Connection:
@@ -88,36 +93,30 @@ def write_poll(
     fingerprint: str,
     changed: bool,
     keep_runs: timedelta,
+    bundle_sha256: str | None = None,
 ) -> int:
     """Store ``poll`` in one transaction; returns its poll id.
 
     ``changed`` False (the API said exactly what it said last time) only refreshes
     when things were last seen and records the poll; departures stay as they are.
+    ``bundle_sha256`` names the poll's answers in the raw archive (:mod:`.bundle`).
     """
-    now = _stamp(polled_at)
     conn = _connect(db)
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            cur = conn.execute(
-                "INSERT INTO polls (run_id, polled_at, requests, departures, disruptions, "
-                "changed, fingerprint) VALUES (?,?,?,?,?,?,?)",
-                (
-                    run_id,
-                    now,
-                    requests,
-                    len(poll.departures),
-                    len(poll.disruptions),
-                    int(changed),
-                    fingerprint,
-                ),
+            poll_id = store_poll(
+                conn,
+                poll,
+                None,
+                run_id=run_id,
+                polled_at=polled_at,
+                requests=requests,
+                fingerprint=fingerprint,
+                changed=changed,
+                keep_runs=keep_runs,
+                bundle_sha256=bundle_sha256,
             )
-            poll_id = int(cur.lastrowid or 0)
-            _upsert_seen(conn, poll, now)
-            if changed:
-                _replace_departures(conn, poll, poll_id)
-                horizon = _stamp(polled_at - keep_runs)
-                conn.execute("DELETE FROM runs WHERE last_seen_at < ?", (horizon,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -125,6 +124,45 @@ def write_poll(
     finally:
         conn.close()
     return poll_id
+
+
+def store_poll(
+    conn: sqlite3.Connection,
+    poll: Poll,
+    poll_id: int | None,
+    *,
+    run_id: str,
+    polled_at: datetime,
+    requests: int,
+    fingerprint: str,
+    changed: bool,
+    keep_runs: timedelta,
+    bundle_sha256: str | None,
+) -> int:
+    """:func:`write_poll`'s rows, in the caller's transaction (``poll_id`` None: the next)."""
+    now = _stamp(polled_at)
+    cur = conn.execute(
+        "INSERT INTO polls (poll_id, run_id, polled_at, requests, departures, disruptions, "
+        "changed, fingerprint, bundle_sha256) VALUES (?,?,?,?,?,?,?,?,?)",
+        (
+            poll_id,
+            run_id,
+            now,
+            requests,
+            len(poll.departures),
+            len(poll.disruptions),
+            int(changed),
+            fingerprint,
+            bundle_sha256,
+        ),
+    )
+    stored = int(cur.lastrowid or 0)
+    _upsert_seen(conn, poll, now)
+    if changed:
+        _replace_departures(conn, poll, stored)
+        horizon = _stamp(polled_at - keep_runs)
+        conn.execute("DELETE FROM runs WHERE last_seen_at < ?", (horizon,))
+    return stored
 
 
 def _upsert_seen(conn: sqlite3.Connection, poll: Poll, now: str) -> None:

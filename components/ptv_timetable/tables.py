@@ -24,13 +24,21 @@ DATASET = Database(
     "directions, runs and disruptions are upserted and keep when they were seen. Ids are "
     "PTV's (not GTFS's): routes.route_gtfs_id joins GTFS routes.",
     file="<data_dir>/<component>.sqlite (append, written in place)",
-    version=2,
+    version=3,
     migrations=(
         # 0 -> 1: version 0 is the same schema without a number; the file leaves WAL
         # for rollback-journal mode when it is next written.
         "",
         # 1 -> 2: runs keep PTV's interchange (feeder and distributor runs).
         "ALTER TABLE runs ADD COLUMN interchange TEXT;",
+        # 2 -> 3: each poll names its answers' bundle in the raw archive (replay). The
+        # CREATE is a no-op on every file the code wrote; it spares a file holding only
+        # some tables (the ALTER needs polls there).
+        "CREATE TABLE IF NOT EXISTS polls (poll_id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "run_id TEXT NOT NULL, polled_at TEXT NOT NULL, requests INTEGER NOT NULL, "
+        "departures INTEGER NOT NULL, disruptions INTEGER NOT NULL, changed INTEGER NOT NULL, "
+        "fingerprint TEXT NOT NULL);\n"
+        "ALTER TABLE polls ADD COLUMN bundle_sha256 TEXT;",
     ),
     tables=(
         Table(
@@ -194,6 +202,14 @@ DATASET = Database(
                     null=False,
                 ),
                 col("fingerprint", _T, "Fingerprint of the answer.", null=False),
+                col(
+                    "bundle_sha256",
+                    _T,
+                    "SHA-256 of the poll's answers as archived in <data_dir>/raw/<component>/"
+                    "<sha256>.zip, what interlock replay re-parses. NULL for polls stored "
+                    "before schema version 3.",
+                    "hex text",
+                ),
             ),
             key=("poll_id",),
         ),
