@@ -3,7 +3,7 @@
 While another daemon leads, a standby serves ``status`` (``standby (leader: host pid N
 since ...)``, the components as the shared store last recorded them), ``plan`` (from
 the stored states), ``history`` and ``report`` on a reader of the shared store, and the
-dashboard with its buttons off; ``watch`` gets the leader's outcomes from the relay
+dashboard with its buttons off; ``watch`` gets the leader's events from the relay
 (:mod:`interlock.service.relay`). ``trigger``, ``pause``, ``resume``, ``cancel`` and
 ``reload`` are refused with ``standby``, naming the leader to send them to: only the
 leader writes, and it may be on another VM. :func:`become_leader` is the wait itself.
@@ -293,7 +293,7 @@ async def standby_server(service: Any, config: Config, election: Election) -> St
         await reader.close()
         raise
 
-    # watch and the dashboard on a standby: the leader's outcomes, polled from the store.
+    # watch and the dashboard on a standby: the leader's events, polled from the store.
     every_s = max(0.05, config.runtime.failover_s * RETRY_SHARE)
     task = asyncio.create_task(
         relay(reader.pool, bus.publish, every_s, refresh), name="standby relay"

@@ -5,6 +5,8 @@ transaction per batch (the SQLite store's :class:`~interlock.store.sqlite.batch.
 its statements in PostgreSQL's words). The quota counters are atomic here
 (:class:`~interlock.store.abc.SharedQuota`): one ``INSERT ... ON CONFLICT DO UPDATE
 ... RETURNING`` per call, and a row lock around each change to a token bucket.
+Each batch also goes to the ``events`` table, whole, in the same transaction (the
+standbys' relay reads it), pruned to the newest ``EVENTS_KEPT`` rows.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, TypeVar
 from interlock import events as ev
 from interlock.store.postgresql.reader import PgStateReader
 from interlock.store.postgresql.schema import migrate, translated
+from interlock.store.postgresql.tables import EVENTS_KEPT
 from interlock.store.sqlite.batch import END_COMPONENT, FINISH_RUN, INSERT_RUN, EventBatch
 from interlock.store.sqlite.schema import iso
 
@@ -52,6 +55,9 @@ _STATEMENTS = {
     ),
 }
 _MARK = re.compile(r"\?")
+_INSERT_EVENT = "INSERT INTO events (name, at, payload) VALUES ($1, $2, $3)"
+#: Prune ``events`` about once per this many rows written.
+_PRUNE_EVERY = 500
 
 _TAKE_CALL = """
 WITH d AS (
@@ -82,12 +88,19 @@ def postgres_sql(sql: str) -> str:
     return _MARK.sub(lambda _: f"${next(counter)}", sql)
 
 
+def event_row(event: ev.Event) -> tuple[str, str, str]:
+    """``(name, at, payload)`` of an ``events`` row: the event as ``watch`` sends it."""
+    payload = json.dumps(event.to_dict(skip=frozenset({"memory"})), default=str)
+    return (event.name, iso(event.at) or "", payload)
+
+
 class PgStateStore(PgStateReader):
     """:class:`~interlock.store.abc.StateStore` and :class:`~interlock.store.abc.SharedQuota`
     on a PostgreSQL database that several daemons may share."""
 
     def __init__(self, dsn: str, *, max_size: int = 4) -> None:
         super().__init__(dsn, timeout_s=10.0, max_size=max_size)
+        self._events_since_prune = _PRUNE_EVERY  # prune once soon after start
 
     async def open(self) -> None:
         """Connect, then create or migrate the schema (one transaction, one daemon at a time)."""
@@ -176,11 +189,23 @@ class PgStateStore(PgStateReader):
                 await asyncio.sleep(0)  # a large batch must not hold up the scheduler
             batch.add(event)
         statements = [(postgres_sql(sql), rows) for sql, rows in batch.statements()]
+        published = [event_row(e) for e in events]
+        if published:
+            statements.append((_INSERT_EVENT, published))
         if not statements:
             return
+        self._events_since_prune += len(published)
+        prune = self._events_since_prune >= _PRUNE_EVERY
+        if prune:
+            self._events_since_prune = 0
         async with translated("writing history"), self.pool.acquire() as conn, conn.transaction():
             for sql, rows in statements:
                 await conn.executemany(sql, rows)
+            if prune:
+                await conn.execute(
+                    "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) - $1",
+                    EVENTS_KEPT,
+                )
 
     async def prune_history(self, before: datetime) -> int:
         """Delete runs and component runs that started before ``before``; rows deleted.

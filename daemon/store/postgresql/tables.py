@@ -3,15 +3,20 @@
 The tables and columns are :data:`~interlock.store.sqlite.tables.STATE`'s (times as
 UTC ISO text, structures as JSON text, so the same queries answer on both), with
 PostgreSQL's types; ``component_runs`` adds ``seq`` where SQLite has its rowid.
-The quota tables exist only here: several daemons share one count.
+The quota tables exist only here: several daemons share one count. So does ``events``:
+the leader's events as JSON, in the order published, for the standbys' ``watch`` and
+dashboard (the newest :data:`EVENTS_KEPT` rows are kept).
 """
 
 from __future__ import annotations
 
 #: The schema this code writes; ``schema_version`` holds the database's.
-VERSION = 1
-#: ``MIGRATIONS[i]`` takes version ``i`` to ``i + 1`` (0 is an empty database).
-MIGRATIONS: tuple[str, ...] = ("",)
+VERSION = 2
+#: ``MIGRATIONS[i]`` takes version ``i`` to ``i + 1`` (0 is an empty database); 1 to 2
+#: adds ``events``, which :data:`SCHEMA` creates.
+MIGRATIONS: tuple[str, ...] = ("", "")
+#: The ``events`` rows kept: a standby further behind than this skips ahead.
+EVENTS_KEPT = 10_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -69,6 +74,12 @@ CREATE TABLE IF NOT EXISTS quota_rate (
     family TEXT PRIMARY KEY,
     spent DOUBLE PRECISION[] NOT NULL
 );
+CREATE TABLE IF NOT EXISTS events (
+    seq BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL,
+    at TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
 """
 
 #: What each table holds, for the README and ``schema_version``'s readers.
@@ -80,4 +91,5 @@ TABLES = (
     "quota_days",
     "quota_calls",
     "quota_rate",
+    "events",
 )
