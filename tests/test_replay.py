@@ -317,3 +317,58 @@ def test_ptv_bundles_hold_every_answer_and_never_the_devid_or_key(
     for blob in (raw, members):
         for secret in (DEMO_DEVID, DEMO_API_KEY, "signature"):
             assert secret.encode() not in blob
+
+
+def test_ptv_replay_rebuilds_several_polls_and_keeps_a_repeated_bundle_once(
+    tmp_path: Path,
+) -> None:
+    """Three polls, the second repeating the first's answers, the third a new version:
+    every table is rebuilt from the bundles with each poll's time, run and changed flag;
+    one file per distinct bundle. With the oldest bundle gone the default replays the
+    newest polls only, and a --since covering it is refused."""
+    from interlock.components.standins.ptv import PtvSource
+
+    async def polls() -> Path:
+        async with StandinServer([PtvSource()]) as server:
+            settings = {
+                "base_url": server.url("/ptv"),
+                "devid": DEMO_DEVID,
+                "api_key": DEMO_API_KEY,
+                "departures": PTV_DEPARTURES,
+            }
+            doc = {
+                "components": {
+                    "ptv_timetable": {"frequency": "15m", "retries": 0, "settings": settings}
+                },
+                "runtime_settings": {
+                    "state_dir": str(tmp_path / "state"),
+                    "data_dir": str(tmp_path / "data"),
+                },
+            }
+            path = tmp_path / "orchestration.json"
+            path.write_text(json.dumps(doc))
+            async with Orchestrator(load_config(path), log_events=False) as orch:
+                for version in (1, 1, 2):
+                    if version > 1:
+                        server.publish("ptv_timetable", version)
+                    result = await asyncio.wait_for(orch.scheduler.run_once(force=True), 30)
+                    assert not result.failed, result.outcomes
+        return path
+
+    path = asyncio.run(polls())
+    live = tmp_path / "data" / "ptv_timetable.sqlite"
+    raw = tmp_path / "data" / "raw" / "ptv_timetable"
+    before = dump(live)
+    shas = [r[-1] for r in sorted(before["polls"])]  # bundle_sha256, by poll_id
+    assert shas[0] == shas[1] != shas[2] and len(list(raw.iterdir())) == 2
+    assert [r[6] for r in sorted(before["polls"])] == [1, 0, 1]  # changed
+    conn = sqlite3.connect(live, isolation_level=None)
+    conn.execute("UPDATE runs SET destination_name = 'mis-parsed'")
+    conn.close()
+    args = ["replay", "ptv_timetable", "--config", str(path), "--log-level", "error"]
+    assert main(args) == 0
+    assert dump(live) == before
+    (raw / f"{shas[0]}.zip").unlink()  # pruned: the newest poll alone is replayed
+    assert main(args) == 0
+    assert dump(live) == before
+    assert main([*args, "--since", "2000-01-01"]) == 1
