@@ -42,8 +42,6 @@ def inode(path: Path) -> int | None:
         return None
 
 
-
-
 async def test_a_publish_the_killed_leader_did_not_record_is_not_fetched_again(
     pg_dsn: str, roots: Path
 ) -> None:
