@@ -8,6 +8,8 @@ failing over by hand, as the README says: stop the leader, and a standby leads.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
 import tempfile
 import time
@@ -16,8 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from interlock import events as ev
+from interlock.service.relay import as_event
+from interlock.store.postgresql import PgStateStore
+from interlock.store.postgresql.tables import EVENTS_KEPT
 from tests.test_failover import SharedDaemon, db
 from tests.test_service import next_event
+from tests.test_store import two_runs
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -93,3 +100,28 @@ def test_a_leader_stopped_by_hand_hands_over_to_the_standby_at_its_next_try(
     finally:
         a.close()
         b.close()
+
+
+async def test_the_events_table_is_pruned_and_its_rows_read_back_as_the_events_written(
+    pg_dsn: str,
+) -> None:
+    """Each event reads back equal to what the leader published (but ``memory``); the
+    table keeps about the newest EVENTS_KEPT rows, however many are written."""
+    store = PgStateStore(pg_dsn)
+    await asyncio.wait_for(store.open(), 10)
+    try:
+        written = two_runs()
+        await asyncio.wait_for(store.record_events(written), 10)
+        rows = await store.pool.fetch("SELECT name, payload FROM events ORDER BY seq")
+        back = [as_event(json.loads(r["payload"])) for r in rows]
+        assert [r["name"] for r in rows] == [e.name for e in written]
+        assert [b.to_dict(skip=frozenset({"memory"})) if b else None for b in back] == [
+            json.loads(json.dumps(e.to_dict(skip=frozenset({"memory"})))) for e in written
+        ]
+        pauses = [ev.ComponentPaused(component="a", actor="test") for _ in range(1_000)]
+        for _ in range(EVENTS_KEPT // 1_000 + 2):
+            await asyncio.wait_for(store.record_events(pauses), 10)
+        kept = await store.pool.fetchval("SELECT count(*) FROM events")
+        assert EVENTS_KEPT <= kept < EVENTS_KEPT + 1_000
+    finally:
+        await store.close()
