@@ -84,22 +84,22 @@ def derive(secs: int | None, actual: int, tz: str, service_day: date | None) -> 
 
 def match_stop(
     times: list[StopTime], stop_sequence: int | None, stop_id: str | None, after: int
-) -> StopTime | None:
-    """The scheduled stop an update refers to: by stop_sequence, else the first visit
-    of stop_id at or after the position ``after`` in ``times``."""
+) -> int | None:
+    """Where in ``times`` the scheduled stop an update refers to is: by stop_sequence,
+    else the first visit of stop_id at or after the position ``after``."""
     if stop_sequence is not None:
-        for st in times:
+        for i, st in enumerate(times):
             if st.stop_sequence == stop_sequence:
-                return st
+                return i
         return None
     if stop_id is None:
         return None
-    for st in times[after:]:
-        if st.stop_id == stop_id:
-            return st
-    for st in times[:after]:
-        if st.stop_id == stop_id:
-            return st
+    for i in range(after, len(times)):
+        if times[i].stop_id == stop_id:
+            return i
+    for i in range(min(after, len(times))):
+        if times[i].stop_id == stop_id:
+            return i
     return None
 
 
@@ -132,10 +132,10 @@ class DelayDeriver:
         def delay(
             seq: int | None, stop: str | None, arr: int | None, dep: int | None
         ) -> int | None:
-            st = match_stop(times, seq, stop, where[0])
-            if st is None:
+            at = match_stop(times, seq, stop, where[0])
+            if at is None:
                 return None
-            where[0] = times.index(st)
+            where[0], st = at, times[at]
             out: int | None = None
             if arr is not None:
                 out = derive(st.arrival_secs, arr, tz, day)
