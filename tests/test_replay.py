@@ -372,3 +372,31 @@ def test_ptv_replay_rebuilds_several_polls_and_keeps_a_repeated_bundle_once(
     assert main(args) == 0
     assert dump(live) == before
     assert main([*args, "--since", "2000-01-01"]) == 1
+
+
+def test_a_version_2_ptv_dataset_gains_bundle_sha256_and_its_old_polls_are_not_replayed(
+    tmp_path: Path,
+) -> None:
+    """A file written before bundles migrates in place (the poll kept, its bundle NULL); a
+    replay of it is refused naming archive_keep, since no archived answers stand behind it."""
+    from interlock.components.ptv_timetable.replay import polls_to_replay
+    from interlock.components.ptv_timetable.storage import connect
+    from interlock.errors import ReplayError
+
+    db = tmp_path / "ptv_timetable.sqlite"
+    connect(db).close()
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("ALTER TABLE polls DROP COLUMN bundle_sha256")
+    conn.execute(
+        "INSERT INTO polls (run_id, polled_at, requests, departures, disruptions, changed, "
+        "fingerprint) VALUES ('r1', '2026-01-01T00:00:00Z', 6, 0, 0, 1, 'f')"
+    )
+    conn.execute("PRAGMA user_version=2")
+    conn.close()
+    connect(db).close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone() == (3,)
+    assert conn.execute("SELECT run_id, bundle_sha256 FROM polls").fetchall() == [("r1", None)]
+    conn.close()
+    with pytest.raises(ReplayError, match="archive_keep"):
+        polls_to_replay(db, tmp_path / "raw", None)
