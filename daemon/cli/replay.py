@@ -62,7 +62,7 @@ def _refusal(config: Config, name: str) -> str | None:
     if not getattr(load_component_class(spec.class_path), "replays", False):
         return (
             f"component {name!r} cannot be replayed: it does not rebuild from the raw "
-            "archive (gtfs_schedule, gtfs_realtime and the datavic components do)"
+            "archive (the built-ins do: gtfs_schedule, gtfs_realtime, ptv_timetable, datavic_*)"
         )
     return None
 

@@ -3,7 +3,8 @@
 ``interlock replay`` puts a :class:`Replay` in the run's services (``ctx.replay``) and a
 :class:`NoNetwork` client in place of HTTP: each component's fetch step reads the
 archive instead (a snapshot the payload of its last publish, gtfs_realtime its stored
-polls' payloads), so a parser fix costs no API call and no quota.
+polls' payloads, ptv_timetable its polls' reply bundles), so a parser fix costs no API
+call and no quota.
 Everything after the fetch (quality gate, atomic swap, history) is the ordinary run.
 """
 
