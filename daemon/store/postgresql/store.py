@@ -55,7 +55,11 @@ _STATEMENTS = {
     ),
 }
 _MARK = re.compile(r"\?")
-_INSERT_EVENT = "INSERT INTO events (name, at, payload) VALUES ($1, $2, $3)"
+#: A batch's events in one statement (one round trip, however many).
+_INSERT_EVENTS = (
+    "INSERT INTO events (name, at, payload) "
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+)
 #: Prune ``events`` about once per this many rows written.
 _PRUNE_EVERY = 500
 
@@ -190,9 +194,7 @@ class PgStateStore(PgStateReader):
             batch.add(event)
         statements = [(postgres_sql(sql), rows) for sql, rows in batch.statements()]
         published = [event_row(e) for e in events]
-        if published:
-            statements.append((_INSERT_EVENT, published))
-        if not statements:
+        if not statements and not published:
             return
         self._events_since_prune += len(published)
         prune = self._events_since_prune >= _PRUNE_EVERY
@@ -201,6 +203,8 @@ class PgStateStore(PgStateReader):
         async with translated("writing history"), self.pool.acquire() as conn, conn.transaction():
             for sql, rows in statements:
                 await conn.executemany(sql, rows)
+            if published:
+                await conn.execute(_INSERT_EVENTS, *(list(c) for c in zip(*published, strict=True)))
             if prune:
                 await conn.execute(
                     "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) - $1",
