@@ -185,6 +185,7 @@ class FeedRules:
         ctx.direction_of = getattr(schedule, "direction_of", None)
         ctx.agencies = getattr(schedule, "agency_ids", None)
         ctx.location_type_of = getattr(schedule, "location_type_of", None)
+        ctx.stations = getattr(schedule, "stations", None)
         ctx.frequencies_of = getattr(schedule, "frequencies_of", None)
         for code, part in NEEDS_SCHEDULE.items():
             if part is not None and getattr(schedule, part, None) is None:

@@ -46,6 +46,8 @@ class Context:
         self.direction_of: Callable[[str], int | None] | None = None
         self.agencies: Collection[str] | None = None
         self.location_type_of: Callable[[str], int | None] | None = None
+        #: Stops whose location_type is not 0, where the schedule gives them as a set.
+        self.stations: Collection[str] | None = None
         self.frequencies_of: Callable[[str], Any] | None = None
         self.multi_stop: dict[str, bool] = {}  # E009: trip_id -> visits a stop twice
 

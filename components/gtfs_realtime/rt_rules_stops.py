@@ -99,7 +99,10 @@ def trip_update(
     g = 0  # where the walk along the scheduled stops has got to
     stops = ctx.stops
     location_type_of = ctx.location_type_of
-    check_stops = stops is not None or location_type_of is not None
+    stations = ctx.stations  # the E015 stops as a set: no call per update
+    if stations is not None:
+        location_type_of = None
+    check_stops = stops is not None or location_type_of is not None or stations is not None
     walking = True  # the StopTimeUpdateValidator part; off after an E051, as upstream
     e009 = unsorted = added = False
     w009 = False  # W009 once per trip: the first update without a schedule_relationship
@@ -133,7 +136,10 @@ def trip_update(
         if stop is not None and check_stops:
             if stops is not None and stop not in stops:
                 hit("E011", eid, f"{STU}[{i}].stop_id", stop)
-            if location_type_of is not None and location_type_of(stop) not in (None, 0):
+            if stations is not None:
+                if stop in stations:
+                    hit("E015", eid, f"{STU}[{i}].stop_id", stop)
+            elif location_type_of is not None and location_type_of(stop) not in (None, 0):
                 hit("E015", eid, f"{STU}[{i}].stop_id", stop)
         if arr_t is not None:
             if not lo <= arr_t <= hi:
@@ -169,7 +175,9 @@ def trip_update(
         unknown = False
         if glen:
             assert scheduled is not None
-            events = (has_arr, arr_t, has_dep, dep_t)
+            # E046 can apply only to an event without a time: most updates skip it.
+            untimed = (has_arr and arr_t is None) or (has_dep and dep_t is None)
+            events = (has_arr, arr_t, has_dep, dep_t) if untimed else None
             g, unknown, found = _walk(ctx, eid, i, seq, stop, scheduled, g, events)
             if found is not None:
                 if found <= last_seq:
@@ -215,7 +223,7 @@ def _walk(
     stop: str | None,
     scheduled: Sequence[Any],
     g: int,
-    events: tuple[bool, int | None, bool, int | None],
+    events: tuple[bool, int | None, bool, int | None] | None,
 ) -> tuple[int, bool, int | None]:
     """The validator's walk along the trip's scheduled stops, on from ``g``, for update ``i``.
 
@@ -230,12 +238,14 @@ def _walk(
         if seq is not None and st.stop_sequence == seq:
             if stop is not None and st.stop_id != stop:
                 ctx.hit("E045", eid, f"{STU}[{i}].stop_id", stop)
-            _no_time(ctx, eid, i, events, st)
+            if events is not None:
+                _no_time(ctx, eid, i, events, st)
             return g, False, None
         if seq is not None and g == glen:
             return g, True, None
         if seq is None and stop is not None and st.stop_id == stop:
-            _no_time(ctx, eid, i, events, st)
+            if events is not None:
+                _no_time(ctx, eid, i, events, st)
             return g, False, st.stop_sequence
     return g, False, None
 

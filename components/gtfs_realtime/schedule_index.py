@@ -90,6 +90,9 @@ class ScheduleIndex:
                 "AND coalesce(location_type, 0) != 0"
             ).fetchall()
         )
+        #: The stops whose location_type is not 0 (where no vehicle stops: E015), as a
+        #: set the rules test each update against without a call.
+        self.stations: frozenset[str] = frozenset(self._location_types)
         # Trips in frequencies.txt (usually none or few); their periods are read by SQL.
         try:
             self._frequent: frozenset[str] = _ids(conn, "frequencies", "trip_id")
