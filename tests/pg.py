@@ -114,7 +114,7 @@ def start_cluster() -> PgCluster:
     subprocess.run(
         [
             *(str(bin_dir / "initdb"), "-D", str(root / "data"), "-A", "trust"),
-            *("-U", "postgres", "-E", "UTF8", "--no-sync", "--no-instructions"),
+            *("-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"),
         ],
         capture_output=True,
         timeout=120,
