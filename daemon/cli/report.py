@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from interlock.cadence import human_time
 from interlock.cli import admin as cliadmin
 from interlock.cli.common import (
     EXIT_CONFIG,
@@ -151,9 +152,7 @@ def cmd_report(args: Any) -> int:
         print(json.dumps(report, indent=2, default=str))
         return EXIT_OK
     tz = config.runtime.timezone if config else zone
-    print(
-        f"Report {since.astimezone(tz):%Y-%m-%d %H:%M:%S} to {now.astimezone(tz):%Y-%m-%d %H:%M:%S}"
-    )
+    print(f"Report {human_time(since, tz)} to {human_time(now, tz)}")
     if not report["components"]:
         print("no component runs in this period")
         return EXIT_OK

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from interlock import graph
+from interlock.cadence import human_time
 from interlock.config.model import ComponentSpec, Config
 from interlock.config.registry import BUILTINS
 from interlock.core.decisions import Decision, due_decision, release_decision, upstream_hold
@@ -125,10 +126,9 @@ def _quota_stage(config: Config, d: Decision, hold: datetime) -> Decision:
     priority = set(config.quota.get("priority_endpoints", ()))
     if not endpoints or priority.intersection(endpoints):
         return d
-    at = hold.astimezone(config.runtime.timezone)
     detail = (
         f"the daily API quota is exhausted and none of its {len(endpoints)} endpoints is a "
-        f"priority endpoint; resumes at {at:%Y-%m-%d %H:%M:%S}"
+        f"priority endpoint; resumes at {human_time(hold, config.runtime.timezone)}"
     )
     return replace(d, then=SkipReason.QUOTA_EXHAUSTED, then_detail=detail, resume_at=hold)
 

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from interlock import events as ev
+from interlock.cadence import human_time
 from interlock.config.durations import duration_seconds
 from interlock.errors import FetchError, QuotaExhaustedError, TransientError
-from interlock.events import utcnow
 from interlock.kit.quota.bucket import RateLimit, give_back, reserve, tokens_available, unreturned
 from interlock.kit.quota.daily import (
     DailyUsage,
@@ -161,7 +161,7 @@ class QuotaGuard:
         store: StateStore | None = None,
         *,
         emit: Callable[[ev.Event], None] | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = ev.utcnow,
         sleep: Callable[[float], Awaitable[None]] = _sleep,
     ) -> None:
         self.settings = QuotaSettings.from_config(section)
@@ -305,7 +305,7 @@ class QuotaGuard:
 
     def _refusal(self, usage: DailyUsage, endpoint: str) -> QuotaExhaustedError:
         until = usage.resume_at or usage.reset_at
-        at = until.astimezone(self.tz).strftime("%Y-%m-%d %H:%M:%S")
+        at = human_time(until, self.tz)
         limit = self.settings.daily_limit
         if usage.used < limit:
             return QuotaExhaustedError(
