@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from interlock.events import EventBus
-from interlock.service.admin import MAX_CLIENTS, AdminServer, Peer
+from interlock.service.admin import BUSY_LINGER_S, BUSY_READ_S, MAX_CLIENTS, AdminServer, Peer
 from tests.conftest import component
 from tests.test_admin import cli, raw
 from tests.test_service import Daemon
@@ -311,6 +311,51 @@ async def test_a_refused_client_that_writes_late_still_reads_why() -> None:
     try:
         reply = await asyncio.wait_for(asyncio.to_thread(late_writer), 20)
         assert reply["ok"] is False and reply["error"]["code"] == "busy"
+    finally:
+        held[1].close()
+        await asyncio.wait_for(server.close(), 5)
+        await asyncio.wait_for(bus.close(), 5)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow  # the refusal waits out BUSY_READ_S, then BUSY_LINGER_S
+async def test_a_refused_client_that_never_closes_is_let_go_within_the_linger() -> None:
+    """The late-request linger is bounded: a refused client that neither writes nor
+    closes is disconnected after BUSY_READ_S + BUSY_LINGER_S, not held forever."""
+
+    async def plan(request: dict[str, Any], peer: Peer) -> list[str]:
+        return ["planned"]
+
+    root = Path(tempfile.mkdtemp(prefix="ilh-", dir="/tmp"))
+    bus = EventBus()
+    server = AdminServer(root / "a.sock", {"plan": plan}, bus, max_clients=1, idle_grace_s=60.0)
+    await asyncio.wait_for(server.start(), 5)
+    holder, held = await _plan(server.path)
+    assert holder["ok"]
+
+    def silent_client() -> tuple[dict[str, Any], float]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(str(server.path))
+            t0 = time.monotonic()
+            poll = select.poll()
+            poll.register(sock, select.POLLIN)
+            assert poll.poll(10_000), "no busy reply"
+            reply = json.loads(sock.recv(65536).split(b"\n")[0])
+            # The daemon half-closes at once; POLLHUP comes only when it lets go entirely.
+            limit_ms = int((BUSY_READ_S + BUSY_LINGER_S + 5) * 1000)
+            while True:
+                events = poll.poll(limit_ms)
+                assert events, "held past the linger"
+                if events[0][1] & select.POLLHUP:
+                    break
+                assert sock.recv(65536) == b"", "the daemon sent more than its reply"
+                assert time.monotonic() - t0 < limit_ms / 1000, "held past the linger"
+            return reply, time.monotonic() - t0
+
+    try:
+        reply, held_s = await asyncio.wait_for(asyncio.to_thread(silent_client), 30)
+        assert reply["error"]["code"] == "busy"
+        assert BUSY_LINGER_S <= held_s < BUSY_READ_S + BUSY_LINGER_S + 5
     finally:
         held[1].close()
         await asyncio.wait_for(server.close(), 5)

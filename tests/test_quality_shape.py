@@ -78,3 +78,11 @@ def test_realtime_rule_results_add_up_per_rule_across_endpoints() -> None:
     assert report["notices"] == [
         {"code": "E003", "severity": "ERROR", "endpoint": "metro_train_trip_updates", **sample}
     ]
+
+
+def test_a_report_of_the_wrong_types_still_comes_out_in_the_shape() -> None:
+    """A third-party component's junk (counts a string, notices a number) never reaches a
+    reader as such: the report is valid, the junk dropped."""
+    report = shape({"counts": "12 errors", "notices": 3, "rules": {}, "passed": "yes"})
+    assert report is not None and VALIDATOR.is_valid(report)
+    assert report["counts"] == {} and report["notices"] == [] and report["passed"] is None
